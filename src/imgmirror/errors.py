@@ -1,0 +1,394 @@
+"""The imgmirror exception tree, and the pure mapping of registry error bodies onto it.
+
+Every exception imgmirror raises on purpose derives from :class:`ImgmirrorError`. Each carries
+a ``hint`` (what the user should do, or ``None``) and renders as one line,
+``"<message>; <hint>"``, so the CLI can print ``str(exc)`` as-is. This module does no I/O.
+
+```
+ImgmirrorError                     .message, .hint
+├── InvalidReference (ValueError)  an image reference string does not parse
+├── InvalidDigest (ValueError)     a digest string does not parse / unsupported algorithm
+├── InvalidPlatform (ValueError)   a platform string or object does not parse
+├── ManifestError
+│   ├── UnsupportedMediaType       schema 1, unknown manifest types
+│   ├── InvalidManifest (ValueError) malformed JSON or missing fields
+│   └── PlatformNotFound           .available: tuple[str, ...]
+├── VerificationError              .what, .expected, .actual (digest or size mismatch)
+├── CredentialsError               bad creds string, failing credential helper, bad authfile,
+│                                  unusable token response or token realm
+├── ArchiveError                   unsafe path, missing blob, bad manifest.json, corrupt layer
+├── NetworkError                   connection refused, DNS, timeout (wraps httpx.TransportError)
+│   └── TLSVerificationError       .host
+└── RegistryError                  .status, .method, .url (redacted), .code, .detail
+    ├── AuthenticationError        401 / UNAUTHORIZED / token endpoint refused the credentials
+    ├── PermissionDenied           403 / DENIED
+    ├── NotFound                   404 / *_UNKNOWN
+    └── RateLimited                429 / TOOMANYREQUESTS   .retry_after
+```
+"""
+
+from __future__ import annotations
+
+import http
+import json
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = [
+    "ArchiveError",
+    "AuthenticationError",
+    "CredentialsError",
+    "ImgmirrorError",
+    "InvalidDigest",
+    "InvalidManifest",
+    "InvalidPlatform",
+    "InvalidReference",
+    "ManifestError",
+    "NetworkError",
+    "NotFound",
+    "PermissionDenied",
+    "PlatformNotFound",
+    "RateLimited",
+    "RegistryError",
+    "TLSVerificationError",
+    "UnsupportedMediaType",
+    "VerificationError",
+    "redact_url",
+    "registry_error_from_response",
+]
+
+# Status codes worth retrying (DIST api.md: 502/503/504; 408 and 429 are transient by definition).
+_TEMPORARY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_TEMPORARY_CODES = frozenset({"TOOMANYREQUESTS", "UNAVAILABLE"})
+_MAX_TEXT = 300  # longest piece of a registry-supplied text we put into a message
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+class ImgmirrorError(Exception):
+    """Root of every error imgmirror raises on purpose.
+
+    Args:
+        message: What failed, naming the object involved.
+        hint: What the user should do about it, if anything useful can be said.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return _one_line(f"{self.message}; {self.hint}")
+        return _one_line(self.message)
+
+
+class InvalidReference(ImgmirrorError, ValueError):
+    """An image reference string does not follow the distribution grammar."""
+
+
+class InvalidDigest(ImgmirrorError, ValueError):
+    """A digest string is malformed or uses an unsupported algorithm."""
+
+
+class InvalidPlatform(ImgmirrorError, ValueError):
+    """A platform string (``os/arch[/variant]``) or platform object is malformed."""
+
+
+class ManifestError(ImgmirrorError):
+    """A manifest, index or image config cannot be used."""
+
+
+class UnsupportedMediaType(ManifestError):
+    """The manifest type is not supported (schema 1, or an unknown manifest type)."""
+
+
+class InvalidManifest(ManifestError, ValueError):
+    """A manifest, index or config is not valid JSON or lacks a required field."""
+
+
+class PlatformNotFound(ManifestError):
+    """An index has no image for the requested platform.
+
+    Args:
+        message: What was looked for, and where.
+        available: The platforms the index does offer, as ``os/arch[/variant]`` strings.
+        hint: Overrides the default hint, which lists ``available``.
+    """
+
+    def __init__(
+        self, message: str, available: tuple[str, ...] = (), *, hint: str | None = None
+    ) -> None:
+        self.available = tuple(available)
+        if hint is None:
+            hint = (
+                f"available: {', '.join(self.available)}"
+                if self.available
+                else "the index lists no images"
+            )
+        super().__init__(message, hint=hint)
+
+
+class VerificationError(ImgmirrorError):
+    """Received content does not match its expected digest or size.
+
+    Args:
+        what: The quantity that was checked, e.g. ``"digest of blob sha256:ab…"``.
+        expected: The value that was promised.
+        actual: The value that was received.
+        hint: What to do about it.
+    """
+
+    def __init__(
+        self, what: str, expected: object, actual: object, *, hint: str | None = None
+    ) -> None:
+        self.what = what
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"{what}: expected {expected}, got {actual}", hint=hint)
+
+
+class CredentialsError(ImgmirrorError):
+    """Credentials, a credential helper, an auth file or a token response cannot be used."""
+
+
+class ArchiveError(ImgmirrorError):
+    """An archive (or a layer inside one) is unsafe, incomplete or corrupt."""
+
+
+class NetworkError(ImgmirrorError):
+    """The registry could not be reached (connection refused, DNS failure, timeout)."""
+
+
+class TLSVerificationError(NetworkError):
+    """The registry's TLS certificate could not be verified.
+
+    Args:
+        message: What failed.
+        host: The host whose certificate was refused.
+        hint: What to do (trust a CA, or mark the registry insecure).
+    """
+
+    def __init__(self, message: str, *, host: str, hint: str | None = None) -> None:
+        self.host = host
+        super().__init__(message, hint=hint)
+
+
+class RegistryError(ImgmirrorError):
+    """A registry answered a request with an error status.
+
+    Args:
+        message: The full one-line description (see :func:`registry_error_from_response`).
+        status: The HTTP status code.
+        method: The HTTP method of the failed request.
+        url: The request URL; it is stored with its query string removed.
+        code: The first distribution error code from the body, e.g. ``"MANIFEST_UNKNOWN"``.
+        detail: The ``detail`` member of that error, as decoded JSON.
+        hint: What to do about it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str,
+        url: str,
+        code: str | None = None,
+        detail: object = None,
+        hint: str | None = None,
+    ) -> None:
+        self.status = status
+        self.method = method
+        self.url = redact_url(url)
+        self.code = code
+        self.detail = detail
+        super().__init__(message, hint=hint)
+
+    @property
+    def is_temporary(self) -> bool:
+        """Whether retrying the same request later may succeed."""
+        return self.status in _TEMPORARY_STATUSES or self.code in _TEMPORARY_CODES
+
+
+class AuthenticationError(RegistryError):
+    """The registry or its token endpoint refused the credentials (401, ``UNAUTHORIZED``)."""
+
+
+class PermissionDenied(RegistryError):
+    """The credentials were accepted but lack access (403, ``DENIED``)."""
+
+
+class NotFound(RegistryError):
+    """The repository, manifest, blob or upload does not exist (404, ``*_UNKNOWN``)."""
+
+
+class RateLimited(RegistryError):
+    """The registry is throttling requests (429, ``TOOMANYREQUESTS``).
+
+    Args:
+        retry_after: Seconds the registry asked us to wait, if it said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str,
+        url: str,
+        code: str | None = None,
+        detail: object = None,
+        hint: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            message, status=status, method=method, url=url, code=code, detail=detail, hint=hint
+        )
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` without query string, fragment or user info.
+
+    Upload ``Location`` URLs carry ``_state`` HMACs and redirected blob URLs carry signatures
+    in their query, so neither may appear in messages or logs.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.split("?", 1)[0].split("#", 1)[0]
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _parse_errors(body: bytes) -> list[tuple[str | None, str | None, object]]:
+    """Decode a distribution error body into (code, message, detail) triples; [] if none."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return []
+    if not isinstance(doc, dict) or not isinstance(doc.get("errors"), list):
+        return []
+    found: list[tuple[str | None, str | None, object]] = []
+    for item in doc["errors"]:
+        if not isinstance(item, dict):
+            continue
+        code, message = item.get("code"), item.get("message")
+        found.append(
+            (
+                code.upper() if isinstance(code, str) and code else None,
+                message if isinstance(message, str) and message else None,
+                item.get("detail"),
+            )
+        )
+    return found
+
+
+def _plain_text(body: bytes, content_type: str | None) -> str | None:
+    """A short single-line excerpt of a non-JSON body, or None for HTML and binary."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    if not body or "html" in kind or body.lstrip()[:1] == b"<":
+        return None
+    try:
+        text = _one_line(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None
+    if not text:
+        return None
+    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "…"
+
+
+def _pick_class(status: int, code: str | None) -> type[RegistryError]:
+    by_status: dict[int, type[RegistryError]] = {
+        401: AuthenticationError,
+        403: PermissionDenied,
+        404: NotFound,
+        429: RateLimited,
+    }
+    if status in by_status:
+        return by_status[status]
+    if code == "UNAUTHORIZED":
+        return AuthenticationError
+    if code == "DENIED":
+        return PermissionDenied
+    if code == "TOOMANYREQUESTS":
+        return RateLimited
+    if code is not None and code.endswith("_UNKNOWN"):
+        return NotFound
+    return RegistryError
+
+
+_HINTS: dict[type[RegistryError], str] = {
+    AuthenticationError: "check the registry credentials",
+    PermissionDenied: "the credentials do not grant access to this repository",
+    RateLimited: "wait and retry later, or authenticate to get a higher limit",
+}
+
+
+def registry_error_from_response(
+    status: int,
+    method: str,
+    url: str,
+    body: bytes,
+    content_type: str | None,
+    *,
+    retry_after: float | None = None,
+) -> RegistryError:
+    """Build the right :class:`RegistryError` subclass for an error response.
+
+    The body is parsed as a distribution error document
+    (``{"errors": [{"code", "message", "detail"}]}``); HTML, plain text, garbage and empty
+    bodies (HEAD) are tolerated. The message reads like
+    ``GET https://host/v2/repo/manifests/tag: 404 MANIFEST_UNKNOWN manifest unknown``.
+
+    Args:
+        status: HTTP status code.
+        method: HTTP method of the request.
+        url: Request URL (redacted before use).
+        body: The response body, already capped by the caller.
+        content_type: The ``Content-Type`` header, if any.
+        retry_after: Parsed ``Retry-After`` seconds, kept on :class:`RateLimited`.
+
+    Returns:
+        The exception to raise; it is not raised here.
+    """
+    safe_url = redact_url(url)
+    errors = _parse_errors(body)
+    code, detail = (errors[0][0], errors[0][2]) if errors else (None, None)
+    if errors:
+        parts = [" ".join(p for p in (c, m) if p) for c, m, _ in errors]
+        summary = ", ".join(p for p in parts if p)
+        if len(summary) > _MAX_TEXT:
+            summary = summary[:_MAX_TEXT] + "…"
+    else:
+        summary = _plain_text(body, content_type) or ""
+    if not summary:
+        try:
+            summary = http.HTTPStatus(status).phrase
+        except ValueError:
+            summary = "error"
+    message = f"{method.upper()} {safe_url}: {status} {summary}"
+    cls = _pick_class(status, code)
+    if cls is RateLimited:
+        return RateLimited(
+            message,
+            status=status,
+            method=method.upper(),
+            url=safe_url,
+            code=code,
+            detail=detail,
+            hint=_HINTS[RateLimited],
+            retry_after=retry_after,
+        )
+    return cls(
+        message,
+        status=status,
+        method=method.upper(),
+        url=safe_url,
+        code=code,
+        detail=detail,
+        hint=_HINTS.get(cls),
+    )
