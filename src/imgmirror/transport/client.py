@@ -1,0 +1,576 @@
+"""The registry HTTP client: one method per distribution-API endpoint, for one registry.
+
+This is the only module that sends requests. It owns the httpx client for a registry, picks the
+scheme at the ``/v2/`` ping, attaches ``Authorization`` only to requests for the registry's own
+host (so redirects to object storage and upload locations on other hosts carry none), retries
+replayable requests on transient failures, verifies every manifest and blob against its digest
+as the bytes arrive, and turns httpx exceptions and registry error bodies into the
+:mod:`imgmirror.errors` tree, once, here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+import attrs
+import httpx
+
+from .. import mediatypes
+from ..challenge import parse_www_authenticate
+from ..credentials import Credential
+from ..digest import Digest, verify_stream
+from ..errors import (
+    AuthenticationError,
+    NetworkError,
+    NotFound,
+    RegistryError,
+    TLSVerificationError,
+    VerificationError,
+    redact_url,
+    registry_error_from_response,
+)
+from ..manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
+from .auth import Authenticator, TokenReply
+from .retry import parse_retry_after
+from .tls import ClientOptions, ssl_context
+
+__all__ = ["Mount", "RegistryClient", "api_host"]
+
+log = logging.getLogger("imgmirror")
+
+#: Largest manifest we read (go-containerregistry uses the same cap).
+MAX_MANIFEST_BYTES = 100 * 1024 * 1024
+#: Largest error or token body we read.
+MAX_SMALL_BODY = 64 * 1024
+_ERROR_CAP = MAX_SMALL_BODY
+_CHUNK = 1024 * 1024
+
+Body = bytes | Iterable[bytes] | None
+
+
+def api_host(registry: str) -> str:
+    """The host that serves the registry API (Docker Hub's differs from its name)."""
+    return "registry-1.docker.io" if registry == "docker.io" else registry
+
+
+def _pull(repo: str) -> str:
+    return f"repository:{repo}:pull"
+
+
+def _push(repo: str) -> str:
+    return f"repository:{repo}:pull,push"
+
+
+@attrs.frozen
+class Mount:
+    """Outcome of a cross-repository mount: done, or an upload session to continue on."""
+
+    mounted: bool
+    location: str | None = None
+
+
+def _read_capped(response: httpx.Response, cap: int) -> bytes:
+    parts: list[bytes] = []
+    total = 0
+    for chunk in response.iter_raw():
+        total += len(chunk)
+        if total > cap:
+            break
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+class RegistryClient:
+    """Speaks the distribution API to one registry.
+
+    Args:
+        registry: the registry as written in references (``docker.io``, ``host:port``).
+        credential: credentials for this registry, or None for anonymous.
+        options: connection settings shared by all registries.
+        http: an httpx client to use instead of building one (tests inject mock transports).
+        creds_hint: how the user passes credentials for this side, for error hints.
+        sleep: injectable for tests.
+    """
+
+    def __init__(
+        self,
+        registry: str,
+        *,
+        credential: Credential | None = None,
+        options: ClientOptions | None = None,
+        http: httpx.Client | None = None,
+        creds_hint: str = "--src-creds/--dest-creds",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.registry = registry
+        self.host = api_host(registry)
+        self.options = options or ClientOptions()
+        self._owns_http = http is None
+        self._http = http or self._build_http()
+        self._sleep = sleep
+        self._base: str | None = None
+        self.auth = Authenticator(self.host, credential, self._fetch_token, creds_hint=creds_hint)
+
+    def _build_http(self) -> httpx.Client:
+        opts = self.options
+        return httpx.Client(
+            verify=ssl_context(self.host, opts),
+            timeout=httpx.Timeout(opts.timeout, connect=min(opts.timeout, 15.0)),
+            limits=httpx.Limits(
+                max_connections=opts.max_connections,
+                max_keepalive_connections=opts.max_connections,
+            ),
+            headers={"User-Agent": opts.user_agent},
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- connection set-up -------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``scheme://host``, once the ping has chosen the scheme."""
+        if self._base is None:
+            self.ping()
+        assert self._base is not None
+        return self._base
+
+    def ping(self) -> None:
+        """``GET /v2/``: choose the scheme and learn the auth challenge.
+
+        Raises:
+            NetworkError: the registry cannot be reached (TLSVerificationError for bad certs).
+            RegistryError: the host answers but is not a v2 registry.
+        """
+        if self._base is not None:
+            return
+        schemes = ["https", "http"] if self.options.may_use_http(self.host) else ["https"]
+        last: NetworkError | None = None
+        for scheme in schemes:
+            url = f"{scheme}://{self.host}/v2/"
+            try:
+                response = self._send_once("GET", url, {}, None, stream=False)
+            except TLSVerificationError:
+                raise
+            except NetworkError as exc:
+                last = exc
+                continue
+            if response.status_code == 401:
+                challenges = parse_www_authenticate(response.headers.get_list("www-authenticate"))
+                self.auth.set_challenges(challenges)
+            elif response.status_code == 404:
+                raise RegistryError(
+                    f"{self.host} does not serve the registry v2 API (GET /v2/ gave 404)",
+                    status=404,
+                    method="GET",
+                    url=url,
+                    hint="check the registry host name and port",
+                )
+            elif response.status_code >= 400 and response.status_code not in (401, 403):
+                raise registry_error_from_response(
+                    response.status_code,
+                    "GET",
+                    url,
+                    response.content,
+                    response.headers.get("content-type"),
+                )
+            self._base = f"{scheme}://{self.host}"
+            log.debug("registry %s reached over %s", self.host, scheme)
+            return
+        assert last is not None
+        raise last
+
+    def _fetch_token(
+        self,
+        method: str,
+        url: str,
+        params: Sequence[tuple[str, str]],
+        form: dict[str, str] | None,
+        headers: dict[str, str],
+    ) -> TokenReply:
+        request = self._http.build_request(
+            method, url, params=list(params) or None, data=form, headers=headers
+        )
+        with self._translate(url):
+            response = self._http.send(request, stream=True)
+        try:
+            with self._translate(url):
+                body = _read_capped(response, MAX_SMALL_BODY)
+        finally:
+            response.close()
+        return response.status_code, body
+
+    # -- the send loop ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _translate(self, url: str) -> Iterator[None]:
+        """Map httpx transport errors to :class:`NetworkError`, once, here."""
+        try:
+            yield
+        except httpx.TransportError as exc:
+            raise self._network_error(exc, url) from exc
+
+    def _network_error(self, exc: httpx.TransportError, url: str) -> NetworkError:
+        host = httpx.URL(url).netloc.decode("ascii", "replace")
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, ssl.SSLCertVerificationError):
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(
+            exc
+        ):
+            reason = getattr(cause, "verify_message", None) or "certificate verify failed"
+            return TLSVerificationError(
+                f"TLS certificate of {host} could not be verified ({reason})",
+                host=host,
+                hint=(
+                    f"put the registry's CA certificate in /etc/docker/certs.d/{host}/ca.crt, "
+                    f"pass --ca-file FILE, or pass --insecure-registry {host}"
+                ),
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return NetworkError(
+                f"timed out talking to {host} ({type(exc).__name__})",
+                hint="check the network path to the registry, or retry later",
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return NetworkError(
+                f"cannot connect to registry {host}: {exc}",
+                hint="check the host name and port, and that this machine can reach it",
+            )
+        return NetworkError(
+            f"connection to {host} failed: {exc or type(exc).__name__}",
+            hint="the transfer broke off; retry",
+        )
+
+    def _send_once(
+        self, method: str, url: str, headers: dict[str, str], content: Body, *, stream: bool
+    ) -> httpx.Response:
+        request = self._http.build_request(method, url, headers=headers, content=content)
+        log.debug("%s %s", method, redact_url(url))
+        with self._translate(url):
+            return self._http.send(request, stream=stream)
+
+    def _same_host(self, url: str) -> bool:
+        return httpx.URL(url).netloc.decode("ascii", "replace") == self.host
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        scopes: Sequence[str],
+        headers: dict[str, str] | None = None,
+        content: Body = None,
+        stream: bool = False,
+    ) -> httpx.Response:
+        """Send one request with auth, re-authentication and bounded retries.
+
+        A body that is an iterator cannot be sent twice, so such requests are never retried
+        here; callers retry the whole operation with a fresh body instead.
+        """
+        replayable = content is None or isinstance(content, bytes)
+        policy = self.options.retry
+        attempt = 0
+        waited = 0.0
+        reauthenticated = False
+        while True:
+            attempt += 1
+            sent = dict(headers or {})
+            if self._same_host(url):
+                authorization = self.auth.authorization(scopes)
+                if authorization:
+                    sent["Authorization"] = authorization
+            try:
+                response = self._send_once(method, url, sent, content, stream=stream)
+            except TLSVerificationError:
+                raise
+            except NetworkError:
+                delay = policy.delay(attempt)
+                if not (replayable and policy.allows(attempt, waited, delay)):
+                    raise
+                log.debug(
+                    "network error on %s %s; retrying in %.2fs", method, redact_url(url), delay
+                )
+                self._sleep(delay)
+                waited += delay
+                continue
+            status = response.status_code
+            if status == 401 and self._same_host(url) and not reauthenticated:
+                challenges = parse_www_authenticate(response.headers.get_list("www-authenticate"))
+                usable = self.auth.set_challenges(challenges)
+                if usable or "Authorization" in sent:
+                    self.auth.forget(scopes)
+                    if replayable:
+                        response.close()
+                        reauthenticated = True
+                        continue
+                return response
+            if policy.should_retry_status(status) and replayable:
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                delay = policy.delay(attempt, retry_after)
+                if policy.allows(attempt, waited, delay):
+                    response.close()
+                    log.debug("HTTP %s on %s; retrying in %.2fs", status, redact_url(url), delay)
+                    self._sleep(delay)
+                    waited += delay
+                    continue
+            return response
+
+    def fail(self, response: httpx.Response, method: str, url: str) -> RegistryError:
+        """Turn a non-success response into the matching :class:`RegistryError`."""
+        try:
+            body = _read_capped(response, _ERROR_CAP) if not response.is_closed else b""
+        except (httpx.HTTPError, httpx.StreamError):
+            body = b""
+        finally:
+            response.close()
+        error = registry_error_from_response(
+            response.status_code,
+            method,
+            url,
+            body,
+            response.headers.get("content-type"),
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+        )
+        if isinstance(error, AuthenticationError):
+            if self.auth.credential is None:
+                error.hint = (
+                    f"{self.host} needs credentials: pass {self.auth.creds_hint} "
+                    "USER:PASSWORD, or log in with docker login"
+                )
+            else:
+                error.hint = f"check the credentials given for {self.host}"
+        return error
+
+    def _expect(
+        self, response: httpx.Response, method: str, url: str, ok: Iterable[int] = ()
+    ) -> httpx.Response:
+        codes = set(ok)
+        if (codes and response.status_code in codes) or (
+            not codes and 200 <= response.status_code < 300
+        ):
+            return response
+        raise self.fail(response, method, url)
+
+    # -- endpoints -------------------------------------------------------------------
+
+    def _url(self, repo: str, kind: str, ref: str) -> str:
+        return f"{self.base_url}/v2/{repo}/{kind}/{ref}"
+
+    def get_manifest(self, repo: str, ref: str) -> ImageManifest | ImageIndex:
+        """Fetch a manifest or index by tag or digest, verified against the digest if given.
+
+        Raises:
+            NotFound: no such tag or digest.
+            VerificationError: the bytes do not hash to the requested digest.
+        """
+        url = self._url(repo, "manifests", ref)
+        headers = {"Accept": ", ".join(mediatypes.MANIFEST_ACCEPT)}
+        response = self.request("GET", url, scopes=[_pull(repo)], headers=headers, stream=True)
+        if response.status_code == 404:
+            error = self.fail(response, "GET", url)
+            raise NotFound(
+                f"{self.registry}/{repo}:{ref} not found"
+                if ":" not in ref
+                else f"{self.registry}/{repo}@{ref} not found",
+                status=404,
+                method="GET",
+                url=url,
+                code=error.code,
+                hint="check the repository name and tag (imgmirror lists tags with list_tags)",
+            )
+        self._expect(response, "GET", url)
+        try:
+            with self._translate(url):
+                raw = _read_capped(response, MAX_MANIFEST_BYTES + 1)
+        finally:
+            response.close()
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise RegistryError(
+                f"manifest {repo}:{ref} is larger than {MAX_MANIFEST_BYTES} bytes",
+                status=response.status_code,
+                method="GET",
+                url=url,
+            )
+        manifest = parse_manifest(raw, response.headers.get("content-type"))
+        if ref.startswith(("sha256:", "sha512:")):
+            expected = Digest.parse(ref)
+            actual = Digest.of(raw, expected.algorithm)
+            if actual != expected:
+                raise VerificationError(f"manifest {repo}@{ref}", str(expected), str(actual))
+        return manifest
+
+    def head_manifest(self, repo: str, ref: str) -> Descriptor | None:
+        """Resolve a tag or digest without downloading, or None if it does not exist."""
+        url = self._url(repo, "manifests", ref)
+        headers = {"Accept": ", ".join(mediatypes.MANIFEST_ACCEPT)}
+        response = self.request("HEAD", url, scopes=[_pull(repo)], headers=headers)
+        if response.status_code == 404:
+            return None
+        self._expect(response, "HEAD", url)
+        digest = response.headers.get("docker-content-digest")
+        media_type = (response.headers.get("content-type") or "").split(";")[0].strip()
+        if not digest or not media_type:
+            manifest = self.get_manifest(repo, ref)
+            return Descriptor(
+                media_type=manifest.media_type, digest=manifest.digest, size=len(manifest.raw)
+            )
+        return Descriptor(
+            media_type=media_type,
+            digest=Digest.parse(digest),
+            size=int(response.headers.get("content-length", "0")),
+        )
+
+    def blob_exists(self, repo: str, digest: Digest, scopes: Sequence[str] = ()) -> bool:
+        """``HEAD`` a blob. Errors other than transport failures count as "not there"."""
+        url = self._url(repo, "blobs", str(digest))
+        response = self.request("HEAD", url, scopes=scopes or [_pull(repo)])
+        response.close()
+        return response.status_code == 200
+
+    @contextlib.contextmanager
+    def open_blob(self, repo: str, descriptor: Descriptor) -> Iterator[Iterator[bytes]]:
+        """Stream a blob, following redirects, verified against ``descriptor`` as it flows.
+
+        Redirects to other hosts (object storage, CDNs) are followed without credentials.
+
+        Raises:
+            NotFound: the registry does not have the blob.
+            VerificationError: (while iterating) wrong size or digest.
+        """
+        url = self._url(repo, "blobs", str(descriptor.digest))
+        response = self.request("GET", url, scopes=[_pull(repo)], stream=True)
+        for _ in range(10):
+            if not response.is_redirect:
+                break
+            location = response.headers.get("location", "")
+            response.close()
+            url = str(httpx.URL(url).join(location))
+            response = self.request("GET", url, scopes=[_pull(repo)], stream=True)
+        self._expect(response, "GET", url, ok=(200,))
+
+        def chunks() -> Iterator[bytes]:
+            with self._translate(url):
+                yield from response.iter_raw(_CHUNK)
+
+        try:
+            yield verify_stream(
+                chunks(), descriptor.digest, descriptor.size, f"blob {descriptor.digest}"
+            )
+        finally:
+            response.close()
+
+    def mount_blob(self, repo: str, digest: Digest, from_repo: str) -> Mount:
+        """Ask the registry to link a blob from another repository of the same registry.
+
+        A 202 opens an upload session instead (returned as ``location``); any error means
+        "not mounted" and the caller uploads normally.
+        """
+        url = f"{self.base_url}/v2/{repo}/blobs/uploads/"
+        url = str(httpx.URL(url).copy_merge_params({"mount": str(digest), "from": from_repo}))
+        response = self.request(
+            "POST",
+            url,
+            scopes=[_push(repo), _pull(from_repo)],
+            headers={"Content-Length": "0"},
+            content=b"",
+        )
+        response.close()
+        if response.status_code == 201:
+            return Mount(mounted=True)
+        if response.status_code == 202 and "location" in response.headers:
+            return Mount(
+                mounted=False, location=str(httpx.URL(url).join(response.headers["location"]))
+            )
+        log.debug("mount of %s from %s refused: HTTP %s", digest, from_repo, response.status_code)
+        return Mount(mounted=False)
+
+    def start_upload(self, repo: str) -> str:
+        """Open an upload session; returns its absolute location."""
+        url = f"{self.base_url}/v2/{repo}/blobs/uploads/"
+        response = self.request(
+            "POST", url, scopes=[_push(repo)], headers={"Content-Length": "0"}, content=b""
+        )
+        self._expect(response, "POST", url)
+        response.close()
+        location = response.headers.get("location")
+        if not location:
+            raise RegistryError(
+                f"{self.host} opened an upload without a Location header",
+                status=response.status_code,
+                method="POST",
+                url=url,
+            )
+        return str(httpx.URL(url).join(location))
+
+    def upload_blob(
+        self,
+        repo: str,
+        descriptor: Descriptor,
+        chunks: Iterable[bytes],
+        *,
+        location: str | None = None,
+    ) -> None:
+        """Upload a blob as one streamed PATCH and a closing PUT (what docker push does).
+
+        ``chunks`` is consumed once, as it is sent; nothing is buffered beyond one chunk.
+        """
+        if location is None:
+            location = self.start_upload(repo)
+        scopes = [_push(repo)]
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(descriptor.size),
+        }
+        body: Body = chunks if descriptor.size else b""
+        response = self.request("PATCH", location, scopes=scopes, headers=headers, content=body)
+        self._expect(response, "PATCH", location)
+        response.close()
+        next_location = response.headers.get("location") or location
+        put_url = httpx.URL(location).join(next_location)
+        put_url = put_url.copy_merge_params({"digest": str(descriptor.digest)})
+        response = self.request(
+            "PUT", str(put_url), scopes=scopes, headers={"Content-Length": "0"}, content=b""
+        )
+        self._expect(response, "PUT", str(put_url))
+        response.close()
+
+    def put_manifest(self, repo: str, ref: str, raw: bytes, media_type: str) -> Digest:
+        """Store manifest bytes unchanged under a tag or digest; returns their digest."""
+        url = self._url(repo, "manifests", ref)
+        response = self.request(
+            "PUT", url, scopes=[_push(repo)], headers={"Content-Type": media_type}, content=raw
+        )
+        self._expect(response, "PUT", url)
+        response.close()
+        digest = Digest.of(raw)
+        returned = response.headers.get("docker-content-digest")
+        if returned and returned != str(digest):
+            raise VerificationError(f"manifest {repo}:{ref} at {self.host}", str(digest), returned)
+        return digest
+
+    def list_tags(self, repo: str, page_size: int = 1000) -> list[str]:
+        """All tags of a repository, following ``Link`` pagination."""
+        url: str | None = f"{self.base_url}/v2/{repo}/tags/list?n={page_size}"
+        tags: list[str] = []
+        while url:
+            response = self.request("GET", url, scopes=[_pull(repo)])
+            self._expect(response, "GET", url)
+            tags.extend(response.json().get("tags") or [])
+            link = response.links.get("next", {}).get("url")
+            url = str(httpx.URL(url).join(link)) if link else None
+        return tags
