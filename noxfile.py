@@ -1,0 +1,78 @@
+"""Developer tasks: ``nox -s tests``, ``demo``, ``lint``, ``mypy``, ``bench``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import nox
+
+nox.options.sessions = ["lint", "mypy", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+# Debian packages the integration tests and the demo drive for real.
+SYSTEM_PACKAGES = {
+    "docker-registry": "docker-registry",
+    "skopeo": "skopeo",
+    "dockerd": "docker.io",
+    "gcc": "gcc",
+}
+
+
+def ensure_system_packages(session: nox.Session, *tools: str) -> None:
+    """Install missing Debian packages when running as root; otherwise say how."""
+    missing = [SYSTEM_PACKAGES[t] for t in tools if shutil.which(t) is None]
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        session.error(f"missing tools; run: sudo apt-get install -y {' '.join(missing)}")
+    session.run("apt-get", "update", "-qq", external=True)
+    session.run(
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        *missing,
+        external=True,
+        env={"DEBIAN_FRONTEND": "noninteractive"},
+    )
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite, against real registries, skopeo and a Docker engine."""
+    ensure_system_packages(session, "docker-registry", "skopeo", "dockerd", "gcc")
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Mirror a pause image from a token-auth registry into a credentialed one."""
+    ensure_system_packages(session, "docker-registry", "gcc")
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "tests.demo")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def mypy(session: nox.Session) -> None:
+    """mypy --strict over the package and the tests."""
+    session.install("-e", ".[dev]")
+    session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Time imgmirror against skopeo on local registries; writes docs/benchmarks.md."""
+    ensure_system_packages(session, "docker-registry", "skopeo")
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "benchmarks.run", *session.posargs)
