@@ -21,7 +21,7 @@ from ._version import __version__
 from .copy import copy
 from .errors import ImgmirrorError
 from .terminal import TerminalProgress, human_bytes
-from .transport.tls import ClientOptions
+from .transport.tls import DEFAULT_CERTS_DIRS, ClientOptions
 
 __all__ = ["app", "main"]
 
@@ -115,6 +115,50 @@ JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the result as one JSON object on the last line.")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+AuthfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--authfile",
+        metavar="PATH",
+        help="Credentials file: docker config.json, podman auth.json, .dockercfg or a "
+        "Kubernetes pull Secret (YAML/JSON).",
+    ),
+]
+CaFileOpt = Annotated[
+    str | None,
+    typer.Option("--ca-file", metavar="FILE", help="Extra CA bundle (PEM) trusted for registries."),
+]
+CertsDirOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--certs-dir",
+        metavar="DIR",
+        help="docker-style certs.d: DIR/<host[:port]>/*.crt, client.cert, client.key "
+        "(repeatable; /etc/docker/certs.d and /etc/containers/certs.d are always read).",
+    ),
+]
+InsecureOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--insecure-registry",
+        metavar="HOST[:PORT]",
+        help="Reach this registry over plain HTTP or unverified HTTPS (repeatable).",
+    ),
+]
+
+
+def make_options(
+    ca_file: str | None = None,
+    certs_dirs: list[str] | None = None,
+    insecure: list[str] | None = None,
+) -> ClientOptions:
+    """Connection settings from the shared TLS options."""
+    return ClientOptions(
+        user_agent=f"imgmirror/{__version__}",
+        ca_file=ca_file,
+        certs_dirs=(*(certs_dirs or ()), *DEFAULT_CERTS_DIRS),
+        insecure_registries=frozenset(insecure or ()),
+    )
 
 
 @app.command("copy")
@@ -127,6 +171,10 @@ def copy_command(
     src_creds: SrcCredsOpt = None,
     dest_creds: DestCredsOpt = None,
     jobs: JobsOpt = 4,
+    authfile: AuthfileOpt = None,
+    ca_file: CaFileOpt = None,
+    certs_dir: CertsDirOpt = None,
+    insecure_registry: InsecureOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -141,7 +189,8 @@ def copy_command(
                 src_creds=src_creds,
                 dest_creds=dest_creds,
                 jobs=jobs,
-                options=ClientOptions(user_agent=f"imgmirror/{__version__}"),
+                authfile=authfile,
+                options=make_options(ca_file, certs_dir, insecure_registry),
                 progress=progress,
             )
         finally:

@@ -177,6 +177,7 @@ def copy(
     src_creds: CredentialInput = None,
     dest_creds: CredentialInput = None,
     jobs: int = 4,
+    authfile: str | None = None,
     options: ClientOptions | None = None,
     progress: ProgressListener | None = None,
 ) -> CopyResult:
@@ -190,6 +191,7 @@ def copy(
         src_creds, dest_creds: ``"user:pass"``, ``(user, pass)`` or a
             :class:`~imgmirror.credentials.Credential`.
         jobs: blobs transferred at once.
+        authfile: a credentials file consulted when no explicit credentials are given.
         options: TLS, retry and timeout settings.
         progress: receives per-blob events.
 
@@ -218,7 +220,7 @@ def copy(
         else [p if isinstance(p, Platform) else Platform.parse(p) for p in platforms]
     )
     listener = progress or NullProgress()
-    with Session(options) as session:
+    with Session(options, authfile=authfile) as session:
         src_client = session.client(
             source.registry, Credential.coerce(src_creds), creds_hint="--src-creds"
         )

@@ -24,9 +24,13 @@ class Session:
 
     Args:
         options: connection settings for every client.
+        authfile: credentials file consulted when an operation gives no explicit credential.
     """
 
-    def __init__(self, options: ClientOptions | None = None) -> None:
+    def __init__(
+        self, options: ClientOptions | None = None, *, authfile: str | None = None
+    ) -> None:
+        self.authfile = authfile
         self.options = options or ClientOptions(user_agent=f"imgmirror/{__version__}")
         self._clients: dict[tuple[str, Credential | None], RegistryClient] = {}
         self._lock = threading.Lock()
