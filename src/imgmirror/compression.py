@@ -13,7 +13,7 @@ import bz2
 import lzma
 import zlib
 from collections.abc import Iterable, Iterator
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import zstandard
 
@@ -22,6 +22,7 @@ from imgmirror.errors import ArchiveError
 __all__ = ["Compression", "compress", "decompress", "detect"]
 
 Compression = Literal["gzip", "zstd", "xz", "bzip2"]
+_Buffer: TypeAlias = bytes | bytearray | memoryview
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -73,7 +74,7 @@ def _lzma_bz2_pieces(
         out = decoder.decompress(b"", _OUT)
 
 
-def _decompress_std(chunks: Iterable[bytes], kind: Compression) -> Iterator[bytes]:
+def _decompress_std(chunks: Iterable[_Buffer], kind: Compression) -> Iterator[bytes]:
     """gzip, xz and bzip2: concatenated members/streams, trailing zero padding tolerated."""
     decoder: zlib._Decompress | lzma.LZMADecompressor | bz2.BZ2Decompressor | None = None
     started = False
@@ -107,7 +108,7 @@ def _decompress_std(chunks: Iterable[bytes], kind: Compression) -> Iterator[byte
         raise ArchiveError(f"truncated {kind} stream")
 
 
-def _decompress_zstd(chunks: Iterable[bytes]) -> Iterator[bytes]:
+def _decompress_zstd(chunks: Iterable[_Buffer]) -> Iterator[bytes]:
     """zstd: any number of frames (skippable ones included)."""
     dctx = zstandard.ZstdDecompressor()
     decoder = None
@@ -140,7 +141,7 @@ def _decompress_zstd(chunks: Iterable[bytes]) -> Iterator[bytes]:
         raise ArchiveError("truncated zstd stream")
 
 
-def decompress(chunks: Iterable[bytes], kind: Compression | None) -> Iterator[bytes]:
+def decompress(chunks: Iterable[_Buffer], kind: Compression | None) -> Iterator[bytes]:
     """Lazily decompress a stream of chunks.
 
     Args:
@@ -162,7 +163,7 @@ def decompress(chunks: Iterable[bytes], kind: Compression | None) -> Iterator[by
 
 
 def compress(
-    chunks: Iterable[bytes], kind: Literal["gzip", "zstd"], level: int | None = None
+    chunks: Iterable[_Buffer], kind: Literal["gzip", "zstd"], level: int | None = None
 ) -> Iterator[bytes]:
     """Lazily compress a stream of chunks with gzip or zstd.
 

@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 _REFERENCE_TYPE = "vnd.docker.reference.type"
+_KIND_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "an object"}
 _SCHEMA1_HINT = "re-push the image with a modern client (docker 1.10+, buildah, skopeo)"
 
 
@@ -59,7 +60,8 @@ def _require(obj: Mapping[str, Any], key: str, kind: type, what: str) -> Any:
         raise InvalidManifest(f"{what} has no {key!r}")
     value = obj[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise InvalidManifest(f"{what}: {key!r} must be a {kind.__name__}, not {value!r}")
+        expected = _KIND_NAMES.get(kind, kind.__name__)
+        raise InvalidManifest(f"{what}: {key!r} must be {expected}, not {value!r}")
     return value
 
 
