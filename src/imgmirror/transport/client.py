@@ -73,10 +73,18 @@ class Mount:
     location: str | None = None
 
 
+def _raw_chunks(response: httpx.Response, size: int | None = None) -> Iterator[bytes]:
+    """The body as sent (no content decoding); also for responses already read in memory."""
+    if response.is_stream_consumed:
+        yield response.content
+    else:
+        yield from response.iter_raw(size)
+
+
 def _read_capped(response: httpx.Response, cap: int) -> bytes:
     parts: list[bytes] = []
     total = 0
-    for chunk in response.iter_raw():
+    for chunk in _raw_chunks(response):
         total += len(chunk)
         if total > cap:
             break
@@ -465,7 +473,7 @@ class RegistryClient:
 
         def chunks() -> Iterator[bytes]:
             with self._translate(url):
-                yield from response.iter_raw(_CHUNK)
+                yield from _raw_chunks(response, _CHUNK)
 
         try:
             yield verify_stream(
