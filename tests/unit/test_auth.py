@@ -12,12 +12,13 @@ from imgmirror.credentials import Credential
 from imgmirror.errors import AuthenticationError, CredentialsError
 from imgmirror.transport.auth import Authenticator
 
+Call = tuple[str, str, list[tuple[str, str]], dict[str, str] | None, dict[str, str]]
 BEARER = 'Bearer realm="https://auth.test/token",service="registry.test"'
 
 
 class FakeTokenServer:
     def __init__(self, status: int = 200, expires_in: int = 300) -> None:
-        self.calls: list[tuple[str, str, list[tuple[str, str]], dict[str, str] | None, dict[str, str]]] = []
+        self.calls: list[Call] = []
         self.status = status
         self.expires_in = expires_in
 
