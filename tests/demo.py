@@ -9,7 +9,6 @@ Every server it starts is stopped at the end.
 
 from __future__ import annotations
 
-import json
 import shlex
 import subprocess
 import sys
@@ -56,7 +55,7 @@ def main() -> None:
                 str(internal.ca_file),
             )
             print()
-            run(
+            last_line = run(
                 "copy",
                 f"{public.host}/google_containers/pause:3.9",
                 f"{internal.host}/tdongsi/pause:3.9",
@@ -65,8 +64,14 @@ def main() -> None:
                 "--ca-file",
                 str(internal.ca_file),
                 "--json",
+            ).splitlines()[-1]
+            again = json.loads(last_line)
+            if again["digest"] != image.digest:
+                sys.exit(f"digest changed: {again['digest']} != {image.digest}")
+            print(
+                f"\ndigest at the destination = digest at the source = {image.digest}\n"
+                f"the second run found all {again['blobs_skipped']} blobs there and moved none."
             )
-            print("\nthe second run found every blob already there and moved none.")
         finally:
             factory.stop_all()
 

@@ -205,7 +205,7 @@ def copy_command(
             f"  digest {result.digest}\n"
             f"  blobs: {result.blobs_copied} copied ({human_bytes(result.bytes_copied)}), "
             f"{result.blobs_skipped} already there, {result.blobs_mounted} mounted; "
-            f"{result.manifests_pushed} manifests pushed"
+            f"{result.manifests_pushed} manifest(s) pushed"
         )
 
 
