@@ -9,6 +9,7 @@ Every server it starts is stopped at the end.
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import sys
