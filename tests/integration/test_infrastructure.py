@@ -165,19 +165,30 @@ def test_seed_and_skopeo_read_back(any_registry, item):
 
 def test_registry_factory_stops_everything(tmp_path, test_pki):
     factory = RegistryFactory(tmp_path, test_pki)
-    started = [factory(), factory(auth="token"), factory(auth="htpasswd", tls=True)]
-    procs = [r.process for r in started]
-    ports = [r.port for r in started]
-    ts = started[1].token_server
-    assert ts is not None
-    ts_port = ts.port
-    factory.stop_all()
+    try:
+        started = [factory(), factory(auth="token"), factory(auth="htpasswd", tls=True)]
+        procs = [r.process for r in started]
+        ports = [r.port for r in started]
+        ts = started[1].token_server
+        assert ts is not None
+        ts_port = ts.port
+    finally:
+        factory.stop_all()
     for proc in procs:
         assert proc is not None
         assert proc.poll() is not None
     for port in [*ports, ts_port]:
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_htpasswd_custom_users(registry_factory):
+    pytest.importorskip("bcrypt")
+    registry = registry_factory(auth="htpasswd", users={"bob": "hunter2", "carol": "pw"})
+    for user, password in registry.users.items():
+        r = httpx.get(f"{registry.url}/v2/", auth=(user, password), trust_env=False)
+        assert r.status_code == 200
+    assert httpx.get(f"{registry.url}/v2/", auth=("bob", "pw"), trust_env=False).status_code == 401
 
 
 def test_registry_start_is_fast(registry_factory):

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-import bcrypt
 import httpx
 import yaml
 
@@ -225,8 +224,21 @@ def _write_config(registry: Registry, config: dict[str, Any]) -> None:
     registry.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
+# bcrypt hashes (cost 4) of the default passwords, so the default flavours work even where the
+# bcrypt package is missing; other passwords are hashed with it on demand.
+_KNOWN_HASHES = {
+    ("alice", "secret"): "$2b$04$8MwFJBQPYuj2G9lvrBmtjOHjH9zjfr.kO8T0TJuLW2wxCW.XY3dLO",
+    ("pusher", "pushpass"): "$2b$04$ePtlh.XAkmF1KNH1gINlXeoYuR7TOZMbWKlOjWWi7MvKzEpY9mAWO",
+}
+
+
 def _htpasswd_line(user: str, password: str) -> str:
-    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    """``user:bcrypt-hash`` (distribution only accepts bcrypt entries)."""
+    hashed = _KNOWN_HASHES.get((user, password))
+    if hashed is None:
+        import bcrypt  # only custom htpasswd users need it
+
+        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
     return f"{user}:{hashed}\n"
 
 
