@@ -259,3 +259,17 @@ def test_connection_refused_is_a_network_error_naming_the_host():
         make_client(handler).ping()
 
     assert "registry.test" in str(caught.value)
+
+
+def test_ping_retries_a_busy_registry():
+    statuses = iter([503, 200])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(next(statuses))
+
+    sleeps: list[float] = []
+    client = make_client(handler, sleeps)
+    client.ping()
+
+    assert client.base_url == "https://registry.test"
+    assert len(sleeps) == 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
@@ -121,6 +122,7 @@ class RegistryClient:
         self._http = http or self._build_http()
         self._sleep = sleep
         self._base: str | None = None
+        self._ping_lock = threading.Lock()
         self.auth = Authenticator(self.host, credential, self._fetch_token, creds_hint=creds_hint)
 
     def _build_http(self) -> httpx.Client:
@@ -164,23 +166,27 @@ class RegistryClient:
             NetworkError: the registry cannot be reached (TLSVerificationError for bad certs).
             RegistryError: the host answers but is not a v2 registry.
         """
-        if self._base is not None:
-            return
+        with self._ping_lock:
+            if self._base is None:
+                self._base = self._choose_base()
+
+    def _choose_base(self) -> str:
         schemes = ["https", "http"] if self.options.may_use_http(self.host) else ["https"]
-        last: NetworkError | None = None
-        for scheme in schemes:
+        for position, scheme in enumerate(schemes, start=1):
             url = f"{scheme}://{self.host}/v2/"
             try:
-                response = self._send_once("GET", url, {}, None, stream=False)
+                response = self._ping_once(url, retry=position == len(schemes))
             except TLSVerificationError:
                 raise
-            except NetworkError as exc:
-                last = exc
+            except NetworkError:
+                if position == len(schemes):
+                    raise
                 continue
-            if response.status_code == 401:
+            status = response.status_code
+            if status == 401:
                 challenges = parse_www_authenticate(response.headers.get_list("www-authenticate"))
                 self.auth.set_challenges(challenges)
-            elif response.status_code == 404:
+            elif status == 404:
                 raise RegistryError(
                     f"{self.host} does not serve the registry v2 API (GET /v2/ gave 404)",
                     status=404,
@@ -188,19 +194,36 @@ class RegistryClient:
                     url=url,
                     hint="check the registry host name and port",
                 )
-            elif response.status_code >= 400 and response.status_code not in (401, 403):
+            elif status >= 400 and status != 403:
                 raise registry_error_from_response(
-                    response.status_code,
-                    "GET",
-                    url,
-                    response.content,
-                    response.headers.get("content-type"),
+                    status, "GET", url, response.content, response.headers.get("content-type")
                 )
-            self._base = f"{scheme}://{self.host}"
             log.debug("registry %s reached over %s", self.host, scheme)
-            return
-        assert last is not None
-        raise last
+            return f"{scheme}://{self.host}"
+        raise AssertionError("unreachable")  # pragma: no cover - the last scheme raises
+
+    def _ping_once(self, url: str, *, retry: bool) -> httpx.Response:
+        """``GET /v2/``, retried on transient failures when ``retry``."""
+        policy = self.options.retry
+        attempt, waited = 0, 0.0
+        while True:
+            attempt += 1
+            try:
+                response = self._send_once("GET", url, {}, None, stream=False)
+            except TLSVerificationError:
+                raise
+            except NetworkError:
+                delay = policy.delay(attempt)
+                if not (retry and policy.allows(attempt, waited, delay)):
+                    raise
+            else:
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                delay = policy.delay(attempt, retry_after)
+                transient = policy.should_retry_status(response.status_code)
+                if not (transient and retry and policy.allows(attempt, waited, delay)):
+                    return response
+            self._sleep(delay)
+            waited += delay
 
     def _fetch_token(
         self,
