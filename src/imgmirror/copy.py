@@ -20,6 +20,7 @@ from .credentials import Credential, CredentialInput
 from .digest import Digest
 from .errors import ImgmirrorError, NetworkError, RegistryError, VerificationError
 from .image import ImageTree, fetch_image
+from .keychain import Keychain
 from .manifest import Descriptor, ImageIndex
 from .parallel import run_parallel
 from .platform import Platform
@@ -178,6 +179,7 @@ def copy(
     dest_creds: CredentialInput = None,
     jobs: int = 4,
     authfile: str | None = None,
+    keychain: Keychain | None = None,
     options: ClientOptions | None = None,
     progress: ProgressListener | None = None,
 ) -> CopyResult:
@@ -191,7 +193,10 @@ def copy(
         src_creds, dest_creds: ``"user:pass"``, ``(user, pass)`` or a
             :class:`~imgmirror.credentials.Credential`.
         jobs: blobs transferred at once.
-        authfile: a credentials file consulted when no explicit credentials are given.
+        authfile: a credentials file consulted when no explicit credentials are given
+            (docker config.json, podman auth.json, .dockercfg or a Kubernetes pull Secret).
+        keychain: a custom credential source (see :class:`~imgmirror.keychain.Keychain`),
+            asked instead of the standard credential files.
         options: TLS, retry and timeout settings.
         progress: receives per-blob events.
 
@@ -220,7 +225,7 @@ def copy(
         else [p if isinstance(p, Platform) else Platform.parse(p) for p in platforms]
     )
     listener = progress or NullProgress()
-    with Session(options, authfile=authfile) as session:
+    with Session(options, authfile=authfile, keychain=keychain) as session:
         src_client = session.client(
             source.registry, Credential.coerce(src_creds), creds_hint="--src-creds"
         )
