@@ -384,7 +384,10 @@ class RegistryClient:
                     "USER:PASSWORD, or log in with docker login"
                 )
             else:
-                error.hint = f"check the credentials given for {self.host}"
+                error.hint = (
+                    f"{self.host} refused user {self.auth.credential.username!r}: check the "
+                    f"username and password given with {self.auth.creds_hint}"
+                )
         return error
 
     def _expect(
@@ -422,7 +425,7 @@ class RegistryClient:
                 method="GET",
                 url=url,
                 code=error.code,
-                hint="check the repository name and tag (imgmirror lists tags with list_tags)",
+                hint="check the repository name and the tag or digest",
             )
         self._expect(response, "GET", url)
         try:
