@@ -191,6 +191,23 @@ def test_htpasswd_custom_users(registry_factory):
     assert httpx.get(f"{registry.url}/v2/", auth=("bob", "pw"), trust_env=False).status_code == 401
 
 
+def test_ipv6_loopback_registry(registry_factory):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no ::1")
+    registry = registry_factory(bind="::1", auth="token", tls=True)
+    assert registry.host.startswith("[::1]:")
+    image = images.make_image(marker="v6")
+    seed(registry, "infra/v6", "v1", image)
+    # skopeo 1.9's reference parser rejects "[::1]:port/..." so read back with httpx
+    with RegistryClient(registry, anonymous=True) as client:
+        assert client.get_manifest("infra/v6", "v1")[0] == image.manifest
+
+
 def test_registry_start_is_fast(registry_factory):
     registry = registry_factory()
     # generous bound; it is ~30 ms on the dev machine

@@ -30,6 +30,7 @@ import binascii
 import datetime as dt
 import json
 import secrets
+import socket
 import threading
 import time
 import urllib.parse
@@ -190,7 +191,8 @@ class TokenServer:
     def start(self) -> TokenServer:
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer((self._host, 0), _Handler)
+        server_class = _IPv6Server if ":" in self._host else ThreadingHTTPServer
+        server = server_class((self._host, 0), _Handler)
         server.daemon_threads = True
         server.token_server = self  # type: ignore[attr-defined]
         self._server = server
@@ -287,6 +289,10 @@ class TokenServer:
     def _record(self, request: TokenRequest) -> None:
         with self._lock:
             self.requests.append(request)
+
+
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
 
 class _Handler(BaseHTTPRequestHandler):
