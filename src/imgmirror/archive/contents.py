@@ -1,0 +1,362 @@
+"""What images an archive holds, checked for consistency before anything is pushed.
+
+:func:`read_contents` recognises the two families of image tarballs:
+
+* **OCI layout** (``oci-layout`` + ``index.json``; skopeo ``oci-archive``, containerd and
+  Docker 25+ ``docker save``, imgmirror's own archives): the manifests are kept byte for
+  byte, so pushing them preserves their digests. An index whose children are not all in the
+  archive (one platform saved out of a multi-arch image) is replaced by the platform
+  manifest(s) that are, and a note says so.
+* **Docker archive** (``manifest.json`` only; ``docker save`` of Docker 1.10-24, skopeo
+  ``docker-archive``, crane tarballs): no manifest is stored; the image is its config and
+  its layer files, from which :mod:`imgmirror.archive.convert` builds one.
+
+Any ``manifest.json`` is validated in both cases: its paths must exist, its configs parse,
+and its layer counts equal the configs' ``rootfs.diff_ids``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import attrs
+
+from .. import mediatypes
+from ..digest import Digest
+from ..errors import ArchiveError, ImgmirrorError, InvalidReference
+from ..image import subset_index
+from ..manifest import Descriptor, ImageIndex, ImageManifest, parse_config, parse_manifest
+from ..reference import Reference
+from .reader import Archive, safe_name
+
+__all__ = [
+    "ArchiveContents",
+    "DockerImage",
+    "DockerLayer",
+    "OciImage",
+    "blob_path",
+    "read_contents",
+]
+
+NAME_ANNOTATION = "io.containerd.image.name"
+REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
+_DIGEST_NAME = re.compile(
+    r"(?:^|/)(?:blobs/(?P<alg>sha256|sha512)/|(?:sha256:)?)(?P<hex>[a-f0-9]{64}|[a-f0-9]{128})"
+    r"(?:\.json|\.tar|\.tar\.gz|\.tar\.zst)?$"
+)
+Manifest = ImageManifest | ImageIndex
+
+
+@attrs.frozen
+class DockerLayer:
+    """A layer file of a Docker archive: ``member`` must unpack to ``diff_id``."""
+
+    member: str
+    diff_id: Digest
+    file_digest: Digest | None = None  # when the file name says what it hashes to
+    foreign: Descriptor | None = None  # LayerSources entry of a foreign layer (not uploaded)
+
+
+@attrs.frozen
+class DockerImage:
+    """One ``manifest.json`` entry: a config and its layers, and the names it carries."""
+
+    names: tuple[Reference, ...]
+    config: bytes = attrs.field(repr=False)
+    layers: tuple[DockerLayer, ...]
+
+    @property
+    def config_digest(self) -> Digest:
+        return Digest.of(self.config)
+
+
+@attrs.frozen
+class OciImage:
+    """A manifest (or index) stored in the archive, with the children pushed before it.
+
+    ``blobs`` are the configs and layers the archive holds for it (foreign layers left out).
+    """
+
+    names: tuple[Reference, ...]
+    top: Manifest
+    children: tuple[Manifest, ...]
+    blobs: tuple[Descriptor, ...]
+
+
+@attrs.frozen
+class ArchiveContents:
+    """The images of an archive; ``layout`` is ``"oci"`` or ``"docker"``."""
+
+    layout: str
+    images: tuple[OciImage | DockerImage, ...]
+    notes: tuple[str, ...] = ()
+
+
+def blob_path(digest: Digest) -> str:
+    """Where an OCI layout keeps a blob."""
+    return f"blobs/{digest.algorithm}/{digest.hex}"
+
+
+def _json(archive: Archive, name: str) -> Any:
+    raw = archive.read(name)
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArchiveError(f"{name} in the archive is not valid JSON: {exc}") from None
+
+
+def digest_from_name(name: str) -> Digest | None:
+    """The digest a blob's file name promises (``blobs/sha256/<hex>``, ``<hex>.tar.gz``...)."""
+    match = _DIGEST_NAME.search(name)
+    if match is None:
+        return None
+    alg = match.group("alg") or ("sha256" if len(match.group("hex")) == 64 else "sha512")
+    try:
+        return Digest(alg, match.group("hex"))
+    except ImgmirrorError:
+        return None
+
+
+def read_contents(archive: Archive) -> ArchiveContents:
+    """Recognise the layout and list the images, checking every reference in the archive.
+
+    Raises:
+        ArchiveError: missing files, malformed JSON, a ``manifest.json`` that does not match
+            its configs, or a stored manifest that does not hash to its name.
+    """
+    has_docker = archive.has_file("manifest.json")
+    docker = docker_images(archive) if has_docker else ()
+    if archive.has_file("oci-layout"):
+        images, notes = oci_images(archive)
+        return ArchiveContents("oci", images, notes)
+    if not has_docker:
+        raise ArchiveError(
+            f"{archive.path} is not an image archive: it has neither manifest.json nor "
+            "oci-layout and index.json"
+        )
+    return ArchiveContents("docker", docker)
+
+
+# -- Docker archives (manifest.json) --------------------------------------------------------
+
+
+def _path(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ArchiveError(f"manifest.json: {what} must be a non-empty string, not {value!r}")
+    return safe_name(value)
+
+
+def _repo_tags(entry: dict[str, Any], i: int) -> list[Reference]:
+    tags = entry.get("RepoTags") or []
+    if not isinstance(tags, list):
+        raise ArchiveError(f"manifest.json entry {i}: RepoTags must be a list")
+    names = []
+    for tag in tags:
+        try:
+            ref = Reference.parse(tag) if isinstance(tag, str) else None
+        except InvalidReference as exc:
+            raise ArchiveError(f"manifest.json entry {i}: {exc.message}") from None
+        if ref is None or ref.digest is not None:
+            raise ArchiveError(f"manifest.json entry {i}: RepoTags entry {tag!r} is not name:tag")
+        names.append(ref)
+    return names
+
+
+def _repositories(archive: Archive) -> dict[str, list[Reference]]:
+    """The legacy ``repositories`` file: layer id -> names."""
+    if not archive.has_file("repositories"):
+        return {}
+    doc = _json(archive, "repositories")
+    out: dict[str, list[Reference]] = {}
+    if not isinstance(doc, dict):
+        return out
+    for name, tags in doc.items():
+        if not isinstance(tags, dict):
+            continue
+        for tag, layer_id in tags.items():
+            try:
+                out.setdefault(str(layer_id), []).append(Reference.parse(f"{name}:{tag}"))
+            except InvalidReference:
+                continue
+    return out
+
+
+def docker_images(archive: Archive) -> tuple[DockerImage, ...]:
+    """Validate ``manifest.json`` and describe each of its entries."""
+    doc = _json(archive, "manifest.json")
+    if not isinstance(doc, list):
+        raise ArchiveError("manifest.json must be a JSON array of images")
+    legacy_names = _repositories(archive)
+    images = []
+    for i, entry in enumerate(doc):
+        if not isinstance(entry, dict):
+            raise ArchiveError(f"manifest.json entry {i} is not an object")
+        config_name = _path(entry.get("Config"), f"entry {i} Config")
+        layer_names = entry.get("Layers")
+        if not isinstance(layer_names, list):
+            raise ArchiveError(f"manifest.json entry {i}: Layers must be a list")
+        paths = [_path(n, f"entry {i} Layers[{j}]") for j, n in enumerate(layer_names)]
+        if not archive.has_file(config_name):
+            raise ArchiveError(f"manifest.json entry {i}: config {config_name!r} is missing")
+        config_raw = archive.read(config_name)
+        try:
+            config = parse_config(config_raw)
+        except ImgmirrorError as exc:
+            raise ArchiveError(f"manifest.json entry {i}: config {config_name}: {exc}") from None
+        claimed = digest_from_name(config_name)
+        if claimed is not None and claimed != config.digest:
+            raise ArchiveError(
+                f"manifest.json entry {i}: config {config_name!r} hashes to {config.digest}"
+            )
+        if len(paths) != len(config.diff_ids):
+            raise ArchiveError(
+                f"manifest.json entry {i} is not what it claims: it lists {len(paths)} "
+                f"layers but its config has {len(config.diff_ids)} diff_ids"
+            )
+        sources = entry.get("LayerSources") or {}
+        layers = []
+        for path, diff_id in zip(paths, config.diff_ids, strict=True):
+            foreign = _foreign_source(sources, diff_id)
+            if foreign is None and not archive.has_file(path):
+                raise ArchiveError(f"manifest.json entry {i}: layer {path!r} is missing")
+            layers.append(DockerLayer(path, diff_id, digest_from_name(path), foreign))
+        names = _repo_tags(entry, i)
+        if not names and paths:
+            names = legacy_names.get(paths[-1].split("/")[0], []) or legacy_names.get(
+                config.diff_ids[-1].hex, []
+            )
+        images.append(DockerImage(tuple(names), config_raw, tuple(layers)))
+    return tuple(images)
+
+
+def _foreign_source(sources: object, diff_id: Digest) -> Descriptor | None:
+    if not isinstance(sources, dict) or str(diff_id) not in sources:
+        return None
+    try:
+        descriptor = Descriptor.from_json(sources[str(diff_id)], f"LayerSources[{diff_id}]")
+    except ImgmirrorError as exc:
+        raise ArchiveError(f"manifest.json: {exc.message}") from None
+    return descriptor if mediatypes.is_foreign_layer(descriptor.media_type) else None
+
+
+# -- OCI layouts -----------------------------------------------------------------------------
+
+
+def _load(archive: Archive, descriptor: Descriptor) -> Manifest | None:
+    """A manifest blob, verified against its descriptor; None if the archive lacks it."""
+    path = blob_path(descriptor.digest)
+    if not archive.has_file(path):
+        return None
+    raw = archive.read(path)
+    if len(raw) != descriptor.size or Digest.of(raw, descriptor.digest.algorithm) != (
+        descriptor.digest
+    ):
+        raise ArchiveError(
+            f"{path} does not match its descriptor (size {descriptor.size}, "
+            f"digest {descriptor.digest})"
+        )
+    try:
+        return parse_manifest(raw, descriptor.media_type)
+    except ImgmirrorError as exc:
+        raise ArchiveError(f"{path}: {exc}") from None
+
+
+def _image_blobs(archive: Archive, manifest: ImageManifest) -> list[Descriptor]:
+    out = []
+    for blob in manifest.blobs:
+        if mediatypes.is_foreign_layer(blob.media_type):
+            continue
+        path = blob_path(blob.digest)
+        if not archive.has_file(path):
+            raise ArchiveError(f"blob {blob.digest} of manifest {manifest.digest} is missing")
+        size = archive.resolve(path).size
+        if size != blob.size:
+            raise ArchiveError(
+                f"{path} is {size} bytes; manifest {manifest.digest} says {blob.size}"
+            )
+        out.append(blob)
+    return out
+
+
+def _names(descriptors: list[Descriptor]) -> tuple[Reference, ...]:
+    names: list[Reference] = []
+    for d in descriptors:
+        text = d.annotations.get(NAME_ANNOTATION) or d.annotations.get(REF_NAME_ANNOTATION, "")
+        if "/" not in text and ":" not in text:
+            continue  # a bare tag ("3.19") does not say which repository
+        try:
+            ref = Reference.parse(text)
+        except InvalidReference as exc:
+            raise ArchiveError(f"index.json: {exc.message}") from None
+        if ref.tag is not None and ref not in names:
+            names.append(attrs.evolve(ref, digest=None))
+    return tuple(names)
+
+
+def _expand(archive: Archive, top: Manifest, notes: list[str]) -> OciImage:
+    if isinstance(top, ImageManifest):
+        return OciImage((), top, (), tuple(_image_blobs(archive, top)))
+    present: list[tuple[Descriptor, Manifest]] = []
+    for child in top.manifests:
+        loaded = _load(archive, child)
+        if loaded is not None:
+            present.append((child, loaded))
+    if not present:
+        raise ArchiveError(f"none of the manifests of index {top.digest} is in the archive")
+    children: list[Manifest] = []
+    blobs: list[Descriptor] = []
+    for _, child_manifest in present:
+        sub = _expand(archive, child_manifest, notes)
+        children.extend((*sub.children, sub.top))
+        blobs.extend(sub.blobs)
+    if len(present) == len(top.manifests):
+        return OciImage((), top, tuple(children), tuple(blobs))
+    images = [d for d, _ in present if d in top.images()]
+    if not images:
+        raise ArchiveError(f"no platform image of index {top.digest} is in the archive")
+    if len(images) == 1:
+        only = next(m for d, m in present if d == images[0])
+        notes.append(
+            f"index {top.digest} is only partly in the archive; pushing its "
+            f"{images[0].platform or 'only'} image {only.digest} instead"
+        )
+        return _expand(archive, only, notes)
+    subset = subset_index(top, images)
+    notes.append(
+        f"index {top.digest} is only partly in the archive; pushing a new index "
+        f"{subset.digest} of the {len(images)} platforms present"
+    )
+    kept = {d.digest for d in images}
+    children = [m for m in children if m.digest in kept]
+    return OciImage((), subset, tuple(children), tuple(blobs))
+
+
+def oci_images(archive: Archive) -> tuple[tuple[OciImage, ...], tuple[str, ...]]:
+    """The images listed in ``index.json``, entries for the same digest merged."""
+    layout = _json(archive, "oci-layout")
+    if not isinstance(layout, dict) or layout.get("imageLayoutVersion") != "1.0.0":
+        raise ArchiveError('oci-layout must say {"imageLayoutVersion": "1.0.0"}')
+    if not archive.has_file("index.json"):
+        raise ArchiveError("the archive has oci-layout but no index.json")
+    try:
+        index = parse_manifest(archive.read("index.json"))
+    except ImgmirrorError as exc:
+        raise ArchiveError(f"index.json: {exc}") from None
+    if not isinstance(index, ImageIndex):
+        raise ArchiveError("index.json is not an image index")
+    by_digest: dict[Digest, list[Descriptor]] = {}
+    for descriptor in index.manifests:
+        by_digest.setdefault(descriptor.digest, []).append(descriptor)
+    notes: list[str] = []
+    images = []
+    for descriptors in by_digest.values():
+        top = _load(archive, descriptors[0])
+        if top is None:
+            raise ArchiveError(f"index.json lists {descriptors[0].digest}, which is missing")
+        image = _expand(archive, top, notes)
+        images.append(attrs.evolve(image, names=_names(descriptors)))
+    if not images:
+        raise ArchiveError("index.json lists no images")
+    return tuple(images), tuple(notes)
