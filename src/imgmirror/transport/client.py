@@ -385,8 +385,8 @@ class RegistryClient:
                 )
             else:
                 error.hint = (
-                    f"{self.host} refused user {self.auth.credential.username!r}: check the "
-                    f"username and password given with {self.auth.creds_hint}"
+                    f"{self.host} refused the credentials of user {self.auth.credential.username!r}: "
+                    f"check the username and password given with {self.auth.creds_hint}"
                 )
         return error
 
