@@ -384,8 +384,9 @@ class RegistryClient:
                     "USER:PASSWORD, or log in with docker login"
                 )
             else:
+                user = self.auth.credential.username
                 error.hint = (
-                    f"{self.host} refused the credentials of user {self.auth.credential.username!r}: "
+                    f"{self.host} refused the credentials of user {user!r}: "
                     f"check the username and password given with {self.auth.creds_hint}"
                 )
         return error
