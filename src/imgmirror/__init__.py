@@ -30,6 +30,7 @@ from .errors import (
 from .platform import Platform
 from .progress import ProgressListener
 from .reference import Reference
+from .save import SaveResult, save
 from .transport.retry import RetryPolicy
 from .transport.tls import ClientOptions
 
@@ -57,9 +58,11 @@ __all__ = [
     "Reference",
     "RegistryError",
     "RetryPolicy",
+    "SaveResult",
     "TLSVerificationError",
     "UnsupportedMediaType",
     "VerificationError",
     "__version__",
     "copy",
+    "save",
 ]

@@ -1,0 +1,272 @@
+"""Save images from registries into one archive that ``docker load`` and ``ctr import`` accept.
+
+:func:`save` resolves each image (an index is narrowed to the requested platforms, by default
+the machine's own), fetches the configs the archive's metadata needs, plans the archive in
+pure code (:mod:`imgmirror.archive.layout`) and streams it (:mod:`imgmirror.archive.writer`)
+into a temporary file next to the output, blob by blob, verified. Only a complete archive is
+renamed into place: any failure, Ctrl-C included, leaves nothing at the output path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Literal
+
+import attrs
+
+from .archive.layout import ArchiveFormat, Origin, SaveItem, plan_archive, primary_image
+from .archive.writer import stream_archive
+from .compression import compress
+from .credentials import Credential, CredentialInput
+from .digest import Digest
+from .errors import ArchiveError, InvalidReference
+from .image import ImageTree, fetch_image
+from .keychain import Keychain
+from .manifest import Descriptor, ImageIndex, parse_config
+from .platform import Platform
+from .progress import ProgressListener
+from .reference import Reference
+from .session import Session
+from .transport.client import RegistryClient
+from .transport.tls import ClientOptions
+
+__all__ = ["SaveResult", "SavedImage", "archive_compression", "parse_image_arg", "save"]
+
+_MAX_CONFIG = 32 * 1024 * 1024
+_BUFFER = 1024 * 1024
+ImageArg = str | tuple[str, str]
+
+
+@attrs.frozen
+class SavedImage:
+    """One image in the archive.
+
+    Attributes:
+        source: the reference it was read from.
+        name: the name loaders give it (``registry/repo:tag``).
+        digest: the digest ``index.json`` records for it (the registry's, unless several
+            platforms made a new index).
+        platforms: the platforms it carries (empty when not declared).
+    """
+
+    source: str
+    name: str
+    digest: str
+    platforms: tuple[str, ...]
+    renamed_from_digest: bool = False
+
+
+@attrs.frozen
+class SaveResult:
+    """What a save wrote."""
+
+    path: str
+    format: ArchiveFormat
+    images: tuple[SavedImage, ...]
+    blobs: int
+    bytes: int
+    compression: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict (``--json`` output)."""
+        return attrs.asdict(self)
+
+
+def digest_tag(digest: Digest) -> str:
+    """The tag an image given only by digest is saved under: ``sha256-<12 hex>``."""
+    return f"{digest.algorithm}-{digest.hex[:12]}"
+
+
+def parse_image_arg(arg: ImageArg) -> tuple[Reference, Reference, bool]:
+    """``IMAGE[=NAME]`` (or ``(image, name)``) -> (source, archive name, name came from digest).
+
+    A NAME without a tag takes the source's tag; a source given only by digest gets the tag
+    :func:`digest_tag` so that loaders accept it.
+
+    Raises:
+        InvalidReference: IMAGE or NAME does not parse, or NAME has a digest.
+    """
+    if isinstance(arg, tuple):
+        text, name_text = arg
+    else:
+        text, _, name_text = arg.partition("=")
+    source = Reference.parse(text)
+    if not name_text:
+        name, explicit_tag = source, source.tag is not None
+    else:
+        name = Reference.parse(name_text)
+        if name.digest is not None:
+            raise InvalidReference(
+                f"invalid name {name_text!r}: an archive name cannot have a digest",
+                hint="give NAME as repository[:tag]",
+            )
+        last = name_text.rsplit("/", 1)[-1]
+        explicit_tag = ":" in last
+        if not explicit_tag and source.tag is not None:
+            name = name.with_tag(source.tag)
+            explicit_tag = True
+    if explicit_tag and name.tag is not None:
+        return source, attrs.evolve(name, digest=None), False
+    assert source.digest is not None
+    return source, name.with_tag(digest_tag(source.digest)), True
+
+
+def archive_compression(path: str | os.PathLike[str]) -> Literal["gzip", "zstd"] | None:
+    """The outer compression an output name asks for (``.gz``/``.tgz``, ``.zst``/``.zstd``)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".gz", ".tgz"):
+        return "gzip"
+    if suffix in (".zst", ".zstd"):
+        return "zstd"
+    return None
+
+
+def _fetch_config(client: RegistryClient, repo: str, blob: Descriptor) -> bytes:
+    if blob.size > _MAX_CONFIG:
+        raise ArchiveError(f"config {blob.digest} is {blob.size} bytes; refusing to hold it")
+    with client.open_blob(repo, blob) as chunks:
+        return b"".join(chunks)
+
+
+def _platforms(tree: ImageTree) -> tuple[str, ...]:
+    if isinstance(tree.top, ImageIndex):
+        return tuple(str(d.platform) for d, _ in tree.platform_images() if d and d.platform)
+    return ()
+
+
+@contextlib.contextmanager
+def _temporary(path: Path) -> Iterator[Path]:
+    """A temporary name beside ``path``, removed unless the caller renamed it into place."""
+    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+    try:
+        yield tmp
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _write(path: Path, chunks: Iterator[bytes]) -> int:
+    """Write ``chunks`` to ``path`` atomically; returns the size written."""
+    with _temporary(path) as tmp:
+        try:
+            with tmp.open("xb", buffering=_BUFFER) as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+                size = out.tell()
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise ArchiveError(f"cannot write {path}: {exc.strerror or exc}") from None
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+    with contextlib.suppress(OSError):
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return size
+
+
+def save(
+    images: Sequence[ImageArg],
+    path: str | os.PathLike[str],
+    *,
+    platform: str | Platform | Sequence[str | Platform] | None = None,
+    format: ArchiveFormat = "docker",
+    src_creds: CredentialInput = None,
+    authfile: str | None = None,
+    keychain: Keychain | None = None,
+    jobs: int = 4,
+    options: ClientOptions | None = None,
+    progress: ProgressListener | None = None,
+) -> SaveResult:
+    """Save images into one archive at ``path``.
+
+    Args:
+        images: ``"IMAGE"``, ``"IMAGE=NAME"`` or ``(IMAGE, NAME)``; NAME is the name loaders
+            give the image (default: IMAGE's own).
+        path: the archive to write; ``.gz``/``.zst`` compress the whole archive.
+        platform: which image to take from an index (several: carry each). Default: the
+            machine's platform for ``docker``/``legacy``, the whole index for ``oci``.
+        format: ``"docker"`` (OCI layout + ``manifest.json``), ``"legacy"`` (Docker <= 24
+            ``docker save``) or ``"oci"``.
+        src_creds: credentials for the registries read from.
+        authfile: a credentials file consulted when ``src_creds`` is not given.
+        keychain: a custom credential source, asked instead of the standard files.
+        jobs: manifests fetched at once.
+        options: TLS, retry and timeout settings.
+        progress: receives per-blob events.
+
+    Raises:
+        ImgmirrorError: any failure; nothing is left at ``path`` then.
+    """
+    if format not in ("docker", "legacy", "oci"):
+        raise ArchiveError(f"unknown archive format {format!r}", hint="use docker, legacy or oci")
+    if not images:
+        raise ArchiveError("nothing to save", hint="name at least one image")
+    wanted = (
+        platform
+        if isinstance(platform, Sequence) and not isinstance(platform, str)
+        else ([] if platform is None else [platform])
+    )
+    platforms = [p if isinstance(p, Platform) else Platform.parse(p) for p in wanted]
+    if not platforms and format != "oci":
+        platforms = [Platform.host()]
+    if format == "legacy" and len(platforms) > 1:
+        raise ArchiveError(
+            "the legacy format holds one platform per image", hint="give --platform once"
+        )
+    parsed = [parse_image_arg(arg) for arg in images]
+    output = Path(path)
+    credential = Credential.coerce(src_creds)
+    with Session(options, authfile=authfile, keychain=keychain) as session:
+        items: list[SaveItem] = []
+        saved: list[SavedImage] = []
+        for source, name, renamed in parsed:
+            client = session.client(source.registry, credential, creds_hint="--src-creds")
+            tree = fetch_image(
+                client, source.repository, source.identifier, platforms or None, jobs=jobs
+            )
+            configs: dict[Digest, bytes] = {}
+            if format != "oci":
+                image = primary_image(tree)
+                configs[image.config.digest] = _fetch_config(
+                    client, source.repository, image.config
+                )
+                declared = parse_config(configs[image.config.digest]).platform
+                plats = _platforms(tree) or (str(declared),)
+            else:
+                plats = _platforms(tree)
+            origin = Origin(source.registry, source.repository)
+            items.append(SaveItem(name, origin, tree, configs))
+            saved.append(SavedImage(str(source), str(name), str(tree.top.digest), plats, renamed))
+        plan = plan_archive(items, format)
+
+        def opener(
+            origin: Origin, blob: Descriptor
+        ) -> contextlib.AbstractContextManager[Iterator[bytes]]:
+            client = session.client(origin.registry, credential, creds_hint="--src-creds")
+            return client.open_blob(origin.repository, blob)
+
+        kind = archive_compression(output)
+        stream = stream_archive(plan, opener, progress)
+        try:
+            size = _write(output, compress(stream, kind) if kind else stream)
+        finally:
+            stream.close()
+    return SaveResult(
+        path=str(output),
+        format=format,
+        images=tuple(saved),
+        blobs=plan.blob_count,
+        bytes=size,
+        compression=kind,
+    )
