@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 import imgmirror
@@ -220,3 +221,17 @@ def test_unknown_platform_lists_the_available_ones(anon_registry):
         )
 
     assert "linux/arm64" in str(caught.value)
+
+
+def test_ipv6_loopback_registry(registry_factory, anon_registry):
+    v6 = registry_factory(name="v6", bind="::1")
+    image = make_image(marker="v6")
+    seed(anon_registry, "app", "1", image)
+
+    result = imgmirror.copy(anon_registry.ref("app", "1"), f"{v6.host}/app:1")
+
+    assert v6.host.startswith("[::1]:")
+    assert result.digest == image.digest
+    # skopeo 1.9 cannot parse IPv6 references; read the manifest back with plain httpx.
+    served = httpx.get(f"http://{v6.host}/v2/app/manifests/1", headers={"Accept": image.media_type})
+    assert served.content == image.manifest
