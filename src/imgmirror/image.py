@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 
-from . import mediatypes
 from .digest import Digest
 from .errors import PlatformNotFound
 from .manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
@@ -121,14 +120,9 @@ def fetch_image(
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         children = list(pool.map(get, wanted))
-    for descriptor, child in zip(wanted, children, strict=True):
-        if not mediatypes.is_manifest(descriptor.media_type) and not mediatypes.is_index(
-            descriptor.media_type
-        ):
-            continue
-        if isinstance(child, ImageIndex):
-            nested = fetch_image(client, repo, str(descriptor.digest), None, jobs=jobs)
-            children.extend(nested.children)
+    for child in list(children):
+        if isinstance(child, ImageIndex):  # an index inside an index: carry its children too
+            children.extend(fetch_image(client, repo, str(child.digest), None, jobs=jobs).children)
     if platforms is None:
         return ImageTree(top=top, children=tuple(children), source_digest=top.digest)
     if len(wanted) == 1 and isinstance(children[0], ImageManifest):

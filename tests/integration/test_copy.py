@@ -235,3 +235,29 @@ def test_ipv6_loopback_registry(registry_factory, anon_registry):
     # skopeo 1.9 cannot parse IPv6 references; read the manifest back with plain httpx.
     served = httpx.get(f"http://{v6.host}/v2/app/manifests/1", headers={"Accept": image.media_type})
     assert served.content == image.manifest
+
+
+def test_index_of_indexes_is_copied_whole(anon_registry, relative_registry):
+    # The image builders make flat indexes; this one nests an index by hand.
+    from tests.support.seed import RegistryClient as Seeder
+
+    inner = oci_index_with_attestations("nested")
+    outer_doc = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": inner.media_type, "digest": inner.digest, "size": inner.size},
+        ],
+    }
+    outer = json.dumps(outer_doc).encode()
+    with Seeder(anon_registry) as seeder:
+        seeder.push_index("app", inner)
+        outer_digest = seeder.push_manifest("app", "nested", outer, outer_doc["mediaType"])
+
+    result = imgmirror.copy(anon_registry.ref("app", "nested"), relative_registry.ref("a", "n"))
+
+    assert result.digest == outer_digest
+    assert skopeo_digest(relative_registry.ref("a", "n"), relative_registry) == outer_digest
+    for image in inner.images:
+        raw = skopeo_inspect_raw(relative_registry.ref("a", image.digest), relative_registry)
+        assert raw == image.manifest
