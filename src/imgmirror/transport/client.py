@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -37,7 +36,7 @@ from ..errors import (
 from ..manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
 from .auth import Authenticator, TokenReply
 from .retry import parse_retry_after
-from .tls import ClientOptions, ssl_context
+from .tls import ClientOptions, ssl_context, tls_error
 
 __all__ = ["Mount", "RegistryClient", "api_host"]
 
@@ -257,21 +256,9 @@ class RegistryClient:
 
     def _network_error(self, exc: httpx.TransportError, url: str) -> NetworkError:
         host = httpx.URL(url).netloc.decode("ascii", "replace")
-        cause: BaseException | None = exc
-        while cause is not None and not isinstance(cause, ssl.SSLCertVerificationError):
-            cause = cause.__cause__ or cause.__context__
-        if isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(
-            exc
-        ):
-            reason = getattr(cause, "verify_message", None) or "certificate verify failed"
-            return TLSVerificationError(
-                f"TLS certificate of {host} could not be verified ({reason})",
-                host=host,
-                hint=(
-                    f"put the registry's CA certificate in /etc/docker/certs.d/{host}/ca.crt, "
-                    f"pass --ca-file FILE, or pass --insecure-registry {host}"
-                ),
-            )
+        refused = tls_error(exc, host, self.options)
+        if refused is not None:
+            return refused
         if isinstance(exc, httpx.TimeoutException):
             return NetworkError(
                 f"timed out talking to {host} ({type(exc).__name__})",

@@ -3,7 +3,8 @@
 Follows docker's layout for ``certs.d`` directories: ``DIR/<host[:port]>/*.crt`` are extra CAs
 trusted for that host only, ``client.cert`` with ``client.key`` (or any ``X.cert``/``X.key``
 pair) is the client certificate for mutual TLS. ``/etc/docker/certs.d`` and
-``/etc/containers/certs.d`` are read by default, as docker and podman do.
+``/etc/containers/certs.d`` are read by default, as docker and podman do. TLS failures become
+errors naming the fix for that host (:func:`tls_error`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,18 @@ from pathlib import Path
 
 import attrs
 
+from ..errors import TLSVerificationError
 from ..reference import is_loopback_host
 from .retry import RetryPolicy
 
-__all__ = ["DEFAULT_CERTS_DIRS", "ClientOptions", "certs_dir_for", "ssl_context"]
+__all__ = [
+    "DEFAULT_CERTS_DIRS",
+    "ClientOptions",
+    "certs_dir_for",
+    "client_cert_for",
+    "ssl_context",
+    "tls_error",
+]
 
 DEFAULT_CERTS_DIRS: tuple[str, ...] = ("/etc/docker/certs.d", "/etc/containers/certs.d")
 
@@ -63,6 +72,79 @@ def certs_dir_for(host: str, certs_dirs: tuple[str, ...]) -> Path | None:
     return None
 
 
+def client_cert_for(directory: Path) -> tuple[Path, Path] | None:
+    """The first ``X.cert`` with a matching ``X.key`` in a ``certs.d/<host>`` directory."""
+    for cert in sorted(directory.glob("*.cert")):
+        key = cert.with_suffix(".key")
+        if key.exists():
+            return cert, key
+    return None
+
+
+#: OpenSSL alert reasons meaning the server refused our (missing or unknown) client certificate.
+_CLIENT_CERT_REFUSED = frozenset(
+    {
+        "SSLV3_ALERT_BAD_CERTIFICATE",
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+        "TLSV1_ALERT_UNKNOWN_CA",
+        "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+        "TLSV1_ALERT_ACCESS_DENIED",
+    }
+)
+
+
+def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
+    cause: BaseException | None = exc
+    seen = 0
+    while cause is not None and seen < 10:
+        if isinstance(cause, ssl.SSLError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return None
+
+
+def tls_error(exc: BaseException, host: str, options: ClientOptions) -> TLSVerificationError | None:
+    """A :class:`TLSVerificationError` naming the fix, if ``exc`` is a TLS trust failure.
+
+    Covers an untrusted server certificate (put ``ca.crt`` in certs.d, ``--ca-file`` or
+    ``--insecure-registry``) and a server refusing our client certificate (put
+    ``client.cert``/``client.key`` in certs.d). Other errors give None.
+    """
+    cause = _ssl_cause(exc)
+    certs_base = options.certs_dirs[0] if options.certs_dirs else DEFAULT_CERTS_DIRS[0]
+    host_dir = Path(certs_base) / host
+    if isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        reason = getattr(cause, "verify_message", None) or "certificate verify failed"
+        return TLSVerificationError(
+            f"TLS certificate of {host} could not be verified ({reason})",
+            host=host,
+            hint=(
+                f"put the registry's CA certificate in {host_dir}/ca.crt, "
+                f"pass --ca-file FILE, or pass --insecure-registry {host}"
+            ),
+        )
+    if cause is not None and getattr(cause, "reason", None) in _CLIENT_CERT_REFUSED:
+        existing = certs_dir_for(host, options.certs_dirs)
+        pair = client_cert_for(existing) if existing is not None else None
+        if pair is None:
+            return TLSVerificationError(
+                f"registry {host} refused the TLS handshake: it requires a client certificate "
+                f"and none was presented ({cause.reason})",
+                host=host,
+                hint=(
+                    f"put the client certificate and key in {host_dir}/client.cert and "
+                    f"{host_dir}/client.key (or in DIR/{host}/ with --certs-dir DIR)"
+                ),
+            )
+        return TLSVerificationError(
+            f"registry {host} did not accept the client certificate {pair[0]} ({cause.reason})",
+            host=host,
+            hint="use a client certificate signed by a CA the registry trusts",
+        )
+    return None
+
+
 def ssl_context(host: str, options: ClientOptions) -> ssl.SSLContext:
     """Build the TLS context for one registry host.
 
@@ -82,9 +164,7 @@ def ssl_context(host: str, options: ClientOptions) -> ssl.SSLContext:
     if directory is not None:
         for ca in sorted(directory.glob("*.crt")):
             context.load_verify_locations(cafile=str(ca))
-        for cert in sorted(directory.glob("*.cert")):
-            key = cert.with_suffix(".key")
-            if key.exists():
-                context.load_cert_chain(certfile=str(cert), keyfile=str(key))
-                break
+        pair = client_cert_for(directory)
+        if pair is not None:
+            context.load_cert_chain(certfile=str(pair[0]), keyfile=str(pair[1]))
     return context
