@@ -20,6 +20,7 @@ import typer
 from ._version import __version__
 from .copy import copy
 from .errors import ImgmirrorError
+from .save import load_commands, save
 from .terminal import TerminalProgress, human_bytes
 from .transport.tls import DEFAULT_CERTS_DIRS, ClientOptions
 
@@ -207,6 +208,97 @@ def copy_command(
             f"{result.blobs_skipped} already there, {result.blobs_mounted} mounted; "
             f"{result.manifests_pushed} manifest(s) pushed"
         )
+
+
+SavePlatformOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--platform",
+        metavar="OS/ARCH[/VARIANT]",
+        help="Image to take from an index (repeatable: carry several). Default: this "
+        "machine's platform; with --format oci, the whole index.",
+    ),
+]
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        metavar="docker|legacy|oci",
+        help="docker: for docker load and ctr import (default); legacy: docker save of "
+        "Docker 1.10-24 (uncompressed layer.tar); oci: OCI image layout.",
+    ),
+]
+
+
+@app.command("save")
+def save_command(
+    images: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="IMAGE[=NAME]...",
+            help="Images to save, e.g. registry.k8s.io/pause:3.9; =NAME saves it under "
+            "another name.",
+        ),
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Archive to write (.gz/.zst: compressed)."
+        ),
+    ],
+    platform: SavePlatformOpt = None,
+    archive_format: FormatOpt = "docker",
+    src_creds: SrcCredsOpt = None,
+    jobs: JobsOpt = 4,
+    authfile: AuthfileOpt = None,
+    ca_file: CaFileOpt = None,
+    certs_dir: CertsDirOpt = None,
+    insecure_registry: InsecureOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Save images into one archive for docker load and ctr images import."""
+    if archive_format not in ("docker", "legacy", "oci"):
+        raise typer.BadParameter("use docker, legacy or oci", param_hint="--format")
+    progress = progress_for(quiet, as_json)
+    with reported_errors():
+        try:
+            result = save(
+                images,
+                output,
+                platform=platform,
+                format=archive_format,  # type: ignore[arg-type]
+                src_creds=src_creds,
+                jobs=jobs,
+                authfile=authfile,
+                options=make_options(ca_file, certs_dir, insecure_registry),
+                progress=progress,
+            )
+        finally:
+            if progress is not None:
+                progress.close()
+    commands = load_commands(result)
+    for image in result.images:
+        if image.renamed_from_digest:
+            typer.echo(
+                f"imgmirror: note: {image.source} has no tag; saved as {image.name}", err=True
+            )
+    if as_json:
+        emit_json({**result.to_json(), "load_commands": commands})
+        return
+    if quiet:
+        return
+    count = len(result.images)
+    typer.echo(
+        f"saved {count} image{'s' if count != 1 else ''} to {result.path} "
+        f"({result.format} format, {human_bytes(result.bytes)})"
+    )
+    for image in result.images:
+        platforms = ", ".join(image.platforms) or "-"
+        typer.echo(f"  {image.source} -> {image.name} [{platforms}] {image.digest}")
+    typer.echo("load it with:")
+    for command in commands:
+        typer.echo(f"  {command}")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shlex
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
@@ -34,7 +35,14 @@ from .session import Session
 from .transport.client import RegistryClient
 from .transport.tls import ClientOptions
 
-__all__ = ["SaveResult", "SavedImage", "archive_compression", "parse_image_arg", "save"]
+__all__ = [
+    "SaveResult",
+    "SavedImage",
+    "archive_compression",
+    "load_commands",
+    "parse_image_arg",
+    "save",
+]
 
 _MAX_CONFIG = 32 * 1024 * 1024
 _BUFFER = 1024 * 1024
@@ -123,6 +131,24 @@ def archive_compression(path: str | os.PathLike[str]) -> Literal["gzip", "zstd"]
     if suffix in (".zst", ".zstd"):
         return "zstd"
     return None
+
+
+def load_commands(result: SaveResult) -> list[str]:
+    """Shell commands that load the archive ``result`` describes (docker, then containerd).
+
+    Docker before 23 and ``ctr`` 1.x do not read a zstd-compressed archive, and ``ctr`` 1.x
+    no gzip one either, so those are decompressed in a pipe. An ``oci`` archive has no
+    ``manifest.json``, which ``docker load`` (classic store) needs.
+    """
+    path = shlex.quote(result.path)
+    ctr = "ctr -n k8s.io images import"
+    if result.compression == "gzip":
+        docker, containerd = f"docker load -i {path}", f"gunzip -c {path} | {ctr} -"
+    elif result.compression == "zstd":
+        docker, containerd = f"zstd -dc {path} | docker load", f"zstd -dc {path} | {ctr} -"
+    else:
+        docker, containerd = f"docker load -i {path}", f"{ctr} {path}"
+    return [containerd] if result.format == "oci" else [docker, containerd]
 
 
 def _fetch_config(client: RegistryClient, repo: str, blob: Descriptor) -> bytes:

@@ -6,11 +6,11 @@ zstd layers must arrive in a form Docker < 23 reads. Every image loaded is remov
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import secrets
 import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +22,12 @@ import imgmirror
 from imgmirror.errors import VerificationError
 from tests.support.docker import DockerEngine
 from tests.support.images import (
+    Blob,
     Image,
     Platform,
     host_platform,
+    image_from_parts,
+    make_config,
     make_index,
     make_layer,
     pause_image,
@@ -153,7 +156,10 @@ def test_oci_format_is_read_by_skopeo_and_ctr(anon_registry: Registry, pause, lo
 
 def test_oci_format_keeps_whole_index(anon_registry: Registry, pause_binary, tmp_path):
     index = make_index(
-        [pause_image(pause_binary, platform=Platform.parse(p)) for p in ("linux/amd64", "linux/arm64")],
+        [
+            pause_image(pause_binary, platform=Platform.parse(p))
+            for p in ("linux/amd64", "linux/arm64")
+        ],
         fmt="oci",
     )
     seed(anon_registry, "multi", "1", index)
@@ -168,8 +174,8 @@ def test_oci_format_keeps_whole_index(anon_registry: Registry, pause_binary, tmp
 
 def test_platform_from_four_platform_list(anon_registry: Registry, pause_binary, loaded, tmp_path):
     host = host_platform()
-    others = [p for p in ("linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x")]
-    images = [pause_image(pause_binary, platform=Platform.parse(p), marker=p) for p in others[:3]]
+    others = ("linux/arm64", "linux/arm/v7", "linux/ppc64le")
+    images = [pause_image(pause_binary, platform=Platform.parse(p), marker=p) for p in others]
     mine = pause_image(pause_binary, platform=host, marker="host")
     index = make_index([images[0], mine, *images[1:]])
     seed(anon_registry, "pause", "multi", index)
@@ -188,23 +194,41 @@ def test_platform_from_four_platform_list(anon_registry: Registry, pause_binary,
     assert loaded.ctr_digest(source) == mine.digest
 
 
+def test_several_platforms(anon_registry: Registry, pause_binary, loaded, tmp_path):
+    mine = pause_image(pause_binary, marker="host")
+    arm = pause_image(pause_binary, platform=Platform.parse("linux/arm64"), marker="arm")
+    ppc = pause_image(pause_binary, platform=Platform.parse("linux/ppc64le"), marker="ppc")
+    index = make_index([arm, ppc, mine], fmt="oci")
+    seed(anon_registry, "pause", "multi", index)
+    source = f"{anon_registry.host}/pause:multi"
+    out = tmp_path / "two.tar"
+    result = imgmirror.save(
+        [source], out, platform=[str(host_platform()), "linux/arm64"], options=OPTIONS
+    )
+    assert set(result.images[0].platforms) == {str(host_platform()), "linux/arm64"}
+    names = _members(out)
+    assert f"blobs/sha256/{ppc.layers[0].hex}" not in names
+    (entry,) = json.loads(_read(out, "index.json"))["manifests"]
+    assert entry["annotations"]["io.containerd.image.name"] == source
+    listed = json.loads(_read(out, f"blobs/sha256/{entry['digest'][7:]}"))["manifests"]
+    assert {m["digest"] for m in listed} == {mine.digest, arm.digest}
+    manifest = json.loads(_read(out, "manifest.json"))
+    assert manifest[0]["Config"] == f"blobs/sha256/{mine.config.hex}"  # the first platform
+    loaded.load(out, source)
+    loaded.run(source)
+    loaded.ctr_import(out, source)
+    assert loaded.ctr_digest(source) == entry["digest"]
+
+
 def test_multi_image_archive_stores_shared_layer_once(
     anon_registry: Registry, pause_binary, loaded, tmp_path
 ):
-    shared = make_layer({"pause": pause_binary.read_bytes()})
     a = pause_image(pause_binary)
-    extra = make_layer({"etc/b": b"second image\n"})
-    b_config_image = pause_image(pause_binary, marker="b")
-    # image b: the same pause layer plus one of its own
-    from tests.support.images import Blob, image_from_parts, make_config
-
-    layers_b = [a.layers[0], extra]
+    layers_b = [a.layers[0], make_layer({"etc/b": b"second image\n"})]  # shares a's layer
     config_b = Blob(
-        make_config(layers_b, entrypoint=["/pause"], cmd=None, env=()),
-        b_config_image.config.media_type,
+        make_config(layers_b, entrypoint=["/pause"], cmd=None, env=()), a.config.media_type
     )
     b = image_from_parts(config_b, layers_b)
-    del shared
     seed(anon_registry, "a", "1", a)
     seed(anon_registry, "b", "1", b)
     name_a, name_b = _unique("imgmirror-test/a"), _unique("imgmirror-test/b")
@@ -251,9 +275,12 @@ def test_legacy_format_loads(anon_registry: Registry, pause, loaded, tmp_path):
     seed(anon_registry, "pause", "3.9", pause)
     name = _unique()
     out = tmp_path / "legacy.tar"
-    imgmirror.save([f"{anon_registry.host}/pause:3.9={name}"], out, format="legacy", options=OPTIONS)
+    imgmirror.save(
+        [f"{anon_registry.host}/pause:3.9={name}"], out, format="legacy", options=OPTIONS
+    )
     members = _members(out)
-    assert "oci-layout" not in members and "repositories" in members
+    assert "oci-layout" not in members
+    assert "repositories" in members
     manifest = json.loads(_read(out, "manifest.json"))
     (layer_path,) = manifest[0]["Layers"]
     assert layer_path.endswith("/layer.tar")
@@ -261,6 +288,8 @@ def test_legacy_format_loads(anon_registry: Registry, pause, loaded, tmp_path):
     assert f"{pause.config.hex}.json" == manifest[0]["Config"]
     loaded.load(out, name)
     loaded.run(name)
+    loaded.ctr_import(out, f"docker.io/{name}")
+    assert loaded.ctr_digest(f"docker.io/{name}")  # containerd synthesises a manifest
     info = json.loads(skopeo("inspect", f"docker-archive:{out}"))
     assert info["Layers"] == [pause.layers[0].diff_id]
 
@@ -284,7 +313,9 @@ def test_compressed_archive(anon_registry: Registry, pause, loaded, tmp_path, su
     loaded.run(name)
 
 
-def test_digest_only_reference_gets_a_loadable_name(anon_registry: Registry, pause, loaded, tmp_path):
+def test_digest_only_reference_gets_a_loadable_name(
+    anon_registry: Registry, pause, loaded, tmp_path
+):
     seed(anon_registry, "pause", None, pause)
     out = tmp_path / "pause.tar"
     result = imgmirror.save([f"{anon_registry.host}/pause@{pause.digest}"], out, options=OPTIONS)
@@ -310,16 +341,46 @@ def test_corrupt_blob_leaves_nothing(anon_registry: Registry, pause, tmp_path):
     assert os.listdir(out_dir) == []
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "imgmirror", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_cli_prints_load_commands(anon_registry: Registry, pause, tmp_path):
     seed(anon_registry, "pause", "3.9", pause)
     out = tmp_path / "pause.tar"
-    proc = subprocess.run(
-        ["/work/venv/bin/imgmirror", "save", f"{anon_registry.host}/pause:3.9", "-o", str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = _cli("save", f"{anon_registry.host}/pause:3.9=k8s/pause:3.9", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert f"docker load -i {out}" in proc.stdout
-    assert f"ctr -n k8s.io images import {out}" in proc.stdout
-    del io
+    assert f"-> docker.io/k8s/pause:3.9 [linux/amd64] {pause.digest}" in proc.stdout
+    assert f"  docker load -i {out}\n" in proc.stdout
+    assert f"  ctr -n k8s.io images import {out}\n" in proc.stdout
+
+
+def test_cli_digest_only_says_which_name_json(anon_registry: Registry, pause, tmp_path):
+    seed(anon_registry, "pause", None, pause)
+    out = tmp_path / "pause.tar.gz"
+    proc = _cli("save", f"{anon_registry.host}/pause@{pause.digest}", "-o", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    name = f"{anon_registry.host}/pause:sha256-{pause.digest[7:19]}"
+    assert f"saved as {name}" in proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["images"][0]["name"] == name
+    assert result["load_commands"] == [
+        f"docker load -i {out}",
+        f"gunzip -c {out} | ctr -n k8s.io images import -",
+    ]
+
+
+def test_cli_usage_and_errors(anon_registry: Registry, tmp_path):
+    out = tmp_path / "x.tar"
+    proc = _cli("save", "alpine", "-o", str(out), "--format", "zip")
+    assert proc.returncode == 2
+    proc = _cli("save", f"{anon_registry.host}/missing:1", "-o", str(out))
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("imgmirror: error: ")
+    assert not out.exists()
