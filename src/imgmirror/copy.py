@@ -130,6 +130,7 @@ def transfer_blob(
     *,
     mount_from: str | None,
     progress: ProgressListener,
+    cancel: threading.Event | None = None,
 ) -> str:
     """Make one blob present at the destination; returns the outcome.
 
@@ -153,13 +154,16 @@ def transfer_blob(
         try:
             with src.open_blob(src_repo, blob) as chunks:
                 dst.upload_blob(
-                    dst_repo, blob, counted(chunks, blob.digest, progress), location=location
+                    dst_repo,
+                    blob,
+                    counted(chunks, blob.digest, progress, cancel),
+                    location=location,
                 )
         except VerificationError:
             progress.blob_finished(blob.digest, "failed")
             raise
         except ImgmirrorError as exc:
-            if attempt == _BLOB_ATTEMPTS or not _retryable(exc):
+            if attempt == _BLOB_ATTEMPTS or not _retryable(exc) or (cancel and cancel.is_set()):
                 progress.blob_finished(blob.digest, "failed")
                 raise
             log.info("blob %s: %s; starting it again", blob.digest, exc)
@@ -248,10 +252,12 @@ def copy(
                 blob,
                 mount_from=plan.mount_from,
                 progress=listener,
+                cancel=cancel,
             )
             tally.add(outcome, blob.size)
 
-        run_parallel(one, plan.blobs, jobs)
+        cancel = threading.Event()
+        run_parallel(one, plan.blobs, jobs, cancel=cancel)
         for push in plan.manifests:
             dst_client.put_manifest(destination.repository, push.ref, push.raw, push.media_type)
     top = tree.top

@@ -17,6 +17,7 @@ ImgmirrorError                     .message, .hint
 ├── CredentialsError               bad creds string, failing credential helper, bad authfile,
 │                                  unusable token response or token realm
 ├── ArchiveError                   unsafe path, missing blob, bad manifest.json, corrupt layer
+├── TransferCancelled              stopped: the operation failed elsewhere or was interrupted
 ├── NetworkError                   connection refused, DNS, timeout (wraps httpx.TransportError)
 │   └── TLSVerificationError       .host
 └── RegistryError                  .status, .method, .url (redacted), .code, .detail
@@ -50,6 +51,7 @@ __all__ = [
     "RateLimited",
     "RegistryError",
     "TLSVerificationError",
+    "TransferCancelled",
     "UnsupportedMediaType",
     "VerificationError",
     "redact_url",
@@ -156,6 +158,10 @@ class CredentialsError(ImgmirrorError):
 
 class ArchiveError(ImgmirrorError):
     """An archive (or a layer inside one) is unsafe, incomplete or corrupt."""
+
+
+class TransferCancelled(ImgmirrorError):
+    """A transfer stopped early because its operation failed elsewhere or was interrupted."""
 
 
 class NetworkError(ImgmirrorError):

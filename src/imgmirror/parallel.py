@@ -1,11 +1,13 @@
 """Run a function over items on a bounded thread pool, stopping at the first failure.
 
 Blob transfers are I/O bound, so threads are enough. When one item fails, items not yet started
-are cancelled and the first error is raised once the running ones have finished.
+are cancelled, running ones are asked to stop through a shared event, and the first error is
+raised once they have returned.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
@@ -16,8 +18,17 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def run_parallel(function: Callable[[T], R], items: Iterable[T], jobs: int) -> list[R]:
+def run_parallel(
+    function: Callable[[T], R],
+    items: Iterable[T],
+    jobs: int,
+    *,
+    cancel: threading.Event | None = None,
+) -> list[R]:
     """Apply ``function`` to every item with at most ``jobs`` at once; results in order.
+
+    When a call fails, or the caller is interrupted (Ctrl-C), items not started are dropped
+    and ``cancel`` is set, so running transfers that watch it stop at their next chunk.
 
     Raises:
         BaseException: the first exception any call raised.
@@ -27,10 +38,22 @@ def run_parallel(function: Callable[[T], R], items: Iterable[T], jobs: int) -> l
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(work)))) as pool:
         futures: list[Future[R]] = [pool.submit(function, item) for item in work]
-        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in pending:
-            future.cancel()
+        try:
+            _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        except BaseException:
+            pending = {f for f in futures if not f.done()}
+            _stop(pending, cancel)
+            raise
+        if pending:
+            _stop(pending, cancel)
         for future in futures:
             if future.done() and not future.cancelled() and future.exception() is not None:
                 raise future.exception()  # type: ignore[misc]
     return [future.result() for future in futures]
+
+
+def _stop(pending: Iterable[Future[R]], cancel: threading.Event | None) -> None:
+    for future in pending:
+        future.cancel()
+    if cancel is not None:
+        cancel.set()

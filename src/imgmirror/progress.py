@@ -6,10 +6,12 @@ default ignores them. The CLI's terminal renderer lives in :mod:`imgmirror.termi
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from .digest import Digest
+from .errors import TransferCancelled
 
 __all__ = ["NullProgress", "ProgressListener", "counted"]
 
@@ -40,8 +42,19 @@ class NullProgress:
         """Ignore."""
 
 
-def counted(chunks: Iterable[bytes], digest: Digest, listener: ProgressListener) -> Iterator[bytes]:
-    """Pass chunks through, reporting their sizes to ``listener``."""
+def counted(
+    chunks: Iterable[bytes],
+    digest: Digest,
+    listener: ProgressListener,
+    cancel: threading.Event | None = None,
+) -> Iterator[bytes]:
+    """Pass chunks through, reporting their sizes to ``listener``.
+
+    Raises:
+        TransferCancelled: ``cancel`` was set (another transfer failed, or Ctrl-C).
+    """
     for chunk in chunks:
+        if cancel is not None and cancel.is_set():
+            raise TransferCancelled(f"transfer of {digest} stopped: the operation was cancelled")
         listener.blob_advanced(digest, len(chunk))
         yield chunk
