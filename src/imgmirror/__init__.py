@@ -29,6 +29,7 @@ from .errors import (
 )
 from .platform import Platform
 from .progress import ProgressListener
+from .push import PushResult, push
 from .reference import Reference
 from .save import SaveResult, save
 from .transport.retry import RetryPolicy
@@ -54,6 +55,7 @@ __all__ = [
     "Platform",
     "PlatformNotFound",
     "ProgressListener",
+    "PushResult",
     "RateLimited",
     "Reference",
     "RegistryError",
@@ -64,5 +66,6 @@ __all__ = [
     "VerificationError",
     "__version__",
     "copy",
+    "push",
     "save",
 ]

@@ -1,0 +1,401 @@
+"""Push the images of an archive (``docker save``, skopeo, crane, containerd, imgmirror) to a
+registry, without unpacking it.
+
+The work is planned in pure code first: :func:`~imgmirror.archive.contents.read_contents`
+checks the whole archive, Docker-archive layers are measured (and their ``diff_id`` checked),
+and :func:`map_destination` names every image. Only then does anything reach the registry:
+blobs first (in parallel for a plain tar, in sequential passes for a compressed one), each
+verified against its digest before the registry commits it; then child manifests by digest;
+tags last, so a failure leaves nothing tagged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from os import PathLike
+from pathlib import Path
+
+import attrs
+
+from .archive.contents import DockerImage, DockerLayer, OciImage, blob_path, read_contents
+from .archive.convert import BlobSource, build_manifest, measure_layer
+from .archive.reader import Archive, open_archive
+from .credentials import Credential, CredentialInput
+from .digest import Digest, verify_stream
+from .errors import ArchiveError, ImgmirrorError, InvalidReference, NetworkError
+from .keychain import Keychain
+from .manifest import ImageIndex, ImageManifest
+from .parallel import run_parallel
+from .progress import NullProgress, ProgressListener, counted
+from .reference import DOCKER_HUB, Reference
+from .session import Session
+from .transport.client import RegistryClient
+from .transport.tls import ClientOptions
+
+__all__ = ["PushResult", "PushTarget", "map_destination", "push"]
+
+log = logging.getLogger("imgmirror")
+
+Manifest = ImageManifest | ImageIndex
+_HOST = re.compile(
+    r"(?:localhost|\[[0-9a-fA-F:.]+\]|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(?::[0-9]+)?"
+)
+_ATTEMPTS = 3
+
+
+def _looks_like_host(text: str) -> bool:
+    return bool(_HOST.fullmatch(text)) and (
+        "." in text or ":" in text or text == "localhost" or text.startswith("[")
+    )
+
+
+def map_destination(image_name: Reference | None, dest: str | None, single: bool) -> Reference:
+    """Where one image of an archive goes.
+
+    * No ``dest``: the name the image carries.
+    * ``dest`` with a tag (``reg/repo:v1``): exactly that; only for a one-image archive.
+    * ``dest`` without a tag is a registry or ``registry/prefix`` under which the image's own
+      repository path and tag are kept: ``reg.corp/mirror`` + ``gcr.io/google_containers/
+      pause:3.9`` -> ``reg.corp/mirror/google_containers/pause:3.9``; Docker Hub images keep
+      ``library/`` (``alpine:3.19`` -> ``reg.corp/mirror/library/alpine:3.19``). For an
+      image without a name it is the repository, tag ``latest``.
+
+    Raises:
+        InvalidReference: ``dest`` is malformed or cannot name this image.
+    """
+    if dest is None:
+        if image_name is None:
+            raise InvalidReference(
+                "the archive does not name its image", hint="give DEST as registry/repo:tag"
+            )
+        return image_name
+    dest = dest.strip().rstrip("/")
+    if "@" in dest:
+        raise InvalidReference(f"DEST {dest!r} must not contain a digest; use a tag")
+    if _is_full(dest):
+        if not single:
+            raise InvalidReference(
+                f"DEST {dest!r} has a tag, so it names one image, but the archive holds several",
+                hint="give a registry or registry/prefix to push each under its own name",
+            )
+        return Reference.parse(dest)
+    first, _, rest = dest.partition("/")
+    if _looks_like_host(first):
+        registry, prefix = Reference.parse(f"{first}/x").registry, rest
+    else:
+        registry, prefix = DOCKER_HUB, dest
+    if image_name is None:
+        if not single:
+            raise InvalidReference(
+                "the archive holds several images without names",
+                hint="push them one at a time with DEST as registry/repo:tag",
+            )
+        if not prefix:
+            raise InvalidReference(
+                f"the archive does not name its image, so DEST {dest!r} needs a repository",
+                hint="give DEST as registry/repo:tag",
+            )
+        return Reference.parse(f"{dest}:latest")
+    path = f"{prefix}/{image_name.repository}" if prefix else image_name.repository
+    tag = image_name.tag or "latest"
+    return Reference.parse(f"{registry}/{path}:{tag}")
+
+
+@attrs.frozen
+class PushTarget:
+    """One manifest tree to store under one destination reference."""
+
+    ref: Reference
+    top: Manifest
+    children: tuple[Manifest, ...]
+    blobs: tuple[Digest, ...]
+
+
+@attrs.frozen
+class PushResult:
+    """What a push did: ``images`` is ``((destination, digest), ...)``."""
+
+    archive: str
+    layout: str
+    images: tuple[tuple[str, str], ...]
+    blobs_uploaded: int
+    blobs_skipped: int
+    blobs_mounted: int
+    bytes: int
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict (``--json`` output)."""
+        out = attrs.asdict(self)
+        out["images"] = [{"name": n, "digest": d} for n, d in self.images]
+        return out
+
+
+# -- planning ----------------------------------------------------------------------------------
+
+
+def _measure(archive: Archive, images: list[DockerImage], jobs: int) -> dict[str, BlobSource]:
+    """Measure every distinct layer file of Docker-archive images."""
+    layers: dict[str, DockerLayer] = {}
+    for image in images:
+        for layer in image.layers:
+            if layer.foreign is None:
+                layers.setdefault(layer.member, layer)
+    if archive.seekable:
+        found = run_parallel(
+            lambda lay: measure_layer(archive.open(lay.member), lay), layers.values(), jobs
+        )
+        return {s.member or "": s for s in found}
+    out = {}
+    resolved = {archive.resolve(m).name: layer for m, layer in layers.items()}
+    for name, chunks in archive.stream(resolved):
+        source = measure_layer(chunks, resolved[name])
+        out[resolved[name].member] = source
+    return out
+
+
+def _plan_images(
+    archive: Archive, images: tuple[OciImage | DockerImage, ...], jobs: int
+) -> tuple[list[tuple[tuple[Reference, ...], OciImage]], dict[Digest, BlobSource]]:
+    sources: dict[Digest, BlobSource] = {}
+    docker = [i for i in images if isinstance(i, DockerImage)]
+    measured = _measure(archive, docker, jobs) if docker else {}
+    planned = []
+    for image in images:
+        if isinstance(image, OciImage):
+            for blob in image.blobs:
+                sources.setdefault(blob.digest, BlobSource(blob, blob_path(blob.digest)))
+            planned.append((image.names, image))
+            continue
+        descriptors = []
+        for layer in image.layers:
+            if layer.foreign is not None:
+                descriptors.append(layer.foreign)
+                continue
+            source = measured[layer.member]
+            sources.setdefault(source.descriptor.digest, source)
+            descriptors.append(source.descriptor)
+        manifest = build_manifest(image, descriptors)
+        sources.setdefault(manifest.config.digest, BlobSource(manifest.config, data=image.config))
+        blobs = tuple(d for d in manifest.blobs if d.digest in sources)
+        planned.append((image.names, OciImage(image.names, manifest, (), blobs)))
+    return planned, sources
+
+
+def plan_targets(
+    planned: list[tuple[tuple[Reference, ...], OciImage]], dest: str | None
+) -> list[PushTarget]:
+    """Name every image at the destination (pure); refuses two images on one reference."""
+    single = len(planned) == 1
+    targets: dict[Reference, PushTarget] = {}
+    for names, image in planned:
+        refs = [map_destination(None, dest, single)] if not names else []
+        if names:
+            chosen = names[:1] if dest is not None and _is_full(dest) else names
+            refs = [map_destination(n, dest, single) for n in chosen]
+        for ref in dict.fromkeys(refs):
+            if ref in targets and targets[ref].top.digest != image.top.digest:
+                raise ArchiveError(f"two different images in the archive would both become {ref}")
+            blobs = tuple(dict.fromkeys(b.digest for b in image.blobs))
+            targets[ref] = PushTarget(ref, image.top, image.children, blobs)
+    return list(targets.values())
+
+
+def _is_full(dest: str) -> bool:
+    dest = dest.strip().rstrip("/")
+    return not _looks_like_host(dest) and ":" in dest.rsplit("/", 1)[-1]
+
+
+# -- execution ----------------------------------------------------------------------------------
+
+
+@attrs.define
+class _Uploader:  # counters are updated from worker threads, under ``lock``
+    """Makes each (client, repository, blob) present: HEAD, mount, or upload."""
+
+    archive: Archive
+    sources: dict[Digest, BlobSource]
+    progress: ProgressListener
+    uploaded: int = 0
+    skipped: int = 0
+    mounted: int = 0
+    nbytes: int = 0
+    done: dict[tuple[str, Digest], str] = attrs.field(factory=dict)  # (registry, blob) -> repo
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+    def _send(
+        self, client: RegistryClient, repo: str, source: BlobSource, raw: Iterable[bytes]
+    ) -> None:
+        d = source.descriptor
+        what = f"blob {d.digest} ({source.member or 'config'})"
+        self.progress.blob_started(d.digest, d.size)
+        try:
+            body = verify_stream(source.produce(raw), d.digest, d.size, what)
+            client.upload_blob(repo, d, counted(body, d.digest, self.progress))
+        except ImgmirrorError:
+            self.progress.blob_finished(d.digest, "failed")
+            raise
+        self.progress.blob_finished(d.digest, "copied")
+        with self.lock:
+            self.uploaded += 1
+            self.nbytes += d.size
+            self.done[(client.registry, d.digest)] = repo
+
+    def present(self, client: RegistryClient, repo: str, digest: Digest) -> bool:
+        """Already there (HEAD), or mounted from a repository this push filled."""
+        if client.blob_exists(repo, digest, scopes=[f"repository:{repo}:pull,push"]):
+            with self.lock:
+                self.skipped += 1
+            self.progress.blob_finished(digest, "skipped")
+            return True
+        with self.lock:
+            other = self.done.get((client.registry, digest))
+        if other is not None and other != repo and client.mount_blob(repo, digest, other).mounted:
+            with self.lock:
+                self.mounted += 1
+            self.progress.blob_finished(digest, "mounted")
+            return True
+        return False
+
+    def opener(self, source: BlobSource) -> Callable[[], Iterator[bytes]] | None:
+        if source.data is not None:
+            data = source.data
+            return lambda: iter([data])
+        if self.archive.seekable and source.member is not None:
+            member = source.member
+            return lambda: self.archive.open(member)
+        return None
+
+    def deliver(self, client: RegistryClient, repo: str, digest: Digest) -> None:
+        """Upload from memory or a plain tar, retrying broken transfers."""
+        source = self.sources[digest]
+        open_ = self.opener(source)
+        assert open_ is not None
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                self._send(client, repo, source, open_())
+                return
+            except NetworkError as exc:
+                if attempt == _ATTEMPTS:
+                    raise
+                log.info("blob %s: %s; starting it again", digest, exc)
+
+    def stream_pass(
+        self, pending: list[tuple[RegistryClient, str, Digest]]
+    ) -> list[tuple[RegistryClient, str, Digest]]:
+        """One pass over a compressed archive; returns what must wait for another pass."""
+        by_member: dict[str, tuple[RegistryClient, str, Digest]] = {}
+        later = []
+        for client, repo, digest in pending:
+            member = self.sources[digest].member
+            assert member is not None
+            name = self.archive.resolve(member).name
+            if name in by_member:
+                later.append((client, repo, digest))
+            else:
+                by_member[name] = (client, repo, digest)
+        for name, chunks in self.archive.stream(by_member):
+            client, repo, digest = by_member[name]
+            if not self.present(client, repo, digest):
+                self._send(client, repo, self.sources[digest], chunks)
+        return later
+
+
+def _execute(
+    archive: Archive,
+    targets: list[PushTarget],
+    sources: dict[Digest, BlobSource],
+    clients: dict[Reference, RegistryClient],
+    *,
+    jobs: int,
+    progress: ProgressListener,
+) -> _Uploader:
+    uploader = _Uploader(archive, sources, progress)
+    work = list(
+        dict.fromkeys((clients[t.ref], t.ref.repository, d) for t in targets for d in t.blobs)
+    )
+    direct = [w for w in work if uploader.opener(sources[w[2]]) is not None]
+    streamed = [w for w in work if uploader.opener(sources[w[2]]) is None]
+
+    def one(item: tuple[RegistryClient, str, Digest]) -> None:
+        if not uploader.present(*item):
+            uploader.deliver(*item)
+
+    run_parallel(one, direct, jobs if archive.seekable else 1)
+    while streamed:
+        streamed = uploader.stream_pass(streamed)
+    for target in targets:  # children by digest, then untagged tops by digest
+        client = clients[target.ref]
+        for child in target.children:
+            client.put_manifest(
+                target.ref.repository, str(child.digest), child.raw, child.media_type
+            )
+        if target.ref.tag is None:
+            client.put_manifest(
+                target.ref.repository, str(target.top.digest), target.top.raw, target.top.media_type
+            )
+    for target in targets:  # tags last
+        if target.ref.tag is not None:
+            top = target.top
+            clients[target.ref].put_manifest(
+                target.ref.repository, target.ref.tag, top.raw, top.media_type
+            )
+    return uploader
+
+
+def push(
+    path: str | PathLike[str],
+    dest: str | None = None,
+    *,
+    dest_creds: CredentialInput = None,
+    authfile: str | None = None,
+    keychain: Keychain | None = None,
+    jobs: int = 4,
+    options: ClientOptions | None = None,
+    progress: ProgressListener | None = None,
+) -> PushResult:
+    """Push every image of an image archive to a registry.
+
+    Args:
+        path: a tarball from ``docker save``, skopeo (``docker-archive``, ``oci-archive``),
+            crane, ``ctr images export`` or ``imgmirror save``; plain, gzip or zstd.
+        dest: None (each image to the name it carries), a full reference with a tag (for a
+            one-image archive), or a registry / registry/prefix; see :func:`map_destination`.
+        dest_creds: ``"user:pass"``, ``(user, pass)`` or a Credential.
+        authfile, keychain: where credentials come from when ``dest_creds`` is not given.
+        jobs: blobs uploaded at once (plain tar only; compressed archives are read in order).
+        options: TLS, retry and timeout settings.
+        progress: receives per-blob events.
+
+    Raises:
+        ArchiveError: the archive is unsafe, incomplete or inconsistent; nothing was pushed.
+        VerificationError: a blob does not match its digest; nothing was tagged.
+        ImgmirrorError: any other failure; nothing is tagged unless every blob arrived.
+    """
+    archive = open_archive(Path(path))
+    contents = read_contents(archive)
+    planned, sources = _plan_images(archive, contents.images, jobs)
+    targets = plan_targets(planned, dest)
+    for note in contents.notes:
+        log.warning("%s", note)
+    listener = progress or NullProgress()
+    with Session(options, authfile=authfile, keychain=keychain) as session:
+        credential = Credential.coerce(dest_creds)
+        clients = {
+            t.ref: session.client(t.ref.registry, credential, creds_hint="--dest-creds")
+            for t in targets
+        }
+        tally = _execute(archive, targets, sources, clients, jobs=jobs, progress=listener)
+    return PushResult(
+        archive=str(path),
+        layout=contents.layout,
+        images=tuple((str(t.ref), str(t.top.digest)) for t in targets),
+        blobs_uploaded=tally.uploaded,
+        blobs_skipped=tally.skipped,
+        blobs_mounted=tally.mounted,
+        bytes=tally.nbytes,
+        notes=contents.notes,
+    )
