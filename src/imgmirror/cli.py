@@ -13,13 +13,18 @@ import logging
 import sys
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ._version import __version__
 from .copy import copy
+from .credentials import Credential
 from .errors import ImgmirrorError
+from .keychain import try_credentials
+from .pullsecret import check_text, create_secret, parse_authfile, render
+from .push import push
 from .save import load_commands, save
 from .terminal import TerminalProgress, human_bytes
 from .transport.tls import DEFAULT_CERTS_DIRS, ClientOptions
@@ -299,6 +304,191 @@ def save_command(
     typer.echo("load it with:")
     for command in commands:
         typer.echo(f"  {command}")
+
+
+PUSH_HELP = """Push the images of an archive to a registry.
+
+FILE is a tarball from docker save (any version), skopeo (docker-archive, oci-archive), \
+crane, ctr images export or imgmirror save; plain, .gz or .zst. It is read in place, never \
+unpacked to disk, and checked completely before anything is tagged.
+
+How names map (an image's name comes from the archive: RepoTags, repositories or \
+io.containerd.image.name):
+
+\b
+  no DEST                 each image goes to the name it carries
+  DEST with a tag         exactly there; only for a one-image archive
+                          (reg.corp/mirror/pause:3.9)
+  DEST without a tag      a registry, or registry/prefix; each image keeps
+                          its repository path and tag under it:
+                          reg.corp/mirror + gcr.io/google_containers/pause:3.9
+                            -> reg.corp/mirror/google_containers/pause:3.9
+                          reg.corp/mirror + alpine:3.19 (Docker Hub)
+                            -> reg.corp/mirror/library/alpine:3.19
+                          an image without a name goes to DEST:latest
+
+Archives that keep the registry's manifests (OCI layouts, imgmirror save) are pushed byte \
+for byte: same digests. Older docker save archives hold none: a Docker manifest is built \
+(layers gzipped on the fly, config unchanged, so the image ID stays the same).
+"""
+
+
+@app.command("push", help=PUSH_HELP)
+def push_command(
+    archive: Annotated[str, typer.Argument(metavar="FILE", help="The archive to push.")],
+    destination: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="DEST",
+            help="A registry, registry/prefix or registry/repo:tag (see above). Default: the "
+            "names in the archive.",
+        ),
+    ] = None,
+    dest_creds: DestCredsOpt = None,
+    jobs: JobsOpt = 4,
+    authfile: AuthfileOpt = None,
+    ca_file: CaFileOpt = None,
+    certs_dir: CertsDirOpt = None,
+    insecure_registry: InsecureOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    progress = progress_for(quiet, as_json)
+    with reported_errors():
+        try:
+            result = push(
+                archive,
+                destination,
+                dest_creds=dest_creds,
+                jobs=jobs,
+                authfile=authfile,
+                options=make_options(ca_file, certs_dir, insecure_registry),
+                progress=progress,
+            )
+        finally:
+            if progress is not None:
+                progress.close()
+    for note in result.notes:
+        typer.echo(f"imgmirror: note: {note}", err=True)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    if quiet:
+        return
+    for name, digest in result.images:
+        typer.echo(f"pushed {name}\n  digest {digest}")
+    typer.echo(
+        f"  blobs: {result.blobs_uploaded} uploaded ({human_bytes(result.bytes)}), "
+        f"{result.blobs_skipped} already there, {result.blobs_mounted} mounted"
+    )
+
+
+# -- imgmirror secret: Kubernetes image pull secrets ----------------------------------------
+
+secret_app = typer.Typer(
+    name="secret",
+    help="Create and check Kubernetes image pull Secrets (kubernetes.io/dockerconfigjson).",
+    no_args_is_help=True,
+)
+app.add_typer(secret_app, name="secret")
+
+
+def _read_creds(value: str) -> Credential:
+    """``USER:PASS``, or ``-`` to read ``USER:PASS`` from the first line of stdin."""
+    if value == "-":
+        value = sys.stdin.readline().rstrip("\r\n")
+    return Credential.parse(value)
+
+
+@secret_app.command("create")
+def secret_create_command(
+    name: Annotated[str, typer.Argument(help="Name of the Secret.")],
+    registry: Annotated[
+        str, typer.Option("--registry", metavar="HOST[:PORT]", help="Registry the Secret is for.")
+    ],
+    creds: Annotated[
+        str,
+        typer.Option(
+            "--creds", metavar="USER:PASS", help="Credentials (- reads USER:PASS from stdin)."
+        ),
+    ],
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", "-n", metavar="NS", help="Namespace.")
+    ] = None,
+    email: Annotated[str | None, typer.Option("--email", help="Legacy email field.")] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", metavar="yaml|json", help="Output format.")
+    ] = "yaml",
+) -> None:
+    """Print the Secret kubectl create secret docker-registry would create."""
+    if output not in ("yaml", "json"):
+        typer.echo("imgmirror: error: --output must be yaml or json", err=True)
+        raise typer.Exit(2)
+    with reported_errors():
+        doc = create_secret(name, registry, _read_creds(creds), namespace=namespace, email=email)
+    typer.echo(render(doc, output), nl=False)
+
+
+@secret_app.command("check")
+def secret_check_command(
+    file: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE", help="Secret as YAML/JSON (kubectl get secret -o yaml); - is stdin."
+        ),
+    ],
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            "--registry",
+            metavar="HOST[:PORT]",
+            help="Check that an entry matches it, and log in to it with those credentials.",
+        ),
+    ] = None,
+    repository: Annotated[
+        str | None,
+        typer.Option(
+            "--repository", metavar="REPO", help="With --registry: also check pull access to REPO."
+        ),
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="With --registry: only check the entry matches.")
+    ] = False,
+    ca_file: CaFileOpt = None,
+    certs_dir: CertsDirOpt = None,
+    insecure_registry: InsecureOpt = None,
+) -> None:
+    """Report every problem that would stop the kubelet from using a pull Secret, with its fix."""
+    if file == "-":
+        text, source = sys.stdin.read(), "stdin"
+    else:
+        try:
+            text, source = Path(file).read_text(encoding="utf-8"), file
+        except (OSError, UnicodeDecodeError) as exc:
+            typer.echo(f"imgmirror: error: cannot read {file}: {exc}", err=True)
+            raise typer.Exit(1) from None
+    problems = check_text(text, source, registry)
+    for problem in problems:
+        typer.echo(f"{source}: {problem}")
+    if problems:
+        raise typer.Exit(1)
+    if registry is None or offline:
+        typer.echo(f"{source}: ok")
+        return
+    credential = parse_authfile(text, source).lookup(registry).credential
+    who = f"user {credential.username!r}" if credential else "anonymous"
+    try:
+        try_credentials(
+            registry,
+            credential,
+            repository=repository,
+            options=make_options(ca_file, certs_dir, insecure_registry),
+        )
+    except ImgmirrorError as exc:
+        typer.echo(f"{source}: credentials for {registry} ({who}) do not work: {exc}")
+        raise typer.Exit(1) from None
+    scope = f" and may pull {repository}" if repository else ""
+    typer.echo(f"{source}: ok; {registry} accepts the credentials ({who}){scope}")
 
 
 def main() -> None:

@@ -7,6 +7,8 @@ import gzip
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import tarfile
 import time
 import uuid
@@ -78,7 +80,7 @@ def _compress(path: Path, kind: str) -> Path:
 
 @pytest.mark.parametrize("outer", ["none", "gzip", "zstd"])
 def test_docker_save_archive_pushes_pulls_and_runs(
-    docker_engine, anon_registry, pause_binary, tmp_path, docker_refs, outer
+    docker_engine, anon_registry, pause_binary, tmp_path, *, docker_refs, outer
 ):
     archive, name, image = _docker_saved_pause(
         docker_engine, anon_registry, pause_binary, tmp_path, docker_refs
@@ -221,7 +223,9 @@ def _malicious(kind: str, image: images.Image, tag: str) -> dict[str, bytes | tu
         ("manifest-path-escape", ArchiveError, "escapes"),
     ],
 )
-def test_malicious_archive_is_refused_and_nothing_tagged(anon_registry, tmp_path, kind, error, words):
+def test_malicious_archive_is_refused_and_nothing_tagged(
+    anon_registry, tmp_path, kind, error, words
+):
     image = images.make_image(marker=f"evil-{kind}")
     archive = tmp_path / "evil.tar"
     archive.write_bytes(_tar(_malicious(kind, image, "evil/image:v1")))
@@ -273,4 +277,38 @@ def test_push_needs_credentials_for_token_registry(token_registry, tmp_path):
     assert result.images[0][0] == dest
     digest = skopeo_digest(dest, token_registry, anonymous=True)
     assert digest == result.images[0][1]
-    assert digest == "sha256:" + hashlib.sha256(skopeo_inspect_raw(dest, token_registry)).hexdigest()
+    assert (
+        digest == "sha256:" + hashlib.sha256(skopeo_inspect_raw(dest, token_registry)).hexdigest()
+    )
+
+
+# -- command line -------------------------------------------------------------------------------
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "imgmirror", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cli_push_json_and_refusal(anon_registry, tmp_path):
+    image = images.make_image(marker="cli")
+    archive = tmp_path / "a.tar"
+    archive.write_bytes(images.docker_archive([(image, ["cli/image:v1", "cli/image:v2"])]))
+    proc = _cli("push", "--json", str(archive), f"{anon_registry.host}/m")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    names = [i["name"] for i in result["images"]]
+    assert names == [f"{anon_registry.host}/m/cli/image:v1", f"{anon_registry.host}/m/cli/image:v2"]
+    assert skopeo_digest(names[1], anon_registry) == result["images"][1]["digest"]
+    evil = tmp_path / "evil.tar"
+    evil.write_bytes(_tar({"../x": b"x", "manifest.json": b"[]"}))
+    proc = _cli("push", str(evil), f"{anon_registry.host}/m")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "imgmirror: error: archive entry '../x' has a path that escapes the archive ('..')"
+    ]
