@@ -24,6 +24,7 @@ from tests.support.docker import DockerEngine
 from tests.support.images import (
     Blob,
     Image,
+    Layer,
     Platform,
     host_platform,
     image_from_parts,
@@ -224,7 +225,9 @@ def test_multi_image_archive_stores_shared_layer_once(
     anon_registry: Registry, pause_binary, loaded, tmp_path
 ):
     a = pause_image(pause_binary)
-    layers_b = [a.layers[0], make_layer({"etc/b": b"second image\n"})]  # shares a's layer
+    (base,) = a.layers
+    assert isinstance(base, Layer)
+    layers_b = [base, make_layer({"etc/b": b"second image\n"})]  # shares a's layer
     config_b = Blob(
         make_config(layers_b, entrypoint=["/pause"], cmd=None, env=()), a.config.media_type
     )
@@ -261,7 +264,8 @@ def test_zstd_oci_image_loads_on_old_docker_and_ctr_keeps_digest(
     out = tmp_path / "zpause.tar"
     imgmirror.save([source], out, options=OPTIONS)
     manifest = json.loads(_read(out, "manifest.json"))
-    layer = image.layers[0]
+    (layer,) = image.layers
+    assert isinstance(layer, Layer)
     assert manifest[0]["Layers"] == [f"blobs/sha256/{layer.diff_id[7:]}"]
     assert _read(out, manifest[0]["Layers"][0]) == layer.uncompressed
     assert f"blobs/sha256/{layer.hex}" in _members(out)  # the registry's blob, for index.json
