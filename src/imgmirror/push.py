@@ -205,8 +205,7 @@ def plan_targets(
 
 
 def _is_full(dest: str) -> bool:
-    dest = dest.strip().rstrip("/")
-    return not _looks_like_host(dest) and ":" in dest.rsplit("/", 1)[-1]
+    return not _looks_like_host(dest) and ":" in dest.strip().rstrip("/").rsplit("/", 1)[-1]
 
 
 # -- execution ----------------------------------------------------------------------------------
