@@ -388,3 +388,30 @@ def test_cli_usage_and_errors(anon_registry: Registry, tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.startswith("imgmirror: error: ")
     assert not out.exists()
+
+
+class _Interrupt:
+    """A progress listener that presses Ctrl-C in the middle of the first blob."""
+
+    def blob_started(self, digest: object, size: int) -> None:
+        pass
+
+    def blob_advanced(self, digest: object, nbytes: int) -> None:
+        raise KeyboardInterrupt
+
+    def blob_finished(self, digest: object, outcome: str) -> None:
+        pass
+
+
+def test_interrupt_leaves_nothing(anon_registry: Registry, pause, tmp_path):
+    seed(anon_registry, "pause", "3.9", pause)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        imgmirror.save(
+            [f"{anon_registry.host}/pause:3.9"],
+            out_dir / "pause.tar.zst",
+            options=OPTIONS,
+            progress=_Interrupt(),
+        )
+    assert os.listdir(out_dir) == []
