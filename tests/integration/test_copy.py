@@ -17,6 +17,7 @@ from tests.support.images import (
     pause_image,
 )
 from tests.support.registry import Registry
+from tests.support.seed import RegistryClient as Seeder
 from tests.support.seed import seed
 from tests.support.tools import SkopeoError, skopeo_digest, skopeo_inspect_raw
 
@@ -239,12 +240,12 @@ def test_ipv6_loopback_registry(registry_factory, anon_registry):
 
 def test_index_of_indexes_is_copied_whole(anon_registry, relative_registry):
     # The image builders make flat indexes; this one nests an index by hand.
-    from tests.support.seed import RegistryClient as Seeder
 
     inner = oci_index_with_attestations("nested")
+    oci_index = "application/vnd.oci.image.index.v1+json"
     outer_doc = {
         "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "mediaType": oci_index,
         "manifests": [
             {"mediaType": inner.media_type, "digest": inner.digest, "size": inner.size},
         ],
@@ -252,7 +253,7 @@ def test_index_of_indexes_is_copied_whole(anon_registry, relative_registry):
     outer = json.dumps(outer_doc).encode()
     with Seeder(anon_registry) as seeder:
         seeder.push_index("app", inner)
-        outer_digest = seeder.push_manifest("app", "nested", outer, outer_doc["mediaType"])
+        outer_digest = seeder.push_manifest("app", "nested", outer, oci_index)
 
     result = imgmirror.copy(anon_registry.ref("app", "nested"), relative_registry.ref("a", "n"))
 
