@@ -27,6 +27,7 @@ from .errors import (
     UnsupportedMediaType,
     VerificationError,
 )
+from .keychain import DefaultKeychain, Keychain, StaticKeychain
 from .platform import Platform
 from .progress import ProgressListener
 from .push import PushResult, push
@@ -42,12 +43,14 @@ __all__ = [
     "CopyResult",
     "Credential",
     "CredentialsError",
+    "DefaultKeychain",
     "Digest",
     "ImgmirrorError",
     "InvalidDigest",
     "InvalidManifest",
     "InvalidPlatform",
     "InvalidReference",
+    "Keychain",
     "ManifestError",
     "NetworkError",
     "NotFound",
@@ -61,6 +64,7 @@ __all__ = [
     "RegistryError",
     "RetryPolicy",
     "SaveResult",
+    "StaticKeychain",
     "TLSVerificationError",
     "UnsupportedMediaType",
     "VerificationError",
