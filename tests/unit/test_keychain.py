@@ -1,0 +1,127 @@
+"""DefaultKeychain file order and the credential-helper protocol, with injected runners."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imgmirror.credentials import Credential
+from imgmirror.errors import CredentialsError
+from imgmirror.keychain import DefaultKeychain, StaticKeychain, default_authfiles, run_helper
+from imgmirror.session import Session
+
+
+def fake_run(returncode: int, stdout: str, calls: list[Any] | None = None):
+    def run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        if calls is not None:
+            calls.append((args, kwargs["input"]))
+        return subprocess.CompletedProcess(args, returncode, stdout, "")
+
+    return run
+
+
+@pytest.fixture
+def helper_path(tmp_path: Path) -> dict[str, str]:
+    """An env whose PATH holds an (unused, the runner is faked) docker-credential-fake."""
+    exe = tmp_path / "docker-credential-fake"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    return {"PATH": str(tmp_path)}
+
+
+def test_helper_success_and_identity_token(helper_path: dict[str, str]) -> None:
+    calls: list[Any] = []
+    reply = json.dumps({"ServerURL": "r", "Username": "u", "Secret": "s3cret"})
+    cred = run_helper("fake", "r", "r", source="c", env=helper_path, run=fake_run(0, reply, calls))
+    assert cred == Credential("u", "s3cret")
+    assert calls[0][0][-1] == "get"
+    assert calls[0][1] == "r"
+    reply = json.dumps({"Username": "<token>", "Secret": "refresh"})
+    cred = run_helper("fake", "r", "r", source="c", env=helper_path, run=fake_run(0, reply))
+    assert cred is not None
+    assert cred.identity_token == "refresh"
+    assert cred.password == ""
+
+
+def test_helper_not_found_is_anonymous(helper_path: dict[str, str]) -> None:
+    run = fake_run(1, "credentials not found in native keychain\n")
+    assert run_helper("fake", "r", "r", source="c", env=helper_path, run=run) is None
+
+
+@pytest.mark.parametrize(
+    ("code", "stdout", "expected"),
+    [
+        (1, "error getting credentials - err: exit status 1, out: `locked`", "fake failed"),
+        (0, "not json", "not a JSON {Username, Secret}"),
+        (0, '{"Username": 1, "Secret": "x"}', "not a JSON {Username, Secret}"),
+    ],
+)
+def test_helper_failures_name_helper_and_registry(
+    helper_path: dict[str, str], code: int, stdout: str, expected: str
+) -> None:
+    with pytest.raises(CredentialsError) as info:
+        run_helper(
+            "fake", "reg.corp", "reg.corp", source="c", env=helper_path, run=fake_run(code, stdout)
+        )
+    assert "docker-credential-fake" in str(info.value)
+    assert "reg.corp" in str(info.value)
+    assert expected in str(info.value)
+
+
+def test_missing_helper(tmp_path: Path) -> None:
+    with pytest.raises(CredentialsError, match=r"docker-credential-missing .*not installed"):
+        run_helper("missing", "r", "r", source="cfg", env={"PATH": str(tmp_path)})
+
+
+def test_default_authfiles_order(tmp_path: Path) -> None:
+    env = {"REGISTRY_AUTH_FILE": "/a.json", "XDG_RUNTIME_DIR": "/run/user/1", "DOCKER_CONFIG": "/d"}
+    assert default_authfiles(env, tmp_path) == [
+        Path("/a.json"),
+        Path("/run/user/1/containers/auth.json"),
+        Path("/d/config.json"),
+    ]
+    assert default_authfiles({}, tmp_path) == [tmp_path / ".docker" / "config.json"]
+
+
+def test_first_file_with_an_entry_wins(tmp_path: Path) -> None:
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps({"auths": {"other": {"username": "x", "password": "y"}}}))
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    (docker / "config.json").write_text(
+        json.dumps({"auths": {"reg": {"username": "u", "password": "p"}}})
+    )
+    keychain = DefaultKeychain(first, env={"DOCKER_CONFIG": str(docker), "HOME": str(tmp_path)})
+    assert keychain.resolve("reg") == Credential("u", "p")
+    assert keychain.resolve("other") == Credential("x", "y")
+    assert keychain.resolve("nowhere") is None
+    only = DefaultKeychain(first, env={"DOCKER_CONFIG": str(docker)}, defaults=False)
+    assert only.resolve("reg") is None
+
+
+def test_session_explicit_credentials_win_and_keychain_is_asked_once() -> None:
+    asked: list[str] = []
+
+    class Counting:
+        def resolve(self, registry: str) -> Credential | None:
+            asked.append(registry)
+            return Credential("k", "v")
+
+    with Session(keychain=Counting()) as session:
+        explicit = session.client("reg", Credential("e", "x"), creds_hint="--src-creds")
+        assert explicit.auth.credential == Credential("e", "x")
+        first = session.client("reg", None, creds_hint="--src-creds")
+        again = session.client("reg", None, creds_hint="--dest-creds")
+        assert first is again
+        assert first.auth.credential == Credential("k", "v")
+    assert asked == ["reg"]
+
+
+def test_reprs_hide_secrets() -> None:
+    keychain = StaticKeychain({"reg": "user:hunter2"})
+    assert "hunter2" not in repr(keychain)
+    assert keychain.resolve("reg") == Credential("user", "hunter2")
