@@ -87,8 +87,6 @@ def test_create_matches_kubectl(tmp_path, case, output):
     assert ours["type"] == expected["type"] == "kubernetes.io/dockerconfigjson"
     assert ours["metadata"].get("namespace") == namespace
     assert ours["metadata"]["name"] == expected["metadata"]["name"]
-    if output == "json":
-        assert ours == expected  # byte-level agreement is a bonus, but it holds today
 
 
 def test_creds_from_stdin_keep_the_password_off_the_command_line():
