@@ -1,0 +1,180 @@
+"""What every ``imgmirror`` command shares: the app, error reporting, output and options.
+
+Library errors become one line on stderr and exit status 1 (``--debug`` adds the traceback);
+usage errors exit 2; ``--json`` makes the last line of stdout one JSON object for scripts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import typer
+
+from .._version import __version__
+from ..errors import ImgmirrorError
+from ..terminal import TerminalProgress
+from ..transport.tls import DEFAULT_CERTS_DIRS, ClientOptions
+
+__all__ = [
+    "AuthfileOpt",
+    "CaFileOpt",
+    "CertsDirOpt",
+    "DestCredsOpt",
+    "InsecureOpt",
+    "JobsOpt",
+    "JsonOpt",
+    "PlatformOpt",
+    "QuietOpt",
+    "SrcCredsOpt",
+    "app",
+    "emit_json",
+    "make_options",
+    "reported_errors",
+    "running",
+]
+
+app = typer.Typer(
+    name="imgmirror",
+    help=(
+        "Copy container images between registries and into docker-loadable archives, "
+        "without a Docker daemon."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state: dict[str, bool] = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"imgmirror {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Log requests and show tracebacks on errors.")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn library errors into a one-line message and exit status 1."""
+    try:
+        yield
+    except ImgmirrorError as exc:
+        if _state["debug"]:
+            traceback.print_exc()
+        typer.echo(f"imgmirror: error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("imgmirror: interrupted", err=True)
+        raise typer.Exit(130) from None
+
+
+@contextlib.contextmanager
+def running(quiet: bool, as_json: bool) -> Iterator[TerminalProgress | None]:
+    """Run a transfer: progress on a terminal (not for scripts or --quiet), errors reported."""
+    progress = None if quiet or as_json or not sys.stderr.isatty() else TerminalProgress()
+    with reported_errors():
+        try:
+            yield progress
+        finally:
+            if progress is not None:
+                progress.close()
+
+
+def emit_json(payload: dict[str, Any]) -> None:
+    """Print the machine-readable result as the last line of stdout."""
+    typer.echo(json.dumps(payload, sort_keys=True))
+
+
+PlatformOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--platform",
+        metavar="OS/ARCH[/VARIANT]",
+        help="Copy only this platform from an index (repeatable). Default: everything.",
+    ),
+]
+SrcCredsOpt = Annotated[
+    str | None,
+    typer.Option("--src-creds", metavar="USER:PASS", help="Credentials for the source registry."),
+]
+DestCredsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dest-creds", metavar="USER:PASS", help="Credentials for the destination registry."
+    ),
+]
+JobsOpt = Annotated[
+    int, typer.Option("--jobs", "-j", min=1, max=64, help="Blobs transferred at once.")
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the result as one JSON object on the last line.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+AuthfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--authfile",
+        metavar="PATH",
+        help="Credentials file: docker config.json, podman auth.json, .dockercfg or a "
+        "Kubernetes pull Secret (YAML/JSON).",
+    ),
+]
+CaFileOpt = Annotated[
+    str | None,
+    typer.Option("--ca-file", metavar="FILE", help="Extra CA bundle (PEM) trusted for registries."),
+]
+CertsDirOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--certs-dir",
+        metavar="DIR",
+        help="docker-style certs.d: DIR/<host[:port]>/*.crt, client.cert, client.key "
+        "(repeatable; /etc/docker/certs.d and /etc/containers/certs.d are always read).",
+    ),
+]
+InsecureOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--insecure-registry",
+        metavar="HOST[:PORT]",
+        help="Reach this registry over plain HTTP or unverified HTTPS (repeatable).",
+    ),
+]
+
+
+def make_options(
+    ca_file: str | None = None,
+    certs_dirs: list[str] | None = None,
+    insecure: list[str] | None = None,
+) -> ClientOptions:
+    """Connection settings from the shared TLS options."""
+    return ClientOptions(
+        user_agent=f"imgmirror/{__version__}",
+        ca_file=ca_file,
+        certs_dirs=(*(certs_dirs or ()), *DEFAULT_CERTS_DIRS),
+        insecure_registries=frozenset(insecure or ()),
+    )

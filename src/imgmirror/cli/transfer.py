@@ -1,0 +1,231 @@
+"""``imgmirror copy``, ``save`` and ``push``: the transfer commands, each one library call."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..copy import copy
+from ..push import push
+from ..save import load_commands, save
+from ..terminal import human_bytes
+from .common import (
+    AuthfileOpt,
+    CaFileOpt,
+    CertsDirOpt,
+    DestCredsOpt,
+    InsecureOpt,
+    JobsOpt,
+    JsonOpt,
+    PlatformOpt,
+    QuietOpt,
+    SrcCredsOpt,
+    app,
+    emit_json,
+    make_options,
+    running,
+)
+
+__all__ = ["copy_command", "push_command", "save_command"]
+
+
+@app.command("copy")
+def copy_command(
+    source: Annotated[str, typer.Argument(help="Image to copy, e.g. registry.k8s.io/pause:3.9")],
+    destination: Annotated[
+        str, typer.Argument(help="Where to put it, e.g. registry.corp/mirror/pause:3.9")
+    ],
+    platform: PlatformOpt = None,
+    src_creds: SrcCredsOpt = None,
+    dest_creds: DestCredsOpt = None,
+    jobs: JobsOpt = 4,
+    authfile: AuthfileOpt = None,
+    ca_file: CaFileOpt = None,
+    certs_dir: CertsDirOpt = None,
+    insecure_registry: InsecureOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Copy an image between registries; an index is copied whole, digests unchanged."""
+    with running(quiet, as_json) as progress:
+        result = copy(
+            source,
+            destination,
+            platforms=platform,
+            src_creds=src_creds,
+            dest_creds=dest_creds,
+            jobs=jobs,
+            authfile=authfile,
+            options=make_options(ca_file, certs_dir, insecure_registry),
+            progress=progress,
+        )
+    if as_json:
+        emit_json(result.to_json())
+        return
+    if not quiet:
+        typer.echo(
+            f"copied {result.source} -> {result.destination}\n"
+            f"  digest {result.digest}\n"
+            f"  blobs: {result.blobs_copied} copied ({human_bytes(result.bytes_copied)}), "
+            f"{result.blobs_skipped} already there, {result.blobs_mounted} mounted; "
+            f"{result.manifests_pushed} manifest(s) pushed"
+        )
+
+
+SavePlatformOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--platform",
+        metavar="OS/ARCH[/VARIANT]",
+        help="Image to take from an index (repeatable: carry several). Default: this "
+        "machine's platform; with --format oci, the whole index.",
+    ),
+]
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        metavar="docker|legacy|oci",
+        help="docker: for docker load and ctr import (default); legacy: docker save of "
+        "Docker 1.10-24 (uncompressed layer.tar); oci: OCI image layout.",
+    ),
+]
+
+
+@app.command("save")
+def save_command(
+    images: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="IMAGE[=NAME]...",
+            help="Images to save, e.g. registry.k8s.io/pause:3.9; =NAME saves it under "
+            "another name.",
+        ),
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Archive to write (.gz/.zst: compressed)."
+        ),
+    ],
+    platform: SavePlatformOpt = None,
+    archive_format: FormatOpt = "docker",
+    src_creds: SrcCredsOpt = None,
+    jobs: JobsOpt = 4,
+    authfile: AuthfileOpt = None,
+    ca_file: CaFileOpt = None,
+    certs_dir: CertsDirOpt = None,
+    insecure_registry: InsecureOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Save images into one archive for docker load and ctr images import."""
+    if archive_format not in ("docker", "legacy", "oci"):
+        raise typer.BadParameter("use docker, legacy or oci", param_hint="--format")
+    with running(quiet, as_json) as progress:
+        result = save(
+            images,
+            output,
+            platform=platform,
+            format=archive_format,  # type: ignore[arg-type]
+            src_creds=src_creds,
+            jobs=jobs,
+            authfile=authfile,
+            options=make_options(ca_file, certs_dir, insecure_registry),
+            progress=progress,
+        )
+    commands = load_commands(result)
+    for image in result.images:
+        if image.renamed_from_digest:
+            typer.echo(
+                f"imgmirror: note: {image.source} has no tag; saved as {image.name}", err=True
+            )
+    if as_json:
+        emit_json({**result.to_json(), "load_commands": commands})
+        return
+    if quiet:
+        return
+    count = len(result.images)
+    typer.echo(
+        f"saved {count} image{'s' if count != 1 else ''} to {result.path} "
+        f"({result.format} format, {human_bytes(result.bytes)})"
+    )
+    for image in result.images:
+        platforms = ", ".join(image.platforms) or "-"
+        typer.echo(f"  {image.source} -> {image.name} [{platforms}] {image.digest}")
+    typer.echo("load it with:")
+    for command in commands:
+        typer.echo(f"  {command}")
+
+
+PUSH_HELP = """Push the images of an archive to a registry.
+
+FILE is a tarball from docker save (any version), skopeo (docker-archive, oci-archive), \
+crane, ctr images export or imgmirror save; plain, .gz or .zst. It is read in place, never \
+unpacked to disk, and checked completely before anything is tagged.
+
+How names map (an image's name comes from the archive: RepoTags, repositories or \
+io.containerd.image.name):
+
+\b
+  no DEST                 each image goes to the name it carries
+  DEST with a tag         exactly there; only for a one-image archive
+                          (reg.corp/mirror/pause:3.9)
+  DEST without a tag      a registry, or registry/prefix; each image keeps
+                          its repository path and tag under it:
+                          reg.corp/mirror + gcr.io/google_containers/pause:3.9
+                            -> reg.corp/mirror/google_containers/pause:3.9
+                          reg.corp/mirror + alpine:3.19 (Docker Hub)
+                            -> reg.corp/mirror/library/alpine:3.19
+                          an image without a name goes to DEST:latest
+
+Archives that keep the registry's manifests (OCI layouts, imgmirror save) are pushed byte \
+for byte: same digests. Older docker save archives hold none: a Docker manifest is built \
+(layers gzipped on the fly, config unchanged, so the image ID stays the same).
+"""
+
+
+@app.command("push", help=PUSH_HELP)
+def push_command(
+    archive: Annotated[str, typer.Argument(metavar="FILE", help="The archive to push.")],
+    destination: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="DEST",
+            help="A registry, registry/prefix or registry/repo:tag (see above). Default: the "
+            "names in the archive.",
+        ),
+    ] = None,
+    dest_creds: DestCredsOpt = None,
+    jobs: JobsOpt = 4,
+    authfile: AuthfileOpt = None,
+    ca_file: CaFileOpt = None,
+    certs_dir: CertsDirOpt = None,
+    insecure_registry: InsecureOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    with running(quiet, as_json) as progress:
+        result = push(
+            archive,
+            destination,
+            dest_creds=dest_creds,
+            jobs=jobs,
+            authfile=authfile,
+            options=make_options(ca_file, certs_dir, insecure_registry),
+            progress=progress,
+        )
+    for note in result.notes:
+        typer.echo(f"imgmirror: note: {note}", err=True)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    if quiet:
+        return
+    for name, digest in result.images:
+        typer.echo(f"pushed {name}\n  digest {digest}")
+    typer.echo(
+        f"  blobs: {result.blobs_uploaded} uploaded ({human_bytes(result.bytes)}), "
+        f"{result.blobs_skipped} already there, {result.blobs_mounted} mounted"
+    )
