@@ -118,7 +118,7 @@ class _Tally:
 def _retryable(exc: ImgmirrorError) -> bool:
     if isinstance(exc, NetworkError):
         return True
-    return isinstance(exc, RegistryError) and exc.status in (408, 429, 500, 502, 503, 504)
+    return isinstance(exc, RegistryError) and exc.is_temporary
 
 
 def transfer_blob(
