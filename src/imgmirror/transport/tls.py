@@ -10,6 +10,7 @@ errors naming the fix for that host (:func:`tls_error`).
 from __future__ import annotations
 
 import ssl
+import threading
 from pathlib import Path
 
 import attrs
@@ -145,6 +146,22 @@ def tls_error(exc: BaseException, host: str, options: ClientOptions) -> TLSVerif
     return None
 
 
+_system_lock = threading.Lock()
+_system_context: list[ssl.SSLContext] = []
+
+
+def _system_store_context() -> ssl.SSLContext:
+    """One verifying context over the system CA store, shared by every client.
+
+    Loading the store takes about 20 ms per context, paid at every start of the command;
+    like Go's crypto/x509, the store is read once per process.
+    """
+    with _system_lock:
+        if not _system_context:
+            _system_context.append(ssl.create_default_context())
+        return _system_context[0]
+
+
 def ssl_context(host: str, options: ClientOptions) -> ssl.SSLContext:
     """Build the TLS context for one registry host.
 
@@ -157,10 +174,12 @@ def ssl_context(host: str, options: ClientOptions) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         return context
+    directory = certs_dir_for(host, options.certs_dirs)
+    if not options.ca_file and directory is None:
+        return _system_store_context()
     context = ssl.create_default_context()
     if options.ca_file:
         context.load_verify_locations(cafile=options.ca_file)
-    directory = certs_dir_for(host, options.certs_dirs)
     if directory is not None:
         for ca in sorted(directory.glob("*.crt")):
             context.load_verify_locations(cafile=str(ca))
