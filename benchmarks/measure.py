@@ -28,6 +28,7 @@ __all__ = [
     "remove_skopeo_cache",
     "run_timed",
     "skopeo_argv",
+    "user_env",
 ]
 
 GNU_TIME = "/usr/bin/time"
@@ -89,7 +90,7 @@ def run_timed(argv: Sequence[str], *, env: dict[str, str] | None = None) -> Run:
             capture_output=True,
             text=True,
             timeout=COMMAND_TIMEOUT,
-            env=env,
+            env=env if env is not None else user_env(),
             check=False,
         )
         seconds = time.perf_counter() - started
@@ -102,6 +103,17 @@ def run_timed(argv: Sequence[str], *, env: dict[str, str] | None = None) -> Run:
         return Run(seconds, peak, proc.stdout)
     finally:
         os.unlink(rss_file)
+
+
+def user_env() -> dict[str, str]:
+    """The environment of a user's shell: bytecode caching on (as after ``pip install``).
+
+    ``PYTHONDONTWRITEBYTECODE`` (set in some CI and sandbox shells) would make every run
+    compile imgmirror from source, which no installed copy does.
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def imgmirror_argv(*args: str) -> list[str]:
@@ -126,6 +138,6 @@ def remove_skopeo_cache() -> None:
 def imgmirror_has_command(name: str) -> bool:
     """Whether this checkout's CLI has subcommand ``name`` (save and push arrive later)."""
     proc = subprocess.run(
-        imgmirror_argv(name, "--help"), capture_output=True, text=True, check=False
+        imgmirror_argv(name, "--help"), capture_output=True, text=True, check=False, env=user_env()
     )
     return proc.returncode == 0
