@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0 when every target is met, 1 otherwise (the report says which)."""
     args = _args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
+    load_at_start = os.getloadavg()[0]
     images = _images(args.work)
     run_timed(imgmirror_argv("--version"))  # writes the bytecode caches, as an install does
     run_dir = (args.run_base or args.work) / f"imgmirror-bench-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -142,10 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         factory.stop_all()
         shutil.rmtree(run_dir, ignore_errors=True)
     checks = report.judge(rows, MAIN, BIG, SMALL)
+    facts = report.machine_facts()
+    facts["Load average (1 min), start / end"] = f"{load_at_start:.2f} / {os.getloadavg()[0]:.2f}"
     text = report.render(
         rows,
         checks,
-        facts=report.machine_facts(),
+        facts=facts,
         images=notes.images_text(images.values()),
         method=notes.METHOD,
         bounds=notes.bounds_text(rows, MAIN),
