@@ -158,6 +158,10 @@ def judge(rows: Sequence[Row], main: str, big: str, small: str) -> list[Check]:
     return checks
 
 
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def _cell(value: float | None, unit: str = "s") -> str:
     return "—" if value is None else f"{value:.2f} {unit}" if unit == "s" else f"{value:.0f} {unit}"
 
@@ -232,7 +236,7 @@ def render(
         "",
         "| target | measured | outcome |",
         "| --- | --- | --- |",
-        *[f"| {c.target} | {c.measured} | {mark[c.met]} |" for c in checks],
+        *[f"| {_escape(c.target)} | {_escape(c.measured)} | {mark[c.met]} |" for c in checks],
         "",
         "## Method",
         "",
