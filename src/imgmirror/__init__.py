@@ -1,10 +1,16 @@
 """imgmirror: copy container images between registries and into docker-loadable archives.
 
-The stable surface is re-exported here; see ``docs/design.md`` for the layering.
+The stable surface is re-exported here; see ``docs/design.md`` for the layering. Values and
+errors are imported at once; the operations (and httpx beneath them) on first use, so that
+``import imgmirror`` and the CLI start fast.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .copy import CopyResult, copy
 from .credentials import Credential
 from .digest import Digest
 from .errors import (
@@ -27,14 +33,29 @@ from .errors import (
     UnsupportedMediaType,
     VerificationError,
 )
-from .keychain import DefaultKeychain, Keychain, StaticKeychain
 from .platform import Platform
 from .progress import ProgressListener
-from .push import PushResult, push
 from .reference import Reference
-from .save import SaveResult, save
 from .transport.retry import RetryPolicy
 from .transport.tls import ClientOptions
+
+if TYPE_CHECKING:
+    from .copy import CopyResult, copy
+    from .keychain import DefaultKeychain, Keychain, StaticKeychain
+    from .push import PushResult, push
+    from .save import SaveResult, save
+
+_LAZY = {
+    "copy": "copy",
+    "CopyResult": "copy",
+    "save": "save",
+    "SaveResult": "save",
+    "push": "push",
+    "PushResult": "push",
+    "Keychain": "keychain",
+    "DefaultKeychain": "keychain",
+    "StaticKeychain": "keychain",
+}
 
 __all__ = [
     "ArchiveError",
@@ -73,3 +94,16 @@ __all__ = [
     "push",
     "save",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'imgmirror' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -18,7 +18,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
-import yaml
 
 from .credentials import Credential
 from .dockerconfig import (
@@ -67,6 +66,8 @@ def parse_documents(text: str | bytes, source: str) -> list[Any]:
     Raises:
         CredentialsError: If ``text`` is neither JSON nor YAML.
     """
+    import yaml  # noqa: PLC0415 - PyYAML loads only when a file is actually read
+
     try:
         docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
     except yaml.YAMLError as exc:
@@ -326,6 +327,8 @@ def create_secret(
 
 def render(doc: Mapping[str, Any], output: str) -> str:
     """``doc`` as ``json`` (kubectl's 4-space indent) or ``yaml``."""
+    import yaml  # noqa: PLC0415 - PyYAML loads only when YAML is written
+
     if output == "json":
         return json.dumps(doc, indent=4) + "\n"
     if output == "yaml":

@@ -10,8 +10,6 @@ import typer
 
 from ..credentials import Credential
 from ..errors import ImgmirrorError
-from ..keychain import try_credentials
-from ..pullsecret import check_text, create_secret, parse_authfile, render
 from .common import CaFileOpt, CertsDirOpt, InsecureOpt, app, make_options, reported_errors
 
 __all__ = ["secret_app"]
@@ -52,6 +50,8 @@ def secret_create_command(
     ] = "yaml",
 ) -> None:
     """Print the Secret kubectl create secret docker-registry would create."""
+    from ..pullsecret import create_secret, render  # noqa: PLC0415 - imported when run
+
     if output not in ("yaml", "json"):
         typer.echo("imgmirror: error: --output must be yaml or json", err=True)
         raise typer.Exit(2)
@@ -90,6 +90,9 @@ def secret_check_command(
     insecure_registry: InsecureOpt = None,
 ) -> None:
     """Report every problem that would stop the kubelet from using a pull Secret, with its fix."""
+    from ..keychain import try_credentials  # noqa: PLC0415 - imported when run
+    from ..pullsecret import check_text, parse_authfile  # noqa: PLC0415
+
     if file == "-":
         text, source = sys.stdin.read(), "stdin"
     else:

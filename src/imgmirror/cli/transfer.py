@@ -1,4 +1,7 @@
-"""``imgmirror copy``, ``save`` and ``push``: the transfer commands, each one library call."""
+"""``imgmirror copy``, ``save`` and ``push``: the transfer commands, each one library call.
+
+Each command imports its operation when it runs, so a command pays only for what it uses.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,6 @@ from typing import Annotated
 
 import typer
 
-from ..copy import copy
-from ..push import push
-from ..save import load_commands, save
 from ..terminal import human_bytes
 from .common import (
     AuthfileOpt,
@@ -48,6 +48,8 @@ def copy_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Copy an image between registries; an index is copied whole, digests unchanged."""
+    from ..copy import copy  # noqa: PLC0415 - imported when the command runs
+
     with running(quiet, as_json) as progress:
         result = copy(
             source,
@@ -121,6 +123,8 @@ def save_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Save images into one archive for docker load and ctr images import."""
+    from ..save import load_commands, save  # noqa: PLC0415 - imported when the command runs
+
     if archive_format not in ("docker", "legacy", "oci"):
         raise typer.BadParameter("use docker, legacy or oci", param_hint="--format")
     with running(quiet, as_json) as progress:
@@ -206,6 +210,8 @@ def push_command(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
+    from ..push import push  # noqa: PLC0415 - imported when the command runs
+
     with running(quiet, as_json) as progress:
         result = push(
             archive,

@@ -1,7 +1,6 @@
-"""The HTTP edge: the only package that imports httpx."""
+"""The HTTP edge: the only package that imports httpx.
 
-from .client import Mount, RegistryClient, api_host
-from .retry import RetryPolicy
-from .tls import ClientOptions
-
-__all__ = ["ClientOptions", "Mount", "RegistryClient", "RetryPolicy", "api_host"]
+``client`` (the distribution API for one registry), ``auth`` (challenges and tokens),
+``retry`` (backoff policy) and ``tls`` (CAs, client certificates, insecure hosts). Nothing is
+imported here, so light users such as the CLI's option parsing do not pay for httpx.
+"""
