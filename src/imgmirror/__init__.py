@@ -40,18 +40,18 @@ from .transport.retry import RetryPolicy
 from .transport.tls import ClientOptions
 
 if TYPE_CHECKING:
-    from .copy import CopyResult, copy
+    from .copier import CopyResult, copy
     from .keychain import DefaultKeychain, Keychain, StaticKeychain
-    from .push import PushResult, push
-    from .save import SaveResult, save
+    from .pusher import PushResult, push
+    from .saver import SaveResult, save
 
 _LAZY = {
-    "copy": "copy",
-    "CopyResult": "copy",
-    "save": "save",
-    "SaveResult": "save",
-    "push": "push",
-    "PushResult": "push",
+    "copy": "copier",
+    "CopyResult": "copier",
+    "save": "saver",
+    "SaveResult": "saver",
+    "push": "pusher",
+    "PushResult": "pusher",
     "Keychain": "keychain",
     "DefaultKeychain": "keychain",
     "StaticKeychain": "keychain",

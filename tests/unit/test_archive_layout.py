@@ -29,7 +29,7 @@ from imgmirror.errors import ArchiveError, InvalidReference, VerificationError
 from imgmirror.image import ImageTree
 from imgmirror.manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
 from imgmirror.reference import Reference
-from imgmirror.save import SaveResult, archive_compression, load_commands, parse_image_arg
+from imgmirror.saver import SaveResult, archive_compression, load_commands, parse_image_arg
 from tests.support.images import Image, Layer, make_image, make_index, make_layer
 
 ORIGIN = Origin("registry.example", "lib/app")

@@ -17,7 +17,7 @@ from imgmirror.archive.convert import build_manifest, measure_layer
 from imgmirror.archive.reader import open_archive, safe_name
 from imgmirror.digest import Digest
 from imgmirror.errors import ArchiveError, InvalidReference, VerificationError
-from imgmirror.push import map_destination
+from imgmirror.pusher import map_destination
 from imgmirror.reference import Reference
 from tests.support import images
 

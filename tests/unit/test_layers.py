@@ -22,7 +22,7 @@ PURE = [
     "compression",
 ]
 FORBIDDEN_IN_PURE = {"httpx", "socket", "subprocess", "ssl", "imgmirror.transport"}
-ABOVE_PURE = {"copy", "save", "push", "session", "image", "cli", "keychain", "transport"}
+ABOVE_PURE = {"copier", "saver", "pusher", "session", "image", "cli", "keychain", "transport"}
 
 
 def imports_of(path: Path) -> set[str]:
@@ -64,3 +64,14 @@ def test_public_names_are_exported():
     for name in imgmirror.__all__:
         assert getattr(imgmirror, name) is not None
     assert {"copy", "Reference", "ImgmirrorError", "Credential"} <= set(imgmirror.__all__)
+
+
+def test_operations_stay_functions_after_their_modules_load():
+    import imgmirror.copier
+    import imgmirror.pusher
+    import imgmirror.saver
+
+    assert callable(imgmirror.copy)
+    assert callable(imgmirror.save)
+    assert callable(imgmirror.push)
+    assert imgmirror.copy is imgmirror.copier.copy

@@ -48,7 +48,7 @@ def copy_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Copy an image between registries; an index is copied whole, digests unchanged."""
-    from ..copy import copy  # noqa: PLC0415 - imported when the command runs
+    from ..copier import copy  # noqa: PLC0415 - imported when the command runs
 
     with running(quiet, as_json) as progress:
         result = copy(
@@ -123,7 +123,7 @@ def save_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Save images into one archive for docker load and ctr images import."""
-    from ..save import load_commands, save  # noqa: PLC0415 - imported when the command runs
+    from ..saver import load_commands, save  # noqa: PLC0415 - imported when the command runs
 
     if archive_format not in ("docker", "legacy", "oci"):
         raise typer.BadParameter("use docker, legacy or oci", param_hint="--format")
@@ -210,7 +210,7 @@ def push_command(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    from ..push import push  # noqa: PLC0415 - imported when the command runs
+    from ..pusher import push  # noqa: PLC0415 - imported when the command runs
 
     with running(quiet, as_json) as progress:
         result = push(
