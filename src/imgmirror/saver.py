@@ -20,7 +20,7 @@ from typing import Literal
 import attrs
 
 from .archive.layout import ArchiveFormat, Origin, SaveItem, plan_archive, primary_image
-from .archive.writer import stream_archive
+from .archive.writer import HeaderFixup, stream_archive
 from .compression import compress
 from .credentials import Credential, CredentialInput
 from .digest import Digest
@@ -175,13 +175,24 @@ def _temporary(path: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
-def _write(path: Path, chunks: Iterator[bytes]) -> int:
-    """Write ``chunks`` to ``path`` atomically; returns the size written."""
+def _bytes_only(pieces: Iterator[bytes | HeaderFixup]) -> Iterator[bytes]:
+    for piece in pieces:
+        assert isinstance(piece, bytes), "fixups only come when the output can seek"
+        yield piece
+
+
+def _write(path: Path, chunks: Iterator[bytes | HeaderFixup]) -> int:
+    """Write ``chunks`` to ``path`` atomically, applying header fixups; returns the size."""
     with _temporary(path) as tmp:
         try:
             with tmp.open("xb", buffering=_BUFFER) as out:
                 for chunk in chunks:
-                    out.write(chunk)
+                    if isinstance(chunk, HeaderFixup):
+                        out.seek(chunk.offset)
+                        out.write(chunk.header)
+                        out.seek(0, os.SEEK_END)
+                    else:
+                        out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
                 size = out.tell()
@@ -283,9 +294,10 @@ def save(
             return client.open_blob(origin.repository, blob)
 
         kind = archive_compression(output)
-        stream = stream_archive(plan, opener, progress)
+        # A plain file can take header fixups, so decompressed layers are read only once.
+        stream = stream_archive(plan, opener, progress, patchable=kind is None)
         try:
-            size = _write(output, compress(stream, kind) if kind else stream)
+            size = _write(output, compress(_bytes_only(stream), kind) if kind else stream)
         finally:
             stream.close()
     return SaveResult(

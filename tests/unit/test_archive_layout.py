@@ -23,7 +23,7 @@ from imgmirror.archive.layout import (
     legacy_layer_json,
     plan_archive,
 )
-from imgmirror.archive.writer import stream_archive
+from imgmirror.archive.writer import HeaderFixup, _fixed_header, stream_archive
 from imgmirror.digest import Digest
 from imgmirror.errors import ArchiveError, InvalidReference, VerificationError
 from imgmirror.image import ImageTree
@@ -262,6 +262,67 @@ def test_wrong_diff_id_is_refused():
     bad = LayerTarEntry(entry.path, entry.blob, Digest.of(b"other"), entry.origin)
     with pytest.raises(VerificationError, match="diff_id"):
         b"".join(stream_archive(plan.__class__("legacy", (bad,)), _opener(blobs)))
+
+
+def _apply(pieces) -> bytes:
+    """Write pieces to a seekable buffer the way save() writes its file."""
+    out = io.BytesIO()
+    for piece in pieces:
+        if isinstance(piece, HeaderFixup):
+            out.seek(piece.offset)
+            out.write(piece.header)
+            out.seek(0, io.SEEK_END)
+        else:
+            out.write(piece)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["docker", "legacy"])
+def test_patchable_output_reads_each_layer_once(fmt):
+    image = make_image(fmt="oci", compression="zstd")
+    plan = plan_archive([_item(image)], fmt)
+    blobs = _blobs(image)
+    opened: list[Digest] = []
+    inner = _opener(blobs, chunk=7)
+
+    @contextlib.contextmanager
+    def counting(origin: Origin, blob: Descriptor) -> Iterator[Iterator[bytes]]:
+        opened.append(blob.digest)
+        with inner(origin, blob) as chunks:
+            yield chunks
+
+    patched = _apply(stream_archive(plan, counting, patchable=True))
+
+    assert _members(patched) == _members(b"".join(stream_archive(plan, _opener(blobs))))
+    reads = [e for e in plan.entries if isinstance(e, BlobEntry | LayerTarEntry)]
+    assert len(opened) == len(reads)  # the two-pass path opens each LayerTarEntry twice
+
+
+def _members(data: bytes) -> list[tuple[str, int, bytes]]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return [
+            (m.name, m.size, tar.extractfile(m).read() if m.isfile() else b"")  # type: ignore[union-attr]
+            for m in tar.getmembers()
+        ]
+
+
+def test_patchable_output_still_checks_diff_ids():
+    image = make_image([make_layer({"a": b"a"})])
+    plan = plan_archive([_item(image)], "legacy")
+    entry = next(e for e in plan.entries if isinstance(e, LayerTarEntry))
+    bad = LayerTarEntry(entry.path, entry.blob, Digest.of(b"other"), entry.origin)
+    with pytest.raises(VerificationError, match="diff_id"):
+        _apply(
+            stream_archive(plan.__class__("legacy", (bad,)), _opener(_blobs(image)), patchable=True)
+        )
+
+
+def test_fixed_headers_fit_one_block_past_8_gib():
+    header = _fixed_header("0" * 64 + "/layer.tar", 9 << 30)
+    assert header is not None
+    assert len(header) == 512
+    info = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
+    assert info.size == 9 << 30
 
 
 def test_writer_memory_is_bounded():

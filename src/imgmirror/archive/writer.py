@@ -7,10 +7,12 @@ size, and no temporary files are used.
 
 A tar header needs the entry's size before its data. Blobs stored as served have it in their
 descriptor. A layer stored decompressed (legacy ``layer.tar``, or an uncompressed copy of a
-zstd layer) does not, so it is read twice: a first pass decompresses and counts it while
-checking its diff_id, a second pass writes it. Both passes verify the compressed digest; the
-second checks the length again. That costs a second download of those layers only, and works
-when the output is not seekable (a compressed archive, a pipe).
+zstd layer) does not. When the output is a plain file (``patchable``), such a layer is read
+once: a placeholder header goes first, the data streams while its diff_id is checked and its
+length counted, and a :class:`HeaderFixup` then tells the caller to write the real header over
+the placeholder. When the output cannot seek (a compressed archive, a pipe), the layer is read
+twice instead: a first pass decompresses and counts it while checking its diff_id, a second
+pass writes it. Both passes verify the compressed digest; the second checks the length again.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import itertools
 import tarfile
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import AbstractContextManager
+from typing import Literal, overload
+
+import attrs
 
 from ..compression import decompress, detect
 from ..digest import Digest
@@ -36,7 +41,7 @@ from .layout import (
     Origin,
 )
 
-__all__ = ["BlobOpener", "decompressed", "stream_archive", "tar_header"]
+__all__ = ["BlobOpener", "HeaderFixup", "decompressed", "stream_archive", "tar_header"]
 
 BlobOpener = Callable[[Origin, Descriptor], AbstractContextManager[Iterator[bytes]]]
 """Opens a blob for reading: a context manager yielding its verified chunks."""
@@ -64,6 +69,29 @@ def tar_header(path: str, *, size: int = 0, kind: bytes = tarfile.REGTYPE, link:
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
+@attrs.frozen
+class HeaderFixup:
+    """Write ``header`` at byte ``offset`` of the output (over a placeholder), then go on."""
+
+    offset: int
+    header: bytes
+
+
+Piece = bytes | HeaderFixup
+"""What :func:`stream_archive` yields: archive bytes, or a header to write back in place."""
+
+
+def _fixed_header(path: str, size: int) -> bytes | None:
+    """A single 512-byte header (GNU base-256 size above 8 GiB), or None if the name is long."""
+    info = tarfile.TarInfo(path)
+    info.size = size
+    info.mtime = _MTIME
+    info.mode = 0o644
+    info.uname = info.gname = ""
+    header = info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
+    return header if len(header) == _BLOCK else None
+
+
 def _padding(size: int) -> bytes:
     return b"\0" * (-size % _BLOCK)
 
@@ -82,9 +110,11 @@ def decompressed(chunks: Iterable[bytes]) -> Iterator[bytes]:
 class _Writer:
     """Produces the bytes of each entry kind."""
 
-    def __init__(self, opener: BlobOpener, progress: ProgressListener) -> None:
+    def __init__(self, opener: BlobOpener, progress: ProgressListener, patchable: bool) -> None:
         self.opener = opener
         self.progress = progress
+        self.patchable = patchable
+        self.written = 0  # bytes the caller has taken so far (kept by stream_archive)
 
     def _data(self, entry: BlobEntry) -> Iterator[bytes]:
         blob = entry.blob
@@ -110,9 +140,35 @@ class _Writer:
             raise VerificationError(f"diff_id of layer {entry.blob.digest}", entry.diff_id, actual)
         return count
 
-    def _layer_tar(self, entry: LayerTarEntry) -> Iterator[bytes]:
+    def _layer_tar_once(self, entry: LayerTarEntry, placeholder: bytes) -> Iterator[Piece]:
+        """One pass: placeholder header, data (diff_id checked), then the real header."""
+        blob = entry.blob
+        offset = self.written
+        yield placeholder
+        hasher = entry.diff_id.hasher()
+        size = 0
+        with self.opener(entry.origin, blob) as chunks:
+            for piece in decompressed(chunks):
+                hasher.update(piece)
+                size += len(piece)
+                self.progress.blob_advanced(blob.digest, len(piece))
+                yield piece
+        actual = Digest(entry.diff_id.algorithm, hasher.hexdigest())
+        if actual != entry.diff_id:
+            raise VerificationError(f"diff_id of layer {blob.digest}", entry.diff_id, actual)
+        yield _padding(size)
+        header = _fixed_header(entry.path, size)
+        assert header is not None  # same name as the placeholder, and sizes always fit
+        yield HeaderFixup(offset, header)
+        self.progress.blob_finished(blob.digest, "copied")
+
+    def _layer_tar(self, entry: LayerTarEntry) -> Iterator[Piece]:
         blob = entry.blob
         self.progress.blob_started(blob.digest, blob.size)
+        placeholder = _fixed_header(entry.path, 0) if self.patchable else None
+        if placeholder is not None:
+            yield from self._layer_tar_once(entry, placeholder)
+            return
         size = self._measure(entry)
         yield tar_header(entry.path, size=size)
         written = 0
@@ -131,7 +187,7 @@ class _Writer:
         yield _padding(size)
         self.progress.blob_finished(blob.digest, "copied")
 
-    def entry(self, entry: Entry) -> Iterator[bytes]:
+    def entry(self, entry: Entry) -> Iterator[Piece]:
         if isinstance(entry, DirEntry):
             yield tar_header(entry.path + "/", kind=tarfile.DIRTYPE)
         elif isinstance(entry, LinkEntry):
@@ -145,22 +201,50 @@ class _Writer:
             yield from self._layer_tar(entry)
 
 
+@overload
 def stream_archive(
-    plan: ArchivePlan, opener: BlobOpener, progress: ProgressListener | None = None
-) -> Generator[bytes, None, None]:
+    plan: ArchivePlan,
+    opener: BlobOpener,
+    progress: ProgressListener | None = None,
+    *,
+    patchable: Literal[False] = False,
+) -> Generator[bytes, None, None]: ...
+
+
+@overload
+def stream_archive(
+    plan: ArchivePlan,
+    opener: BlobOpener,
+    progress: ProgressListener | None = None,
+    *,
+    patchable: bool,
+) -> Generator[Piece, None, None]: ...
+
+
+def stream_archive(
+    plan: ArchivePlan,
+    opener: BlobOpener,
+    progress: ProgressListener | None = None,
+    *,
+    patchable: bool = False,
+) -> Generator[Piece, None, None]:
     """The tar bytes of ``plan``, in pieces; blobs are read through ``opener`` as needed.
+
+    With ``patchable`` (the caller writes to a file it can seek in), decompressed layers are
+    read once and :class:`HeaderFixup` pieces ask the caller to rewrite a header in place;
+    without it, only bytes are yielded.
 
     Raises:
         VerificationError: a blob (or a decompressed layer) is not what its digest says.
         ArchiveError: a layer cannot be decompressed.
         ImgmirrorError: whatever ``opener`` raises (network, registry errors).
     """
-    writer = _Writer(opener, progress or NullProgress())
-    total = 0
+    writer = _Writer(opener, progress or NullProgress(), patchable)
     for entry in plan.entries:
         for piece in writer.entry(entry):
-            total += len(piece)
+            if isinstance(piece, bytes):
+                writer.written += len(piece)
             yield piece
     end = 2 * _BLOCK
-    end += -(total + end) % _RECORD
+    end += -(writer.written + end) % _RECORD
     yield b"\0" * end
