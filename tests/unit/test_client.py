@@ -273,3 +273,17 @@ def test_ping_retries_a_busy_registry():
 
     assert client.base_url == "https://registry.test"
     assert len(sleeps) == 1
+
+
+def test_deferred_trust_fails_closed_until_loaded(tmp_path):
+    import ssl
+
+    from imgmirror.transport.tls import DeferredTrust
+
+    trust = DeferredTrust("127.0.0.1:5000", ClientOptions(certs_dirs=(str(tmp_path),)))
+    assert trust.context.verify_mode == ssl.CERT_REQUIRED
+    assert trust.context.check_hostname
+    assert trust.context.cert_store_stats()["x509_ca"] == 0
+    trust.load()
+    trust.load()  # once is enough; a second call is free
+    assert trust.context.verify_mode == ssl.CERT_REQUIRED

@@ -34,9 +34,10 @@ from ..errors import (
     registry_error_from_response,
 )
 from ..manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
+from ..reference import is_loopback_host
 from .auth import Authenticator, TokenReply
 from .retry import parse_retry_after
-from .tls import ClientOptions, ssl_context, tls_error
+from .tls import ClientOptions, DeferredTrust, ssl_context, tls_error
 
 __all__ = ["Mount", "RegistryClient", "api_host"]
 
@@ -136,6 +137,7 @@ class RegistryClient:
         self.host = api_host(registry)
         self.options = options or ClientOptions()
         self._owns_http = http is None
+        self._deferred: DeferredTrust | None = None
         self._http = http or self._build_http()
         self._sleep = sleep
         self._base: str | None = None
@@ -144,8 +146,13 @@ class RegistryClient:
 
     def _build_http(self) -> httpx.Client:
         opts = self.options
+        if is_loopback_host(self.host) and not opts.is_insecure(self.host):
+            self._deferred = DeferredTrust(self.host, opts)
+            verify = self._deferred.context
+        else:
+            verify = ssl_context(self.host, opts)
         return httpx.Client(
-            verify=ssl_context(self.host, opts),
+            verify=verify,
             timeout=httpx.Timeout(opts.timeout, connect=min(opts.timeout, 15.0)),
             limits=httpx.Limits(
                 max_connections=opts.max_connections,
@@ -188,7 +195,14 @@ class RegistryClient:
                 self._base = self._choose_base()
 
     def _choose_base(self) -> str:
-        schemes = ["https", "http"] if self.options.may_use_http(self.host) else ["https"]
+        if is_loopback_host(self.host):
+            # Local registries are mostly plain HTTP; a TLS one answers the HTTP probe with
+            # 400 ("HTTP request to an HTTPS server") or drops it, and is then tried over TLS.
+            schemes = ["http", "https"]
+        elif self.options.is_insecure(self.host):
+            schemes = ["https", "http"]
+        else:
+            schemes = ["https"]
         for position, scheme in enumerate(schemes, start=1):
             url = f"{scheme}://{self.host}/v2/"
             try:
@@ -200,6 +214,8 @@ class RegistryClient:
                     raise
                 continue
             status = response.status_code
+            if status == 400 and scheme == "http" and position < len(schemes):
+                continue  # a TLS server refusing plain HTTP
             if status == 401:
                 challenges = parse_www_authenticate(response.headers.get_list("www-authenticate"))
                 self.auth.set_challenges(challenges)
@@ -295,6 +311,8 @@ class RegistryClient:
     def _send_once(
         self, method: str, url: str, headers: dict[str, str], content: Body, *, stream: bool
     ) -> httpx.Response:
+        if self._deferred is not None and url.startswith("https:"):
+            self._deferred.load()
         request = self._http.build_request(method, url, headers=headers, content=content)
         log.debug("%s %s", method, redact_url(url))
         with self._translate(url):

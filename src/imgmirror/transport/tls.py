@@ -22,6 +22,7 @@ from .retry import RetryPolicy
 __all__ = [
     "DEFAULT_CERTS_DIRS",
     "ClientOptions",
+    "DeferredTrust",
     "certs_dir_for",
     "client_cert_for",
     "ssl_context",
@@ -170,20 +171,57 @@ def ssl_context(host: str, options: ClientOptions) -> ssl.SSLContext:
     presented.
     """
     if options.is_insecure(host):
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
+        return _unverified_context()
     directory = certs_dir_for(host, options.certs_dirs)
     if not options.ca_file and directory is None:
         return _system_store_context()
     context = ssl.create_default_context()
+    _load_host_trust(context, host, options)
+    return context
+
+
+class DeferredTrust:
+    """A verifying context whose trust store is loaded only before the first TLS connection.
+
+    For loopback registries, which are usually plain HTTP: reading the system CA store costs
+    about 20 ms at every start of the command, for a context most runs never use. The context
+    given to httpx is complete (verification on, hostname checked) but trusts nothing until
+    :meth:`load` has run, so an early TLS connection fails closed rather than open.
+    """
+
+    def __init__(self, host: str, options: ClientOptions) -> None:
+        self.host = host
+        self.options = options
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        self._loaded = False
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        """Load the system store, ``--ca-file``, certs.d CAs and client certificate, once."""
+        if self._loaded:
+            return
+        with self._lock:
+            if not self._loaded:
+                self.context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+                _load_host_trust(self.context, self.host, self.options)
+                self._loaded = True
+
+
+def _unverified_context() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _load_host_trust(context: ssl.SSLContext, host: str, options: ClientOptions) -> None:
+    """Add ``--ca-file``, the host's certs.d CAs and its client certificate to ``context``."""
     if options.ca_file:
         context.load_verify_locations(cafile=options.ca_file)
+    directory = certs_dir_for(host, options.certs_dirs)
     if directory is not None:
         for ca in sorted(directory.glob("*.crt")):
             context.load_verify_locations(cafile=str(ca))
         pair = client_cert_for(directory)
         if pair is not None:
             context.load_cert_chain(certfile=str(pair[0]), keyfile=str(pair[1]))
-    return context
