@@ -16,6 +16,8 @@ SYSTEM_PACKAGES = {
     "skopeo": "skopeo",
     "dockerd": "docker.io",
     "gcc": "gcc",
+    "time": "time",  # /usr/bin/time -f %M: peak RSS in the benchmarks
+    "curl": "curl",  # the raw curl | curl baseline
 }
 
 
@@ -73,6 +75,6 @@ def mypy(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Time imgmirror against skopeo on local registries; writes docs/benchmarks.md."""
-    ensure_system_packages(session, "docker-registry", "skopeo")
+    ensure_system_packages(session, "docker-registry", "skopeo", "time", "curl")
     session.install("-e", ".[test]")
     session.run("python", "-m", "benchmarks.run", *session.posargs)
