@@ -11,8 +11,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -26,6 +24,7 @@ from imgmirror.keychain import DefaultKeychain, StaticKeychain
 from tests.support.images import make_image
 from tests.support.registry import Registry, RegistryFactory
 from tests.support.seed import seed
+from tests.support.tools import run_cli
 
 pytestmark = [pytest.mark.registry]
 
@@ -498,19 +497,6 @@ def test_mutual_tls_with_client_cert_in_certs_dir(
 # -- the CLI: flags reach the library, secrets stay out of --debug -----------------------------
 
 
-def imgmirror_cli(
-    *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imgmirror", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
-
-
 def test_cli_tls_and_authfile_flags(docker_config, tmp_path, basic_registry, anon_registry):
     digest = seeded(basic_registry)
     authfile = write_json(tmp_path / "auth.json", auths(basic_registry.host, "alice", "secret"))
@@ -520,7 +506,7 @@ def test_cli_tls_and_authfile_flags(docker_config, tmp_path, basic_registry, ano
     shutil.copy(basic_registry.ca_file, certs_d / basic_registry.host / "ca.crt")
     src, dst = basic_registry.ref("src/app", "1"), anon_registry.ref("dst/app", "1")
 
-    no_ca = imgmirror_cli("copy", src, dst, "--authfile", str(authfile), "--quiet")
+    no_ca = run_cli("copy", src, dst, "--authfile", str(authfile), "--quiet")
     assert no_ca.returncode == 1
     assert "--insecure-registry" in no_ca.stderr
 
@@ -529,7 +515,7 @@ def test_cli_tls_and_authfile_flags(docker_config, tmp_path, basic_registry, ano
         ["--certs-dir", str(certs_d)],
         ["--insecure-registry", basic_registry.host],
     ):
-        proc = imgmirror_cli("copy", src, dst, "--authfile", str(authfile), "--json", *flags)
+        proc = run_cli("copy", src, dst, "--authfile", str(authfile), "--json", *flags)
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout.splitlines()[-1])["digest"] == digest
 
@@ -537,7 +523,7 @@ def test_cli_tls_and_authfile_flags(docker_config, tmp_path, basic_registry, ano
 def test_debug_log_never_shows_the_password(docker_config, basic_registry, anon_registry):
     seeded(basic_registry)
     password = "Wr0ng-Passw0rd-Xyz"
-    proc = imgmirror_cli(
+    proc = run_cli(
         "--debug",
         "copy",
         basic_registry.ref("src/app", "1"),

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 
 from tests.support.images import make_image
 from tests.support.registry import Registry, free_port
 from tests.support.seed import seed
-from tests.support.tools import skopeo_digest
+from tests.support.tools import run_cli, skopeo_digest
 
 pytestmark = [pytest.mark.registry]
-
-
-def imgmirror(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imgmirror", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
@@ -40,7 +29,7 @@ def test_json_result_is_the_last_line(anon_registry: Registry):
     image = make_image(marker="cli")
     seed(anon_registry, "google_containers/pause", "3.9", image)
 
-    proc = imgmirror(
+    proc = run_cli(
         "copy",
         anon_registry.ref("google_containers/pause", "3.9"),
         anon_registry.ref("tdongsi/pause", "3.9"),
@@ -61,7 +50,7 @@ def test_plain_output_names_digest(anon_registry: Registry, relative_registry: R
     image = make_image(marker="plain")
     seed(anon_registry, "app", "1", image)
 
-    proc = imgmirror("copy", anon_registry.ref("app", "1"), relative_registry.ref("app", "1"))
+    proc = run_cli("copy", anon_registry.ref("app", "1"), relative_registry.ref("app", "1"))
 
     assert proc.returncode == 0, proc.stderr
     assert image.digest in proc.stdout
@@ -69,14 +58,14 @@ def test_plain_output_names_digest(anon_registry: Registry, relative_registry: R
 
 
 def test_bad_reference_is_one_line():
-    line = one_line_error(imgmirror("copy", "Foo/Bar:1", "localhost:5000/x:1"))
+    line = one_line_error(run_cli("copy", "Foo/Bar:1", "localhost:5000/x:1"))
     assert "Foo/Bar" in line
     assert "lowercase" in line
 
 
 def test_missing_tag_is_one_line(anon_registry: Registry):
     line = one_line_error(
-        imgmirror("copy", anon_registry.ref("none", "9"), anon_registry.ref("x", "9"))
+        run_cli("copy", anon_registry.ref("none", "9"), anon_registry.ref("x", "9"))
     )
     assert "not found" in line
 
@@ -86,7 +75,7 @@ def test_wrong_credentials_is_one_line_without_the_password(
 ):
     seed(anon_registry, "app", "1", make_image(marker="creds"))
     line = one_line_error(
-        imgmirror(
+        run_cli(
             "copy",
             anon_registry.ref("app", "1"),
             basic_registry.ref("app", "1"),
@@ -105,7 +94,7 @@ def test_missing_credentials_says_how_to_pass_them(
 ):
     seed(anon_registry, "app", "1", make_image(marker="nocreds"))
     line = one_line_error(
-        imgmirror(
+        run_cli(
             "copy",
             anon_registry.ref("app", "1"),
             basic_registry.ref("app", "1"),
@@ -118,22 +107,22 @@ def test_missing_credentials_says_how_to_pass_them(
 
 def test_unreachable_registry_is_one_line():
     port = free_port()
-    line = one_line_error(imgmirror("copy", f"127.0.0.1:{port}/app:1", f"127.0.0.1:{port}/b:1"))
+    line = one_line_error(run_cli("copy", f"127.0.0.1:{port}/app:1", f"127.0.0.1:{port}/b:1"))
     assert f"127.0.0.1:{port}" in line
 
 
 def test_debug_shows_the_traceback():
-    proc = imgmirror("--debug", "copy", "Foo/Bar:1", "localhost:5000/x:1")
+    proc = run_cli("--debug", "copy", "Foo/Bar:1", "localhost:5000/x:1")
     assert proc.returncode == 1
     assert "Traceback" in proc.stderr
 
 
 def test_usage_error_exits_2():
-    proc = imgmirror("copy", "only-one-argument")
+    proc = run_cli("copy", "only-one-argument")
     assert proc.returncode == 2
 
 
 def test_version():
-    proc = imgmirror("--version")
+    proc = run_cli("--version")
     assert proc.returncode == 0
     assert proc.stdout.startswith("imgmirror ")

@@ -7,8 +7,6 @@ import gzip
 import hashlib
 import io
 import json
-import subprocess
-import sys
 import tarfile
 import time
 import uuid
@@ -24,7 +22,7 @@ from tests.support import images
 from tests.support.docker import DockerEngine
 from tests.support.registry import Registry
 from tests.support.seed import RegistryClient, seed
-from tests.support.tools import SkopeoError, skopeo, skopeo_digest, skopeo_inspect_raw
+from tests.support.tools import SkopeoError, run_cli, skopeo, skopeo_digest, skopeo_inspect_raw
 
 
 @pytest.fixture
@@ -285,21 +283,11 @@ def test_push_needs_credentials_for_token_registry(token_registry, tmp_path):
 # -- command line -------------------------------------------------------------------------------
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imgmirror", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_cli_push_json_and_refusal(anon_registry, tmp_path):
     image = images.make_image(marker="cli")
     archive = tmp_path / "a.tar"
     archive.write_bytes(images.docker_archive([(image, ["cli/image:v1", "cli/image:v2"])]))
-    proc = _cli("push", "--json", str(archive), f"{anon_registry.host}/m")
+    proc = run_cli("push", "--json", str(archive), f"{anon_registry.host}/m")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.splitlines()[-1])
     names = [i["name"] for i in result["images"]]
@@ -307,7 +295,7 @@ def test_cli_push_json_and_refusal(anon_registry, tmp_path):
     assert skopeo_digest(names[1], anon_registry) == result["images"][1]["digest"]
     evil = tmp_path / "evil.tar"
     evil.write_bytes(_tar({"../x": b"x", "manifest.json": b"[]"}))
-    proc = _cli("push", str(evil), f"{anon_registry.host}/m")
+    proc = run_cli("push", str(evil), f"{anon_registry.host}/m")
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         "imgmirror: error: archive entry '../x' has a path that escapes the archive ('..')"

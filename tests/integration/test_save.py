@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +33,7 @@ from tests.support.images import (
 )
 from tests.support.registry import Registry
 from tests.support.seed import seed
-from tests.support.tools import skopeo
+from tests.support.tools import run_cli, skopeo
 
 OPTIONS = imgmirror.ClientOptions(insecure_registries=frozenset())
 
@@ -345,20 +343,10 @@ def test_corrupt_blob_leaves_nothing(anon_registry: Registry, pause, tmp_path):
     assert os.listdir(out_dir) == []
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imgmirror", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_cli_prints_load_commands(anon_registry: Registry, pause, tmp_path):
     seed(anon_registry, "pause", "3.9", pause)
     out = tmp_path / "pause.tar"
-    proc = _cli("save", f"{anon_registry.host}/pause:3.9=k8s/pause:3.9", "-o", str(out))
+    proc = run_cli("save", f"{anon_registry.host}/pause:3.9=k8s/pause:3.9", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     assert f"-> docker.io/k8s/pause:3.9 [linux/amd64] {pause.digest}" in proc.stdout
     assert f"  docker load -i {out}\n" in proc.stdout
@@ -368,7 +356,7 @@ def test_cli_prints_load_commands(anon_registry: Registry, pause, tmp_path):
 def test_cli_digest_only_says_which_name_json(anon_registry: Registry, pause, tmp_path):
     seed(anon_registry, "pause", None, pause)
     out = tmp_path / "pause.tar.gz"
-    proc = _cli("save", f"{anon_registry.host}/pause@{pause.digest}", "-o", str(out), "--json")
+    proc = run_cli("save", f"{anon_registry.host}/pause@{pause.digest}", "-o", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
     name = f"{anon_registry.host}/pause:sha256-{pause.digest[7:19]}"
     assert f"saved as {name}" in proc.stderr
@@ -382,9 +370,9 @@ def test_cli_digest_only_says_which_name_json(anon_registry: Registry, pause, tm
 
 def test_cli_usage_and_errors(anon_registry: Registry, tmp_path):
     out = tmp_path / "x.tar"
-    proc = _cli("save", "alpine", "-o", str(out), "--format", "zip")
+    proc = run_cli("save", "alpine", "-o", str(out), "--format", "zip")
     assert proc.returncode == 2
-    proc = _cli("save", f"{anon_registry.host}/missing:1", "-o", str(out))
+    proc = run_cli("save", f"{anon_registry.host}/missing:1", "-o", str(out))
     assert proc.returncode == 1
     assert proc.stderr.startswith("imgmirror: error: ")
     assert not out.exists()

@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +17,7 @@ from imgmirror import ClientOptions
 from tests.support.images import make_image
 from tests.support.registry import Registry, RegistryFactory
 from tests.support.seed import seed
-from tests.support.tools import require_tool
-
-
-def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imgmirror", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        input=stdin,
-    )
+from tests.support.tools import require_tool, run_cli
 
 
 def kubectl_secret(tmp_path: Path, *args: str) -> dict[str, Any]:
@@ -79,7 +67,7 @@ def test_create_matches_kubectl(tmp_path, case, output):
         ours_args += ["--email", email]
     expected = kubectl_secret(tmp_path, *kubectl_args)
 
-    proc = run(*ours_args, "-o", output)
+    proc = run_cli(*ours_args, "-o", output)
 
     assert proc.returncode == 0, proc.stderr
     ours = json.loads(proc.stdout) if output == "json" else yaml.safe_load(proc.stdout)
@@ -90,7 +78,9 @@ def test_create_matches_kubectl(tmp_path, case, output):
 
 
 def test_creds_from_stdin_keep_the_password_off_the_command_line():
-    proc = run("secret", "create", "pull", "--registry", "r.corp", "--creds", "-", stdin="u:pw\n")
+    proc = run_cli(
+        "secret", "create", "pull", "--registry", "r.corp", "--creds", "-", stdin="u:pw\n"
+    )
     assert proc.returncode == 0, proc.stderr
     entry = decoded(yaml.safe_load(proc.stdout))["auths"]["r.corp"]
     assert (entry["username"], entry["password"]) == ("u", "pw")
@@ -117,14 +107,14 @@ def test_check_reports_the_motivating_mistake_both_ways(tmp_path):
     )
     wrong_old = _write_secret(tmp_path / "b.yaml", "kubernetes.io/dockercfg", ".dockercfg", config)
 
-    proc = run("secret", "check", str(wrong_new))
+    proc = run_cli("secret", "check", str(wrong_new))
     assert proc.returncode == 1
     assert proc.stdout.strip() == (
         f"{wrong_new}: type is kubernetes.io/dockerconfigjson but .dockerconfigjson holds a "
         'legacy .dockercfg map (no "auths"): the kubelet ignores it: recreate it with '
         "imgmirror secret create or kubectl create secret docker-registry"
     )
-    proc = run("secret", "check", str(wrong_old))
+    proc = run_cli("secret", "check", str(wrong_old))
     assert proc.returncode == 1
     assert 'holds a config.json (with "auths")' in proc.stdout
     assert "set type kubernetes.io/dockerconfigjson" in proc.stdout
@@ -141,7 +131,7 @@ def test_check_one_line_per_problem(tmp_path):
     path = _write_secret(
         tmp_path / "s.yaml", "kubernetes.io/dockerconfigjson", ".dockerconfigjson", content
     )
-    proc = run("secret", "check", str(path), "--registry", "third.corp", "--offline")
+    proc = run_cli("secret", "check", str(path), "--registry", "third.corp", "--offline")
     lines = proc.stdout.strip().splitlines()
     assert proc.returncode == 1
     assert len(lines) == 4, lines
@@ -163,12 +153,12 @@ def test_check_logs_in_to_the_registry(tmp_path, private_token_registry):
     good = tmp_path / "good.json"
     bad = tmp_path / "bad.json"
     good.write_text(
-        run(
+        run_cli(
             "secret", "create", "p", "--registry", host, "--creds", "pusher:pushpass", "-o", "json"
         ).stdout
     )
     bad.write_text(
-        run(
+        run_cli(
             "secret",
             "create",
             "p",
@@ -181,11 +171,11 @@ def test_check_logs_in_to_the_registry(tmp_path, private_token_registry):
         ).stdout
     )
 
-    ok = run("secret", "check", str(good), "--registry", host, "--repository", "app")
+    ok = run_cli("secret", "check", str(good), "--registry", host, "--repository", "app")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert f"{host} accepts the credentials (user 'pusher') and may pull app" in ok.stdout
 
-    refused = run("secret", "check", str(bad), "--registry", host)
+    refused = run_cli("secret", "check", str(bad), "--registry", host)
     assert refused.returncode == 1
     assert f"credentials for {host} (user 'pusher') do not work" in refused.stdout
     assert "Wrong-Pw-987" not in refused.stdout + refused.stderr
@@ -206,7 +196,7 @@ def test_kubectl_secret_drives_the_mirror(tmp_path, basic_registry, anon_registr
     path = tmp_path / "secret.json"
     path.write_text(json.dumps(secret))
 
-    check = run(
+    check = run_cli(
         "secret",
         "check",
         str(path),

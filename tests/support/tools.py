@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -199,3 +200,18 @@ def skopeo_copy(
     if dst_t.startswith("docker://"):
         args += skopeo_transport_args(dst_registry, prefix="dest-")
     skopeo(*args, *extra, src_t, dst_t)
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m imgmirror ARGS`` as a shell user would; never raises on failure."""
+    return subprocess.run(
+        [sys.executable, "-m", "imgmirror", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+        input=stdin,
+    )

@@ -64,16 +64,7 @@ def _coalesced(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
 
 
 class RegistryClient(Connection):
-    """Speaks the distribution API to one registry.
-
-    Args:
-        registry: the registry as written in references (``docker.io``, ``host:port``).
-        credential: credentials for this registry, or None for anonymous.
-        options: connection settings shared by all registries.
-        http: an httpx client to use instead of building one (tests inject mock transports).
-        creds_hint: how the user passes credentials for this side, for error hints.
-        sleep: injectable for tests.
-    """
+    """Speaks the distribution API to one registry; built like a :class:`Connection`."""
 
     def _url(self, repo: str, kind: str, ref: str) -> str:
         return f"{self.base_url}/v2/{repo}/{kind}/{ref}"
