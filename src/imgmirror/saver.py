@@ -20,7 +20,7 @@ from typing import Literal
 import attrs
 
 from .archive.layout import ArchiveFormat, Origin, SaveItem, plan_archive, primary_image
-from .archive.writer import HeaderFixup, stream_archive
+from .archive.writer import HeaderFixup, Piece, Rewind, stream_archive
 from .compression import compress
 from .credentials import Credential, CredentialInput
 from .digest import Digest
@@ -175,14 +175,14 @@ def _temporary(path: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
-def _bytes_only(pieces: Iterator[bytes | HeaderFixup]) -> Iterator[bytes]:
+def _bytes_only(pieces: Iterator[Piece]) -> Iterator[bytes]:
     for piece in pieces:
-        assert isinstance(piece, bytes), "fixups only come when the output can seek"
+        assert isinstance(piece, bytes), "fixups and rewinds only come when the output can seek"
         yield piece
 
 
-def _write(path: Path, chunks: Iterator[bytes | HeaderFixup]) -> int:
-    """Write ``chunks`` to ``path`` atomically, applying header fixups; returns the size."""
+def _write(path: Path, chunks: Iterator[Piece]) -> int:
+    """Write ``chunks`` to ``path`` atomically, applying fixups and rewinds; returns the size."""
     with _temporary(path) as tmp:
         try:
             with tmp.open("xb", buffering=_BUFFER) as out:
@@ -191,6 +191,9 @@ def _write(path: Path, chunks: Iterator[bytes | HeaderFixup]) -> int:
                         out.seek(chunk.offset)
                         out.write(chunk.header)
                         out.seek(0, os.SEEK_END)
+                    elif isinstance(chunk, Rewind):
+                        out.seek(chunk.offset)
+                        out.truncate()
                     else:
                         out.write(chunk)
                 out.flush()

@@ -19,6 +19,7 @@ import zstandard
 import imgmirror
 from imgmirror.errors import VerificationError
 from tests.support.docker import DockerEngine
+from tests.support.faults import FakeSource, truncate_once
 from tests.support.images import (
     Blob,
     Image,
@@ -341,6 +342,21 @@ def test_corrupt_blob_leaves_nothing(anon_registry: Registry, pause, tmp_path):
     with pytest.raises(VerificationError):
         imgmirror.save([f"{anon_registry.host}/pause:3.9"], out_dir / "pause.tar", options=OPTIONS)
     assert os.listdir(out_dir) == []
+
+
+@pytest.mark.parametrize("fmt", ["docker", "legacy"])
+def test_a_transfer_that_breaks_off_is_written_again(pause, tmp_path, fmt):
+    layer = pause.layers[0]
+    out = tmp_path / "pause.tar"
+    with FakeSource(pause, truncate_once(layer.digest, layer.data)) as source:
+        imgmirror.save([f"{source.host}/pause:3.9"], out, format=fmt, options=OPTIONS)
+        assert source.attempts[layer.digest] == 2  # broke off once, then written again
+
+    info = json.loads(skopeo("inspect", f"docker-archive:{out}"))
+    assert info["Layers"] == [layer.diff_id]
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+    assert len(names) == len(set(names))  # the broken attempt was cut away, not left behind
 
 
 def test_cli_prints_load_commands(anon_registry: Registry, pause, tmp_path):

@@ -23,9 +23,9 @@ from imgmirror.archive.layout import (
     legacy_layer_json,
     plan_archive,
 )
-from imgmirror.archive.writer import HeaderFixup, _fixed_header, stream_archive
+from imgmirror.archive.writer import HeaderFixup, Rewind, _fixed_header, stream_archive
 from imgmirror.digest import Digest
-from imgmirror.errors import ArchiveError, InvalidReference, VerificationError
+from imgmirror.errors import ArchiveError, InvalidReference, NetworkError, VerificationError
 from imgmirror.image import ImageTree
 from imgmirror.manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
 from imgmirror.reference import Reference
@@ -272,6 +272,9 @@ def _apply(pieces) -> bytes:
             out.seek(piece.offset)
             out.write(piece.header)
             out.seek(0, io.SEEK_END)
+        elif isinstance(piece, Rewind):
+            out.seek(piece.offset)
+            out.truncate()
         else:
             out.write(piece)
     return out.getvalue()
@@ -315,6 +318,52 @@ def test_patchable_output_still_checks_diff_ids():
         _apply(
             stream_archive(plan.__class__("legacy", (bad,)), _opener(_blobs(image)), patchable=True)
         )
+
+
+def _breaking_once(blobs: dict[Digest, bytes], broken: set[Digest]):
+    """An opener whose first read of each blob in ``broken`` dies halfway with a network error."""
+    inner = _opener(blobs, chunk=64)
+
+    @contextlib.contextmanager
+    def open_blob(origin: Origin, blob: Descriptor) -> Iterator[Iterator[bytes]]:
+        with inner(origin, blob) as chunks:
+            if blob.digest not in broken:
+                yield chunks
+                return
+            broken.discard(blob.digest)
+
+            def halfway() -> Iterator[bytes]:
+                sent = 0
+                for chunk in chunks:
+                    if sent >= blob.size // 2:
+                        raise NetworkError("connection to registry broke off")
+                    sent += len(chunk)
+                    yield chunk
+
+            yield halfway()
+
+    return open_blob
+
+
+@pytest.mark.parametrize("fmt", ["docker", "legacy"])
+def test_a_broken_blob_is_written_again_in_a_seekable_output(fmt):
+    image = make_image(fmt="oci", compression="zstd")
+    plan = plan_archive([_item(image)], fmt)
+    blobs = _blobs(image)
+    broken = {Digest.parse(layer.digest) for layer in image.layers}
+
+    patched = _apply(stream_archive(plan, _breaking_once(blobs, broken), patchable=True))
+
+    assert not broken  # every layer did break once
+    assert _members(patched) == _members(b"".join(stream_archive(plan, _opener(blobs))))
+
+
+def test_a_broken_blob_fails_a_stream_that_cannot_seek():
+    image = make_image()
+    plan = plan_archive([_item(image)], "docker")
+    broken = {Digest.parse(image.layers[0].digest)}
+    with pytest.raises(NetworkError):
+        b"".join(stream_archive(plan, _breaking_once(_blobs(image), broken)))
 
 
 def test_fixed_headers_fit_one_block_past_8_gib():

@@ -13,11 +13,16 @@ length counted, and a :class:`HeaderFixup` then tells the caller to write the re
 the placeholder. When the output cannot seek (a compressed archive, a pipe), the layer is read
 twice instead: a first pass decompresses and counts it while checking its diff_id, a second
 pass writes it. Both passes verify the compressed digest; the second checks the length again.
+
+A seekable output also lets a blob whose transfer broke off (connection reset, truncated body,
+a 5xx) be written again: a :class:`Rewind` cuts the output back to the entry's header and the
+blob is fetched anew, up to three times. A digest mismatch is never retried.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import tarfile
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -27,7 +32,7 @@ import attrs
 
 from ..compression import decompress, detect
 from ..digest import Digest
-from ..errors import ArchiveError, VerificationError
+from ..errors import ArchiveError, NetworkError, RegistryError, VerificationError
 from ..manifest import Descriptor
 from ..progress import NullProgress, ProgressListener
 from .layout import (
@@ -41,12 +46,23 @@ from .layout import (
     Origin,
 )
 
-__all__ = ["BlobOpener", "HeaderFixup", "decompressed", "stream_archive", "tar_header"]
+__all__ = [
+    "BlobOpener",
+    "HeaderFixup",
+    "Piece",
+    "Rewind",
+    "decompressed",
+    "stream_archive",
+    "tar_header",
+]
+
+log = logging.getLogger("imgmirror")
 
 BlobOpener = Callable[[Origin, Descriptor], AbstractContextManager[Iterator[bytes]]]
 """Opens a blob for reading: a context manager yielding its verified chunks."""
 
 _BLOCK = 512
+_ATTEMPTS = 3  # tries per blob when a transfer breaks off (seekable output only)
 _RECORD = 20 * _BLOCK  # GNU/BSD tar pad the archive to a multiple of this
 _MTIME = 0
 
@@ -77,8 +93,15 @@ class HeaderFixup:
     header: bytes
 
 
-Piece = bytes | HeaderFixup
-"""What :func:`stream_archive` yields: archive bytes, or a header to write back in place."""
+@attrs.frozen
+class Rewind:
+    """Cut the output back to ``offset`` (an entry that broke off is about to be rewritten)."""
+
+    offset: int
+
+
+Piece = bytes | HeaderFixup | Rewind
+"""What :func:`stream_archive` yields: archive bytes, or an instruction to a seekable output."""
 
 
 def _fixed_header(path: str, size: int) -> bytes | None:
@@ -196,9 +219,30 @@ class _Writer:
             yield tar_header(entry.path, size=len(entry.data)) + entry.data
             yield _padding(len(entry.data))
         elif isinstance(entry, BlobEntry):
-            yield from self._data(entry)
+            yield from self._retrying(entry.blob, lambda: self._data(entry))
         else:
-            yield from self._layer_tar(entry)
+            yield from self._retrying(entry.blob, lambda: self._layer_tar(entry))
+
+    def _retrying(
+        self, blob: Descriptor, produce: Callable[[], Iterator[Piece]]
+    ) -> Iterator[Piece]:
+        """Write an entry; in a seekable output, one whose transfer broke off is rewritten.
+
+        A digest or diff_id mismatch is never retried; neither is anything when the output
+        cannot seek back.
+        """
+        for attempt in range(1, _ATTEMPTS + 1):
+            start = self.written
+            try:
+                yield from produce()
+            except (NetworkError, RegistryError) as exc:
+                temporary = isinstance(exc, NetworkError) or exc.is_temporary
+                if not (self.patchable and temporary and attempt < _ATTEMPTS):
+                    raise
+                log.info("blob %s: %s; writing it again", blob.digest, exc)
+                yield Rewind(start)
+            else:
+                return
 
 
 @overload
@@ -244,6 +288,8 @@ def stream_archive(
         for piece in writer.entry(entry):
             if isinstance(piece, bytes):
                 writer.written += len(piece)
+            elif isinstance(piece, Rewind):
+                writer.written = piece.offset
             yield piece
     end = 2 * _BLOCK
     end += -(writer.written + end) % _RECORD
