@@ -20,6 +20,8 @@ PURE = [
     "challenge",
     "credentials",
     "compression",
+    "dockerconfig",
+    "pullsecret",
 ]
 FORBIDDEN_IN_PURE = {"httpx", "socket", "subprocess", "ssl", "imgmirror.transport"}
 ABOVE_PURE = {"copier", "saver", "pusher", "session", "image", "cli", "keychain", "transport"}
