@@ -22,6 +22,7 @@ from tests.support import images
 from tests.support.docker import DockerEngine
 from tests.support.registry import Registry
 from tests.support.seed import RegistryClient, seed
+from tests.support.tarballs import tar_bytes
 from tests.support.tools import SkopeoError, run_cli, skopeo, skopeo_digest, skopeo_inspect_raw
 
 
@@ -159,22 +160,6 @@ def test_save_then_push(anon_registry, tmp_path, fmt):
 # -- refused archives ---------------------------------------------------------------------------
 
 
-def _tar(files: dict[str, bytes | tuple[str, str]]) -> bytes:
-    """A tar; a tuple value is a link: ("sym" | "hard", target)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, value in files.items():
-            info = tarfile.TarInfo(name)
-            if isinstance(value, tuple):
-                info.type = tarfile.SYMTYPE if value[0] == "sym" else tarfile.LNKTYPE
-                info.linkname = value[1]
-                tar.addfile(info)
-            else:
-                info.size = len(value)
-                tar.addfile(info, io.BytesIO(value))
-    return buf.getvalue()
-
-
 def _archive_files(image: images.Image, tag: str) -> dict[str, bytes | tuple[str, str]]:
     buf = io.BytesIO(images.docker_archive([(image, [tag])]))
     out: dict[str, bytes | tuple[str, str]] = {}
@@ -226,7 +211,7 @@ def test_malicious_archive_is_refused_and_nothing_tagged(
 ):
     image = images.make_image(marker=f"evil-{kind}")
     archive = tmp_path / "evil.tar"
-    archive.write_bytes(_tar(_malicious(kind, image, "evil/image:v1")))
+    archive.write_bytes(tar_bytes(_malicious(kind, image, "evil/image:v1")))
     dest = f"{anon_registry.host}/evil/image:v1"
     with pytest.raises(error) as caught:
         imgmirror.push(archive, dest)
@@ -254,7 +239,7 @@ def test_oci_blob_that_does_not_match_its_name_is_refused(anon_registry, tmp_pat
     layer = image.layers[1]
     files[f"blobs/sha256/{layer.hex}"] = bytes(len(layer.data))  # right size, wrong bytes
     archive = tmp_path / "evil-oci.tar"
-    archive.write_bytes(_tar(files))
+    archive.write_bytes(tar_bytes(files))
     dest = f"{anon_registry.host}/evil/oci:v1"
     with pytest.raises(VerificationError, match="digest of blob"):
         imgmirror.push(archive, dest)
@@ -294,7 +279,7 @@ def test_cli_push_json_and_refusal(anon_registry, tmp_path):
     assert names == [f"{anon_registry.host}/m/cli/image:v1", f"{anon_registry.host}/m/cli/image:v2"]
     assert skopeo_digest(names[1], anon_registry) == result["images"][1]["digest"]
     evil = tmp_path / "evil.tar"
-    evil.write_bytes(_tar({"../x": b"x", "manifest.json": b"[]"}))
+    evil.write_bytes(tar_bytes({"../x": b"x", "manifest.json": b"[]"}))
     proc = run_cli("push", str(evil), f"{anon_registry.host}/m")
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [

@@ -10,7 +10,6 @@ needed.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from typing import IO
 import httpx
 
 from .registry import tail
-from .tools import missing, require_tool
+from .tools import missing, require_tool, stop_process
 
 __all__ = ["CONTAINERD_SOCKET", "DOCKER_SOCKET", "DockerEngine", "DockerError"]
 
@@ -109,16 +108,7 @@ class DockerEngine:
     def stop(self) -> None:
         """Stop dockerd if (and only if) this handle started it. Idempotent."""
         proc, self.process = self.process, None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=STOP_TIMEOUT)
-            else:
-                proc.wait()
+        stop_process(proc, STOP_TIMEOUT)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None

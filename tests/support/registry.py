@@ -24,7 +24,7 @@ import yaml
 
 from .certs import TestPKI
 from .tokenserver import DEFAULT_ISSUER, DEFAULT_SERVICE, TokenServer
-from .tools import require_tool
+from .tools import require_tool, stop_process
 
 __all__ = ["AuthKind", "Registry", "RegistryFactory", "RegistryStartError", "free_port"]
 
@@ -191,16 +191,7 @@ class Registry:
     def stop(self) -> None:
         """Stop the registry (and its token server if the factory created it). Idempotent."""
         proc, self.process = self.process, None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=STOP_TIMEOUT)
-            else:
-                proc.wait()
+        stop_process(proc, STOP_TIMEOUT)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None

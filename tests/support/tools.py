@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -215,3 +216,20 @@ def run_cli(
         env=env,
         input=stdin,
     )
+
+
+def stop_process(
+    proc: subprocess.Popen[bytes] | None, timeout: float, *, sig: int = signal.SIGTERM
+) -> None:
+    """Signal ``proc`` (SIGTERM by default), wait, kill it if it lingers, reap it."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+    else:
+        proc.wait()

@@ -20,6 +20,7 @@ from imgmirror.errors import ArchiveError, InvalidReference, VerificationError
 from imgmirror.pusher import map_destination
 from imgmirror.reference import Reference
 from tests.support import images
+from tests.support.tarballs import tar_bytes
 
 # -- path safety --------------------------------------------------------------------------------
 
@@ -44,18 +45,7 @@ def test_unsafe_names(raw):
 
 
 def _write_tar(path: Path, files: dict[str, bytes | tuple[str, str]], compress: str = "") -> Path:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, value in files.items():
-            info = tarfile.TarInfo(name)
-            if isinstance(value, tuple):
-                info.type = tarfile.SYMTYPE if value[0] == "sym" else tarfile.LNKTYPE
-                info.linkname = value[1]
-                tar.addfile(info)
-            else:
-                info.size = len(value)
-                tar.addfile(info, io.BytesIO(value))
-    data = buf.getvalue()
+    data = tar_bytes(files)
     if compress == "gzip":
         data = gzip.compress(data)
     elif compress == "zstd":
