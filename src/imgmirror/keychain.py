@@ -4,8 +4,9 @@ A :class:`Keychain` answers ``resolve(registry) -> Credential | None``; it is th
 credential source (provisioning code can pass its own to ``copy``/``save``/``push``).
 :class:`DefaultKeychain` reads what people already have, in docker's order: ``--authfile``,
 then ``$REGISTRY_AUTH_FILE``, ``$XDG_RUNTIME_DIR/containers/auth.json``,
-``$DOCKER_CONFIG/config.json`` (or ``~/.docker/config.json``); the first file with credentials
-for the registry wins. ``credHelpers``/``credsStore`` run ``docker-credential-<name> get``.
+``~/.config/containers/auth.json``, ``$DOCKER_AUTH_CONFIG``, ``$DOCKER_CONFIG/config.json`` (or
+``~/.docker/config.json``); the first source with credentials for the registry wins.
+``credHelpers``/``credsStore`` run ``docker-credential-<name> get``.
 
 This is the I/O edge of credential handling; parsing lives in :mod:`imgmirror.dockerconfig`
 and :mod:`imgmirror.pullsecret`. Errors name the file, helper and registry, never a secret.
@@ -31,6 +32,7 @@ from .transport.client import RegistryClient
 from .transport.tls import ClientOptions
 
 __all__ = [
+    "DOCKER_AUTH_CONFIG",
     "DefaultKeychain",
     "Keychain",
     "StaticKeychain",
@@ -73,13 +75,26 @@ class StaticKeychain:
         return f"StaticKeychain(registries={sorted(self._credentials)!r})"
 
 
+#: Stands in the list of credential files for the ``$DOCKER_AUTH_CONFIG`` variable.
+DOCKER_AUTH_CONFIG = Path("$DOCKER_AUTH_CONFIG")
+
+
 def default_authfiles(env: Mapping[str, str], home: Path) -> list[Path]:
-    """The standard credential files, in the order they are consulted."""
+    """The standard credential sources, in the order they are consulted.
+
+    podman's (``$REGISTRY_AUTH_FILE``, ``$XDG_RUNTIME_DIR/containers/auth.json``,
+    ``~/.config/containers/auth.json``), then docker's: the ``$DOCKER_AUTH_CONFIG`` variable
+    (as :data:`DOCKER_AUTH_CONFIG`), then ``$DOCKER_CONFIG/config.json`` or
+    ``~/.docker/config.json``.
+    """
     files: list[Path] = []
     if env.get("REGISTRY_AUTH_FILE"):
         files.append(Path(env["REGISTRY_AUTH_FILE"]))
     if env.get("XDG_RUNTIME_DIR"):
         files.append(Path(env["XDG_RUNTIME_DIR"]) / "containers" / "auth.json")
+    files.append(home / ".config" / "containers" / "auth.json")
+    if env.get("DOCKER_AUTH_CONFIG"):
+        files.append(DOCKER_AUTH_CONFIG)
     docker_config = env.get("DOCKER_CONFIG")
     files.append(
         Path(docker_config) / "config.json" if docker_config else home / ".docker" / "config.json"
@@ -216,7 +231,10 @@ class DefaultKeychain:
     def _config(self, path: Path) -> DockerConfig | None:
         with self._lock:
             if path not in self._configs:
-                if path != self.authfile and not path.is_file():
+                if path == DOCKER_AUTH_CONFIG:
+                    text = self.env.get("DOCKER_AUTH_CONFIG", "")
+                    self._configs[path] = parse_authfile(text, "$DOCKER_AUTH_CONFIG")
+                elif path != self.authfile and not path.is_file():
                     self._configs[path] = None
                 else:
                     self._configs[path] = load_authfile(path)

@@ -82,9 +82,34 @@ def test_default_authfiles_order(tmp_path: Path) -> None:
     assert default_authfiles(env, tmp_path) == [
         Path("/a.json"),
         Path("/run/user/1/containers/auth.json"),
+        tmp_path / ".config" / "containers" / "auth.json",
         Path("/d/config.json"),
     ]
-    assert default_authfiles({}, tmp_path) == [tmp_path / ".docker" / "config.json"]
+    assert default_authfiles({}, tmp_path) == [
+        tmp_path / ".config" / "containers" / "auth.json",
+        tmp_path / ".docker" / "config.json",
+    ]
+
+
+def test_docker_auth_config_variable_comes_before_the_docker_file(tmp_path: Path) -> None:
+    docker = tmp_path / ".docker"
+    docker.mkdir()
+    (docker / "config.json").write_text(
+        json.dumps({"auths": {"reg": {"username": "file", "password": "f"}}})
+    )
+    variable = json.dumps({"auths": {"reg": {"auth": "dmFyOnY="}}})  # var:v
+    env = {"HOME": str(tmp_path), "DOCKER_AUTH_CONFIG": variable}
+    assert DefaultKeychain(env=env).resolve("reg") == Credential("var", "v")
+    assert DefaultKeychain(env={"HOME": str(tmp_path)}).resolve("reg") == Credential("file", "f")
+
+
+def test_podman_user_auth_json_is_read(tmp_path: Path) -> None:
+    podman = tmp_path / ".config" / "containers"
+    podman.mkdir(parents=True)
+    (podman / "auth.json").write_text(
+        json.dumps({"auths": {"quay.io": {"username": "p", "password": "q"}}})
+    )
+    assert DefaultKeychain(env={"HOME": str(tmp_path)}).resolve("quay.io") == Credential("p", "q")
 
 
 def test_first_file_with_an_entry_wins(tmp_path: Path) -> None:
