@@ -18,7 +18,7 @@ import attrs
 from . import mediatypes
 from .credentials import Credential, CredentialInput
 from .digest import Digest
-from .errors import ImgmirrorError, NetworkError, RegistryError, VerificationError
+from .errors import ImgmirrorError, VerificationError, is_transient
 from .image import ImageTree, fetch_image
 from .keychain import Keychain
 from .manifest import Descriptor, ImageIndex
@@ -115,12 +115,6 @@ class _Tally:
                 self.mounted += 1
 
 
-def _retryable(exc: ImgmirrorError) -> bool:
-    if isinstance(exc, NetworkError):
-        return True
-    return isinstance(exc, RegistryError) and exc.is_temporary
-
-
 def transfer_blob(
     src: RegistryClient,
     src_repo: str,
@@ -163,7 +157,7 @@ def transfer_blob(
             progress.blob_finished(blob.digest, "failed")
             raise
         except ImgmirrorError as exc:
-            if attempt == _BLOB_ATTEMPTS or not _retryable(exc) or (cancel and cancel.is_set()):
+            if attempt == _BLOB_ATTEMPTS or not is_transient(exc) or (cancel and cancel.is_set()):
                 progress.blob_finished(blob.digest, "failed")
                 raise
             log.info("blob %s: %s; starting it again", blob.digest, exc)
@@ -261,9 +255,6 @@ def copy(
         for push in plan.manifests:
             dst_client.put_manifest(destination.repository, push.ref, push.raw, push.media_type)
     top = tree.top
-    declared = tuple(
-        str(d.platform) for d, _ in tree.platform_images() if d is not None and d.platform
-    )
     return CopyResult(
         source=str(source),
         destination=str(
@@ -271,7 +262,7 @@ def copy(
         ),
         digest=str(top.digest),
         media_type=top.media_type,
-        platforms=declared,
+        platforms=tree.declared_platforms(),
         blobs_copied=tally.copied,
         blobs_skipped=tally.skipped,
         blobs_mounted=tally.mounted,

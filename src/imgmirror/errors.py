@@ -54,6 +54,7 @@ __all__ = [
     "TransferCancelled",
     "UnsupportedMediaType",
     "VerificationError",
+    "is_transient",
     "redact_url",
     "registry_error_from_response",
 ]
@@ -254,6 +255,13 @@ class RateLimited(RegistryError):
         super().__init__(
             message, status=status, method=method, url=url, code=code, detail=detail, hint=hint
         )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether the same transfer may succeed if started again (network, 408/429/5xx)."""
+    if isinstance(exc, NetworkError):
+        return True
+    return isinstance(exc, RegistryError) and exc.is_temporary
 
 
 def redact_url(url: str) -> str:

@@ -67,6 +67,10 @@ class ImageTree:
                 out.append((descriptor, child))
         return out
 
+    def declared_platforms(self) -> tuple[str, ...]:
+        """The platforms the index declares for the images carried (empty for a lone image)."""
+        return tuple(str(d.platform) for d, _ in self.platform_images() if d and d.platform)
+
 
 def choose_children(index: ImageIndex, platforms: Sequence[Platform] | None) -> list[Descriptor]:
     """The index entries to carry: all of them, or the first match for each platform.

@@ -25,9 +25,9 @@ from .compression import compress
 from .credentials import Credential, CredentialInput
 from .digest import Digest
 from .errors import ArchiveError, InvalidReference
-from .image import ImageTree, fetch_image
+from .image import fetch_image
 from .keychain import Keychain
-from .manifest import Descriptor, ImageIndex, parse_config
+from .manifest import Descriptor, parse_config
 from .platform import Platform
 from .progress import ProgressListener
 from .reference import Reference
@@ -158,12 +158,6 @@ def _fetch_config(client: RegistryClient, repo: str, blob: Descriptor) -> bytes:
         return b"".join(chunks)
 
 
-def _platforms(tree: ImageTree) -> tuple[str, ...]:
-    if isinstance(tree.top, ImageIndex):
-        return tuple(str(d.platform) for d, _ in tree.platform_images() if d and d.platform)
-    return ()
-
-
 @contextlib.contextmanager
 def _temporary(path: Path) -> Iterator[Path]:
     """A temporary name beside ``path``, removed unless the caller renamed it into place."""
@@ -282,9 +276,9 @@ def save(
                     client, source.repository, image.config
                 )
                 declared = parse_config(configs[image.config.digest]).platform
-                plats = _platforms(tree) or (str(declared),)
+                plats = tree.declared_platforms() or (str(declared),)
             else:
-                plats = _platforms(tree)
+                plats = tree.declared_platforms()
             origin = Origin(source.registry, source.repository)
             items.append(SaveItem(name, origin, tree, configs))
             saved.append(SavedImage(str(source), str(name), str(tree.top.digest), plats, renamed))

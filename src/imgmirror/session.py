@@ -42,7 +42,6 @@ class Session:
         authfile: str | None = None,
         keychain: Keychain | None = None,
     ) -> None:
-        self.authfile = authfile
         self.options = options or ClientOptions(user_agent=f"imgmirror/{__version__}")
         self._keychains: list[Keychain] = []
         if keychain is None:

@@ -226,3 +226,17 @@ def test_authentication_error_has_hint() -> None:
         401, "GET", URL, _body("UNAUTHORIZED", "auth required"), None
     )
     assert str(exc) == f"GET {URL}: 401 UNAUTHORIZED auth required; check the registry credentials"
+
+
+@pytest.mark.parametrize(
+    ("exc", "transient"),
+    [
+        (errors.NetworkError("reset"), True),
+        (errors.RegistryError("x", status=503, method="GET", url="u"), True),
+        (errors.RateLimited("x", status=429, method="GET", url="u"), True),
+        (errors.NotFound("x", status=404, method="GET", url="u"), False),
+        (errors.VerificationError("blob", "sha256:a", "sha256:b"), False),
+    ],
+)
+def test_is_transient(exc, transient):
+    assert errors.is_transient(exc) is transient

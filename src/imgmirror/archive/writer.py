@@ -32,7 +32,7 @@ import attrs
 
 from ..compression import decompress, detect
 from ..digest import Digest
-from ..errors import ArchiveError, NetworkError, RegistryError, VerificationError
+from ..errors import ArchiveError, ImgmirrorError, VerificationError, is_transient
 from ..manifest import Descriptor
 from ..progress import NullProgress, ProgressListener
 from .layout import (
@@ -235,9 +235,8 @@ class _Writer:
             start = self.written
             try:
                 yield from produce()
-            except (NetworkError, RegistryError) as exc:
-                temporary = isinstance(exc, NetworkError) or exc.is_temporary
-                if not (self.patchable and temporary and attempt < _ATTEMPTS):
+            except ImgmirrorError as exc:
+                if not (self.patchable and is_transient(exc) and attempt < _ATTEMPTS):
                     raise
                 log.info("blob %s: %s; writing it again", blob.digest, exc)
                 yield Rewind(start)
