@@ -12,7 +12,6 @@ The token exchange needs HTTP, but this module does none itself: the client inje
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import time
@@ -27,6 +26,7 @@ from ..challenge import (
     validate_realm,
 )
 from ..credentials import Credential
+from ..dockerconfig import encode_auth
 from ..errors import AuthenticationError
 
 __all__ = ["Authenticator", "TokenFetcher", "TokenReply"]
@@ -44,8 +44,7 @@ _CLIENT_ID = "imgmirror"
 
 
 def _basic(username: str, password: str) -> str:
-    raw = f"{username}:{password}".encode()
-    return "Basic " + base64.b64encode(raw).decode("ascii")
+    return "Basic " + encode_auth(username, password)
 
 
 class Authenticator:
