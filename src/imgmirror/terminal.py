@@ -12,6 +12,7 @@ import time
 from typing import TextIO
 
 from .digest import Digest
+from .progress import ProgressListener
 
 __all__ = ["TerminalProgress", "human_bytes"]
 
@@ -25,7 +26,7 @@ def human_bytes(count: float) -> str:
     return f"{count:.1f} GiB"  # pragma: no cover - loop always returns
 
 
-class TerminalProgress:
+class TerminalProgress(ProgressListener):
     """Renders transfer progress to a terminal stream."""
 
     def __init__(self, stream: TextIO | None = None) -> None:

@@ -18,6 +18,7 @@ import zstandard
 
 import imgmirror
 from imgmirror.errors import VerificationError
+from imgmirror.progress import ProgressListener
 from tests.support.docker import DockerEngine
 from tests.support.faults import FakeSource, truncate_once
 from tests.support.images import (
@@ -394,7 +395,7 @@ def test_cli_usage_and_errors(anon_registry: Registry, tmp_path):
     assert not out.exists()
 
 
-class _Interrupt:
+class _Interrupt(ProgressListener):
     """A progress listener that presses Ctrl-C in the middle of the first blob."""
 
     def blob_started(self, digest: object, size: int) -> None:
