@@ -19,9 +19,10 @@ from . import mediatypes
 from .credentials import Credential, CredentialInput
 from .digest import Digest
 from .errors import ImgmirrorError, VerificationError, is_transient
-from .image import ImageTree, fetch_image
+from .image import fetch_image
+from .imagetree import ImageTree
 from .keychain import Keychain
-from .manifest import Descriptor, ImageIndex
+from .manifest import Descriptor
 from .parallel import run_parallel
 from .platform import Platform
 from .progress import NullProgress, ProgressListener, counted
@@ -88,8 +89,7 @@ def plan_copy(tree: ImageTree, destination: Reference, mount_from: str | None) -
     registries do not require them.
     """
     blobs = tuple(b for b in tree.blobs() if not mediatypes.is_foreign_layer(b.media_type))
-    children = sorted(tree.children, key=lambda m: isinstance(m, ImageIndex))
-    pushes = [ManifestPush(m.raw, m.media_type, m.digest, str(m.digest)) for m in children]
+    pushes = [ManifestPush(m.raw, m.media_type, m.digest, str(m.digest)) for m in tree.children]
     top = tree.top
     ref = destination.tag if destination.tag else str(top.digest)
     pushes.append(ManifestPush(top.raw, top.media_type, top.digest, ref))

@@ -26,6 +26,7 @@ from .archive.reader import Archive, open_archive
 from .credentials import Credential, CredentialInput
 from .digest import Digest, verify_stream
 from .errors import ArchiveError, ImgmirrorError, InvalidReference, NetworkError
+from .imagetree import bottom_up
 from .keychain import Keychain
 from .manifest import ImageIndex, ImageManifest
 from .parallel import run_parallel
@@ -326,16 +327,14 @@ def _execute(
     run_parallel(one, direct, jobs if archive.seekable else 1)
     while streamed:
         streamed = uploader.stream_pass(streamed)
-    for target in targets:  # children by digest, then untagged tops by digest
-        client = clients[target.ref]
-        for child in target.children:
-            client.put_manifest(
-                target.ref.repository, str(child.digest), child.raw, child.media_type
-            )
-        if target.ref.tag is None:
-            client.put_manifest(
-                target.ref.repository, str(target.top.digest), target.top.raw, target.top.media_type
-            )
+    stored: set[tuple[str, str, Digest]] = set()
+    for target in targets:  # bottom-up by digest, each manifest once, then tags
+        client, repo = clients[target.ref], target.ref.repository
+        untagged = () if target.ref.tag is not None else (target.top,)
+        for manifest in (*bottom_up(target.top, target.children), *untagged):
+            if (client.registry, repo, manifest.digest) not in stored:
+                stored.add((client.registry, repo, manifest.digest))
+                client.put_manifest(repo, str(manifest.digest), manifest.raw, manifest.media_type)
     for target in targets:  # tags last
         if target.ref.tag is not None:
             top = target.top

@@ -9,6 +9,7 @@ them in :meth:`RegistryFactory.stop_all`. Each registry gets its own directory w
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import socket
 import ssl
@@ -39,6 +40,9 @@ DEFAULT_TOKEN_USERS = {"pusher": "pushpass"}
 
 class RegistryStartError(RuntimeError):
     pass
+
+
+_ACCESS_LINE = re.compile(r'"([A-Z]+) (\S+) HTTP/[0-9.]+" ([0-9]{3}) ')
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -141,6 +145,12 @@ class Registry:
 
     def log_tail(self, lines: int = 60) -> str:
         return tail(self.log_path, lines)
+
+    def requests(self) -> list[tuple[str, str, int]]:
+        """Every request the registry served so far, as (method, path, status), from its
+        access log (query strings kept). Take ``len()`` before an action to count its own."""
+        text = self.log_path.read_text(errors="replace")
+        return [(m[1], m[2], int(m[3])) for m in _ACCESS_LINE.finditer(text)]
 
     def describe(self) -> str:
         flavour = [self.auth or "anonymous", "tls" if self.tls else "http"]

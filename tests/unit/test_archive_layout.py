@@ -26,7 +26,7 @@ from imgmirror.archive.layout import (
 from imgmirror.archive.writer import HeaderFixup, Rewind, _fixed_header, stream_archive
 from imgmirror.digest import Digest
 from imgmirror.errors import ArchiveError, InvalidReference, NetworkError, VerificationError
-from imgmirror.image import ImageTree
+from imgmirror.imagetree import ImageTree
 from imgmirror.manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
 from imgmirror.reference import Reference
 from imgmirror.saver import SaveResult, archive_compression, load_commands, parse_image_arg

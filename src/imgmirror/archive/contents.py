@@ -26,7 +26,7 @@ import attrs
 from .. import mediatypes
 from ..digest import Digest
 from ..errors import ArchiveError, ImgmirrorError, InvalidReference
-from ..image import subset_index
+from ..imagetree import check_depth, subset_index, unique
 from ..manifest import Descriptor, ImageIndex, ImageManifest, parse_config, parse_manifest
 from ..reference import Reference
 from .reader import Archive, safe_name
@@ -47,6 +47,7 @@ _DIGEST_NAME = re.compile(
     r"(?:\.json|\.tar|\.tar\.gz|\.tar\.zst)?$"
 )
 Manifest = ImageManifest | ImageIndex
+_Memo = dict[Digest, "OciImage"]
 
 
 @attrs.frozen
@@ -295,24 +296,34 @@ def _names(descriptors: list[Descriptor]) -> tuple[Reference, ...]:
     return tuple(names)
 
 
-def _expand(archive: Archive, top: Manifest, notes: list[str]) -> OciImage:
+def _expand(
+    archive: Archive, top: Manifest, notes: list[str], depth: int = 0, memo: _Memo | None = None
+) -> OciImage:
+    """``top`` with the children and blobs it needs; each digest expanded once (``memo``)."""
+    memo = {} if memo is None else memo
+    if top.digest in memo:
+        return memo[top.digest]
+    check_depth(depth, top.digest)
     if isinstance(top, ImageManifest):
-        return OciImage((), top, (), tuple(_image_blobs(archive, top)))
+        memo[top.digest] = OciImage((), top, (), tuple(_image_blobs(archive, top)))
+        return memo[top.digest]
+    entries = unique(top.manifests)
     present: list[tuple[Descriptor, Manifest]] = []
-    for child in top.manifests:
+    for child in entries:
         loaded = _load(archive, child)
         if loaded is not None:
             present.append((child, loaded))
     if not present:
         raise ArchiveError(f"none of the manifests of index {top.digest} is in the archive")
-    children: list[Manifest] = []
-    blobs: list[Descriptor] = []
+    children: dict[Digest, Manifest] = {}
+    blobs: dict[Digest, Descriptor] = {}
     for _, child_manifest in present:
-        sub = _expand(archive, child_manifest, notes)
-        children.extend((*sub.children, sub.top))
-        blobs.extend(sub.blobs)
-    if len(present) == len(top.manifests):
-        return OciImage((), top, tuple(children), tuple(blobs))
+        sub = _expand(archive, child_manifest, notes, depth + 1, memo)
+        children.update((m.digest, m) for m in (*sub.children, sub.top))
+        blobs.update((b.digest, b) for b in sub.blobs)
+    if len(present) == len(entries):
+        memo[top.digest] = OciImage((), top, tuple(children.values()), tuple(blobs.values()))
+        return memo[top.digest]
     images = [d for d, _ in present if d in top.images()]
     if not images:
         raise ArchiveError(f"no platform image of index {top.digest} is in the archive")
@@ -322,15 +333,15 @@ def _expand(archive: Archive, top: Manifest, notes: list[str]) -> OciImage:
             f"index {top.digest} is only partly in the archive; pushing its "
             f"{images[0].platform or 'only'} image {only.digest} instead"
         )
-        return _expand(archive, only, notes)
+        return _expand(archive, only, notes, depth + 1, memo)
     subset = subset_index(top, images)
     notes.append(
         f"index {top.digest} is only partly in the archive; pushing a new index "
         f"{subset.digest} of the {len(images)} platforms present"
     )
     kept = {d.digest for d in images}
-    children = [m for m in children if m.digest in kept]
-    return OciImage((), subset, tuple(children), tuple(blobs))
+    kept_children = tuple(m for m in children.values() if m.digest in kept)
+    return OciImage((), subset, kept_children, tuple(blobs.values()))
 
 
 def oci_images(archive: Archive) -> tuple[tuple[OciImage, ...], tuple[str, ...]]:

@@ -1,6 +1,6 @@
 """Plan the files of an image archive in pure code: which entries, in which order, with what bytes.
 
-Given the images to save (each a selected :class:`~imgmirror.image.ImageTree`, the name it
+Given the images to save (each a selected :class:`~imgmirror.imagetree.ImageTree`, the name it
 gets and the raw configs of its images), :func:`plan_archive` returns an :class:`ArchivePlan`:
 a deterministic list of tar entries. Blobs are named by digest and stored once however many
 images share them. Three formats:
@@ -31,7 +31,7 @@ import attrs
 from .. import mediatypes
 from ..digest import Digest
 from ..errors import ArchiveError
-from ..image import ImageTree
+from ..imagetree import ImageTree
 from ..manifest import Descriptor, ImageIndex, ImageManifest, parse_config
 from ..reference import Reference
 
