@@ -3,9 +3,11 @@
 A :class:`Keychain` answers ``resolve(registry) -> Credential | None``; it is the pluggable
 credential source (provisioning code can pass its own to ``copy``/``save``/``push``).
 :class:`DefaultKeychain` reads what people already have, in docker's order: ``--authfile``,
-then ``$REGISTRY_AUTH_FILE``, ``$XDG_RUNTIME_DIR/containers/auth.json``,
-``~/.config/containers/auth.json``, ``$DOCKER_AUTH_CONFIG``, ``$DOCKER_CONFIG/config.json`` (or
-``~/.docker/config.json``); the first source with credentials for the registry wins.
+then ``$REGISTRY_AUTH_FILE``, ``$XDG_RUNTIME_DIR/containers/auth.json`` (podman's
+``/run/containers/<uid>/auth.json`` when ``XDG_RUNTIME_DIR`` is unset),
+``$XDG_CONFIG_HOME/containers/auth.json`` (``~/.config``), ``$DOCKER_AUTH_CONFIG``,
+``$DOCKER_CONFIG/config.json`` (or ``~/.docker/config.json``); the first source with
+credentials for the registry wins.
 ``credHelpers``/``credsStore`` run ``docker-credential-<name> get``.
 
 This is the I/O edge of credential handling; parsing lives in :mod:`imgmirror.dockerconfig`
@@ -79,20 +81,26 @@ class StaticKeychain:
 DOCKER_AUTH_CONFIG = Path("$DOCKER_AUTH_CONFIG")
 
 
-def default_authfiles(env: Mapping[str, str], home: Path) -> list[Path]:
+def default_authfiles(env: Mapping[str, str], home: Path, uid: int | None = None) -> list[Path]:
     """The standard credential sources, in the order they are consulted.
 
-    podman's (``$REGISTRY_AUTH_FILE``, ``$XDG_RUNTIME_DIR/containers/auth.json``,
-    ``~/.config/containers/auth.json``), then docker's: the ``$DOCKER_AUTH_CONFIG`` variable
-    (as :data:`DOCKER_AUTH_CONFIG`), then ``$DOCKER_CONFIG/config.json`` or
-    ``~/.docker/config.json``.
+    podman's, in podman's order (``$REGISTRY_AUTH_FILE``, ``$XDG_RUNTIME_DIR/containers/auth.json``
+    or, when ``XDG_RUNTIME_DIR`` is unset, ``/run/containers/<uid>/auth.json`` where a root
+    ``podman login`` writes, then ``$XDG_CONFIG_HOME/containers/auth.json`` with
+    ``XDG_CONFIG_HOME`` defaulting to ``~/.config``), then docker's: the
+    ``$DOCKER_AUTH_CONFIG`` variable (as :data:`DOCKER_AUTH_CONFIG`), then
+    ``$DOCKER_CONFIG/config.json`` or ``~/.docker/config.json``. ``uid`` defaults to this
+    process's.
     """
     files: list[Path] = []
     if env.get("REGISTRY_AUTH_FILE"):
         files.append(Path(env["REGISTRY_AUTH_FILE"]))
     if env.get("XDG_RUNTIME_DIR"):
         files.append(Path(env["XDG_RUNTIME_DIR"]) / "containers" / "auth.json")
-    files.append(home / ".config" / "containers" / "auth.json")
+    else:
+        files.append(Path(f"/run/containers/{os.getuid() if uid is None else uid}/auth.json"))
+    config_home = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
+    files.append(config_home / "containers" / "auth.json")
     if env.get("DOCKER_AUTH_CONFIG"):
         files.append(DOCKER_AUTH_CONFIG)
     docker_config = env.get("DOCKER_CONFIG")

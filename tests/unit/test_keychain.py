@@ -85,10 +85,34 @@ def test_default_authfiles_order(tmp_path: Path) -> None:
         tmp_path / ".config" / "containers" / "auth.json",
         Path("/d/config.json"),
     ]
-    assert default_authfiles({}, tmp_path) == [
+    assert default_authfiles({}, tmp_path, uid=1234) == [
+        Path("/run/containers/1234/auth.json"),
         tmp_path / ".config" / "containers" / "auth.json",
         tmp_path / ".docker" / "config.json",
     ]
+
+
+def test_podman_order_without_xdg_runtime_dir_and_with_xdg_config_home(tmp_path: Path) -> None:
+    # a root cron job after `podman login`: no XDG_RUNTIME_DIR, podman wrote /run/containers/0
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    assert default_authfiles(env, tmp_path / "home", uid=0) == [
+        Path("/run/containers/0/auth.json"),
+        tmp_path / "cfg" / "containers" / "auth.json",
+        tmp_path / "home" / ".docker" / "config.json",
+    ]
+    assert default_authfiles({"XDG_RUNTIME_DIR": "/run/user/7"}, tmp_path, uid=7)[0] == Path(
+        "/run/user/7/containers/auth.json"
+    )
+
+
+def test_xdg_config_home_auth_file_is_read(tmp_path: Path) -> None:
+    auth = tmp_path / "cfg" / "containers" / "auth.json"
+    auth.parent.mkdir(parents=True)
+    auth.write_text(json.dumps({"auths": {"reg": {"username": "podman", "password": "p"}}}))
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg"), "HOME": str(tmp_path / "home")}
+    found = DefaultKeychain(env=env).resolve("reg")
+    assert found is not None
+    assert (found.username, found.password) == ("podman", "p")
 
 
 def test_docker_auth_config_variable_comes_before_the_docker_file(tmp_path: Path) -> None:

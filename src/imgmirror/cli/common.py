@@ -20,6 +20,7 @@ from .._version import __version__
 from ..errors import ImgmirrorError
 from ..terminal import TerminalProgress
 from ..transport.tls import DEFAULT_CERTS_DIRS, ClientOptions
+from .creds import DEST_ENV, SRC_ENV, credentials_callback
 
 __all__ = [
     "AuthfileOpt",
@@ -119,12 +120,24 @@ PlatformOpt = Annotated[
 ]
 SrcCredsOpt = Annotated[
     str | None,
-    typer.Option("--src-creds", metavar="USER:PASS", help="Credentials for the source registry."),
+    typer.Option(
+        "--src-creds",
+        metavar="USER:PASS",
+        envvar=SRC_ENV,
+        callback=credentials_callback("--src-creds"),
+        help="Credentials for the source registry; - reads USER:PASS from stdin, USER:- "
+        "the password alone.",
+    ),
 ]
 DestCredsOpt = Annotated[
     str | None,
     typer.Option(
-        "--dest-creds", metavar="USER:PASS", help="Credentials for the destination registry."
+        "--dest-creds",
+        metavar="USER:PASS",
+        envvar=DEST_ENV,
+        callback=credentials_callback("--dest-creds"),
+        help="Credentials for the destination registry; - reads USER:PASS from stdin, USER:- "
+        "the password alone.",
     ),
 ]
 JobsOpt = Annotated[

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from ..credentials import Credential
 from ..errors import ImgmirrorError
 from .common import CaFileOpt, CertsDirOpt, InsecureOpt, app, make_options, reported_errors
+from .creds import read_credentials
 
 __all__ = ["secret_app"]
 
@@ -22,13 +22,6 @@ secret_app = typer.Typer(
 app.add_typer(secret_app, name="secret")
 
 
-def _read_creds(value: str) -> Credential:
-    """``USER:PASS``, or ``-`` to read ``USER:PASS`` from the first line of stdin."""
-    if value == "-":
-        value = sys.stdin.readline().rstrip("\r\n")
-    return Credential.parse(value)
-
-
 @secret_app.command("create")
 def secret_create_command(
     name: Annotated[str, typer.Argument(help="Name of the Secret.")],
@@ -38,7 +31,9 @@ def secret_create_command(
     creds: Annotated[
         str,
         typer.Option(
-            "--creds", metavar="USER:PASS", help="Credentials (- reads USER:PASS from stdin)."
+            "--creds",
+            metavar="USER:PASS",
+            help="Credentials; - reads USER:PASS from stdin, USER:- the password alone.",
         ),
     ],
     namespace: Annotated[
@@ -56,7 +51,9 @@ def secret_create_command(
         typer.echo("imgmirror: error: --output must be yaml or json", err=True)
         raise typer.Exit(2)
     with reported_errors():
-        doc = create_secret(name, registry, _read_creds(creds), namespace=namespace, email=email)
+        doc = create_secret(
+            name, registry, read_credentials(creds, "--creds"), namespace=namespace, email=email
+        )
     typer.echo(render(doc, output), nl=False)
 
 
