@@ -42,6 +42,8 @@ from .transport.tls import ClientOptions
 if TYPE_CHECKING:
     from .copier import CopyResult, copy
     from .keychain import DefaultKeychain, Keychain, StaticKeychain
+    from .nodeconfig import NodeConfig
+    from .nodefiles import node_config
     from .pusher import PushResult, push
     from .saver import SaveResult, save
 
@@ -55,6 +57,8 @@ _LAZY = {
     "Keychain": "keychain",
     "DefaultKeychain": "keychain",
     "StaticKeychain": "keychain",
+    "node_config": "nodefiles",
+    "NodeConfig": "nodeconfig",
 }
 
 __all__ = [
@@ -74,6 +78,7 @@ __all__ = [
     "Keychain",
     "ManifestError",
     "NetworkError",
+    "NodeConfig",
     "NotFound",
     "PermissionDenied",
     "Platform",
@@ -91,6 +96,7 @@ __all__ = [
     "VerificationError",
     "__version__",
     "copy",
+    "node_config",
     "push",
     "save",
 ]

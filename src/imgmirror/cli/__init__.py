@@ -1,15 +1,16 @@
 """The ``imgmirror`` command line: parse options, call the library, print the outcome.
 
 No protocol logic lives here. :mod:`.common` holds the app and what the commands share;
-:mod:`.transfer` has ``copy``, ``save`` and ``push``; :mod:`.secret` the pull-Secret tools.
+:mod:`.transfer` has ``copy``, ``save`` and ``push``; :mod:`.secret` the pull-Secret tools;
+:mod:`.nodes` ``node-config``.
 """
 
 from __future__ import annotations
 
-from . import secret, transfer
+from . import nodes, secret, transfer
 from .common import app
 
-__all__ = ["app", "main", "secret", "transfer"]
+__all__ = ["app", "main", "nodes", "secret", "transfer"]
 
 
 def main() -> None:
