@@ -42,6 +42,14 @@ from .transport.tls import ClientOptions
 if TYPE_CHECKING:
     from .copier import CopyResult, copy
     from .keychain import DefaultKeychain, Keychain, StaticKeychain
+    from .lookup import (
+        Inspection,
+        image_digest,
+        inspect,
+        inspect_archive,
+        list_repositories,
+        list_tags,
+    )
     from .nodeconfig import NodeConfig
     from .nodefiles import node_config
     from .pusher import PushResult, push
@@ -58,6 +66,12 @@ _LAZY = {
     "DefaultKeychain": "keychain",
     "StaticKeychain": "keychain",
     "node_config": "nodefiles",
+    "Inspection": "lookup",
+    "image_digest": "lookup",
+    "inspect": "lookup",
+    "inspect_archive": "lookup",
+    "list_repositories": "lookup",
+    "list_tags": "lookup",
     "NodeConfig": "nodeconfig",
 }
 
@@ -71,6 +85,7 @@ __all__ = [
     "DefaultKeychain",
     "Digest",
     "ImgmirrorError",
+    "Inspection",
     "InvalidDigest",
     "InvalidManifest",
     "InvalidPlatform",
@@ -96,6 +111,11 @@ __all__ = [
     "VerificationError",
     "__version__",
     "copy",
+    "image_digest",
+    "inspect",
+    "inspect_archive",
+    "list_repositories",
+    "list_tags",
     "node_config",
     "push",
     "save",

@@ -2,15 +2,15 @@
 
 No protocol logic lives here. :mod:`.common` holds the app and what the commands share;
 :mod:`.transfer` has ``copy``, ``save`` and ``push``; :mod:`.secret` the pull-Secret tools;
-:mod:`.nodes` ``node-config``.
+:mod:`.nodes` ``node-config``; :mod:`.lookup` ``ls``, ``digest``, ``inspect``, ``catalog``.
 """
 
 from __future__ import annotations
 
-from . import nodes, secret, transfer
+from . import lookup, nodes, secret, transfer
 from .common import app
 
-__all__ = ["app", "main", "nodes", "secret", "transfer"]
+__all__ = ["app", "lookup", "main", "nodes", "secret", "transfer"]
 
 
 def main() -> None:

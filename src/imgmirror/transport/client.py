@@ -75,9 +75,23 @@ class RegistryClient(Connection):
         Raises:
             NotFound: no such tag or digest.
             VerificationError: the bytes do not hash to the requested digest.
+            UnsupportedMediaType: schema 1 or a type that is not a manifest.
+        """
+        raw, content_type = self.get_manifest_bytes(repo, ref)
+        return parse_manifest(raw, content_type)
+
+    def get_manifest_bytes(
+        self, repo: str, ref: str, accept: Sequence[str] = mediatypes.MANIFEST_ACCEPT
+    ) -> tuple[bytes, str | None]:
+        """The exact bytes and ``Content-Type`` of a manifest, not parsed (``inspect`` asks
+        for schema 1 and any other type too); verified against ``ref`` when it is a digest.
+
+        Raises:
+            NotFound: no such tag or digest.
+            VerificationError: the bytes do not hash to the requested digest.
         """
         url = self._url(repo, "manifests", ref)
-        headers = {"Accept": ", ".join(mediatypes.MANIFEST_ACCEPT)}
+        headers = {"Accept": ", ".join(accept)}
         response = self.request("GET", url, scopes=[_pull(repo)], headers=headers, stream=True)
         if response.status_code == 404:
             error = self.fail(response, "GET", url)
@@ -104,13 +118,12 @@ class RegistryClient(Connection):
                 method="GET",
                 url=url,
             )
-        manifest = parse_manifest(raw, response.headers.get("content-type"))
         if ref.startswith(("sha256:", "sha512:")):
             expected = Digest.parse(ref)
             actual = Digest.of(raw, expected.algorithm)
             if actual != expected:
                 raise VerificationError(f"manifest {repo}@{ref}", str(expected), str(actual))
-        return manifest
+        return raw, response.headers.get("content-type")
 
     def head_manifest(self, repo: str, ref: str) -> Descriptor | None:
         """Resolve a tag or digest without downloading, or None if it does not exist."""
@@ -261,14 +274,24 @@ class RegistryClient(Connection):
             raise VerificationError(f"manifest {repo}:{ref} at {self.host}", str(digest), returned)
         return digest
 
+    def _paged(self, url: str, scopes: Sequence[str], key: str) -> list[str]:
+        """The ``key`` lists of a paginated listing, following ``Link: <...>; rel="next"``."""
+        items: list[str] = []
+        next_url: str | None = url
+        while next_url:
+            response = self.request("GET", next_url, scopes=scopes)
+            self._expect(response, "GET", next_url)
+            items.extend(response.json().get(key) or [])
+            link = response.links.get("next", {}).get("url")
+            next_url = str(httpx.URL(next_url).join(link)) if link else None
+        return items
+
     def list_tags(self, repo: str, page_size: int = 1000) -> list[str]:
         """All tags of a repository, following ``Link`` pagination."""
-        url: str | None = f"{self.base_url}/v2/{repo}/tags/list?n={page_size}"
-        tags: list[str] = []
-        while url:
-            response = self.request("GET", url, scopes=[_pull(repo)])
-            self._expect(response, "GET", url)
-            tags.extend(response.json().get("tags") or [])
-            link = response.links.get("next", {}).get("url")
-            url = str(httpx.URL(url).join(link)) if link else None
-        return tags
+        url = f"{self.base_url}/v2/{repo}/tags/list?n={page_size}"
+        return self._paged(url, [_pull(repo)], "tags")
+
+    def catalog(self, page_size: int = 1000) -> list[str]:
+        """Every repository of the registry (``/v2/_catalog``), where the registry allows it."""
+        url = f"{self.base_url}/v2/_catalog?n={page_size}"
+        return self._paged(url, ["registry:catalog:*"], "repositories")

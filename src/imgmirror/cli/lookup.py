@@ -1,0 +1,266 @@
+"""``imgmirror ls``, ``digest``, ``inspect`` and ``catalog``: look without copying."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from ..inspection import Entry, ImageInfo
+from ..terminal import human_bytes
+from .common import (
+    AuthfileOpt,
+    CaFileOpt,
+    CertsDirOpt,
+    InsecureOpt,
+    JsonOpt,
+    app,
+    emit_json,
+    make_options,
+    reported_errors,
+)
+from .creds import SRC_ENV, credentials_callback
+
+__all__ = ["catalog_command", "digest_command", "inspect_command", "ls_command"]
+
+CredsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--creds",
+        "--src-creds",
+        metavar="USER:PASS",
+        envvar=SRC_ENV,
+        callback=credentials_callback("--creds"),
+        help="Credentials for the registry; - reads USER:PASS from stdin, USER:- the "
+        "password alone.",
+    ),
+]
+PageSizeOpt = Annotated[
+    int,
+    typer.Option("--page-size", min=1, help="Entries asked for per request (Link pagination)."),
+]
+
+
+@app.command("ls")
+def ls_command(
+    repository: Annotated[
+        str, typer.Argument(metavar="REPO", help="A repository, e.g. registry.corp/k8s/pause.")
+    ],
+    page_size: PageSizeOpt = 1000,
+    creds: CredsOpt = None,
+    authfile: AuthfileOpt = None,
+    ca_file: CaFileOpt = None,
+    certs_dir: CertsDirOpt = None,
+    insecure_registry: InsecureOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the tags of a repository, one per line."""
+    from ..lookup import list_tags  # noqa: PLC0415 - imported when the command runs
+
+    with reported_errors():
+        tags = list_tags(
+            repository,
+            creds=creds,
+            authfile=authfile,
+            options=make_options(ca_file, certs_dir, insecure_registry),
+            page_size=page_size,
+        )
+    if as_json:
+        emit_json({"repository": repository, "tags": tags})
+        return
+    for tag in tags:
+        typer.echo(tag)
+
+
+@app.command("catalog")
+def catalog_command(
+    registry: Annotated[str, typer.Argument(metavar="REGISTRY", help="e.g. registry.corp:5000")],
+    page_size: PageSizeOpt = 1000,
+    creds: CredsOpt = None,
+    authfile: AuthfileOpt = None,
+    ca_file: CaFileOpt = None,
+    certs_dir: CertsDirOpt = None,
+    insecure_registry: InsecureOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the repositories of a registry (where it allows /v2/_catalog), one per line."""
+    from ..lookup import list_repositories  # noqa: PLC0415 - imported when the command runs
+
+    with reported_errors():
+        repositories = list_repositories(
+            registry,
+            creds=creds,
+            authfile=authfile,
+            options=make_options(ca_file, certs_dir, insecure_registry),
+            page_size=page_size,
+        )
+    if as_json:
+        emit_json({"registry": registry, "repositories": repositories})
+        return
+    for repository in repositories:
+        typer.echo(repository)
+
+
+@app.command("digest")
+def digest_command(
+    image: Annotated[
+        str, typer.Argument(metavar="IMAGE|ARCHIVE", help="An image reference or an archive.")
+    ],
+    creds: CredsOpt = None,
+    authfile: AuthfileOpt = None,
+    ca_file: CaFileOpt = None,
+    certs_dir: CertsDirOpt = None,
+    insecure_registry: InsecureOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the digest IMAGE resolves to (one HEAD request; exit 1 if it does not exist).
+
+    For an archive: each image's digest and names, one image per line.
+    """
+    from ..lookup import image_digest, inspect_archive, is_archive_path  # noqa: PLC0415
+
+    if is_archive_path(image):
+        with reported_errors():
+            infos = inspect_archive(image)
+        if as_json:
+            emit_json({"archive": image, "images": [_short(i) for i in infos]})
+            return
+        for info in infos:
+            typer.echo(f"{info.digest} {info.name}")
+        return
+    with reported_errors():
+        found = image_digest(
+            image,
+            creds=creds,
+            authfile=authfile,
+            options=make_options(ca_file, certs_dir, insecure_registry),
+        )
+    if as_json:
+        emit_json(
+            {
+                "reference": image,
+                "digest": str(found.digest),
+                "media_type": found.media_type,
+                "size": found.size,
+            }
+        )
+        return
+    typer.echo(str(found.digest))
+
+
+def _short(info: ImageInfo) -> dict[str, object]:
+    return {"name": info.name, "digest": info.digest, "media_type": info.media_type}
+
+
+def _size(entry: Entry) -> str:
+    return human_bytes(entry.size) if entry.size >= 0 else "size unknown"
+
+
+def render(info: ImageInfo) -> list[str]:
+    """The human-readable lines of ``inspect``."""
+    lines = [
+        info.name,
+        f"  media type  {info.media_type}",
+        f"  digest      {info.digest}",
+        f"  size        {info.size} bytes",
+    ]
+    if info.manifests:
+        lines.append(f"  manifests ({len(info.manifests)}):")
+        width = max(len(e.platform or "-") for e in info.manifests)
+        lines += [
+            f"    {(e.platform or '-'):<{width}}  {e.digest}  {_size(e)}" for e in info.manifests
+        ]
+    for label, value in (
+        ("platform", info.platform),
+        ("created", info.created),
+        ("entrypoint", json.dumps(list(info.entrypoint)) if info.entrypoint else None),
+        ("cmd", json.dumps(list(info.cmd)) if info.cmd else None),
+    ):
+        if value:
+            lines.append(f"  {label:<11} {value}")
+    if info.config is not None:
+        lines.append(f"  config      {info.config.digest}  {_size(info.config)}")
+    if info.layers:
+        total = sum(e.size for e in info.layers if e.size >= 0)
+        lines.append(f"  layers ({len(info.layers)}, {human_bytes(total)}):")
+        lines += [f"    {e.digest}  {_size(e)}" for e in info.layers]
+    lines += [f"  could not read: {problem}" for problem in info.problems]
+    return lines
+
+
+INSPECT_HELP = """Show what IMAGE is: media type, digest, size; for an index, its platforms \
+and their digests; for an image, its layers with sizes and, from its config, the platform, \
+creation time, entrypoint and cmd.
+
+IMAGE may be an archive (imgmirror save, docker save, skopeo, ctr export): every image it \
+holds is shown with its names and digests. Manifests imgmirror cannot parse (Docker schema 1, \
+unknown media types) are shown as far as they can be read, with what could not be.
+"""
+
+
+@app.command("inspect", help=INSPECT_HELP)
+def inspect_command(
+    image: Annotated[
+        str, typer.Argument(metavar="IMAGE|ARCHIVE", help="An image reference or an archive.")
+    ],
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Print the manifest exactly as the registry sent it.")
+    ] = False,
+    config: Annotated[
+        bool, typer.Option("--config", help="Print the image config exactly as stored.")
+    ] = False,
+    platform: Annotated[
+        str | None,
+        typer.Option(
+            "--platform", metavar="OS/ARCH[/VARIANT]", help="For an index: show this image."
+        ),
+    ] = None,
+    creds: CredsOpt = None,
+    authfile: AuthfileOpt = None,
+    ca_file: CaFileOpt = None,
+    certs_dir: CertsDirOpt = None,
+    insecure_registry: InsecureOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    from ..lookup import inspect, inspect_archive, is_archive_path  # noqa: PLC0415
+
+    if is_archive_path(image):
+        if raw or config or platform:
+            typer.echo("imgmirror: error: --raw, --config and --platform need an image", err=True)
+            raise typer.Exit(2)
+        with reported_errors():
+            infos = inspect_archive(image)
+        if as_json:
+            emit_json({"archive": image, "images": [i.to_json() for i in infos]})
+            return
+        typer.echo(f"{image}: {len(infos)} image{'s' if len(infos) != 1 else ''}")
+        for info in infos:
+            typer.echo("\n".join(render(info)))
+        return
+    with reported_errors():
+        found = inspect(
+            image,
+            platform=platform,
+            creds=creds,
+            authfile=authfile,
+            options=make_options(ca_file, certs_dir, insecure_registry),
+        )
+    if raw:
+        sys.stdout.buffer.write(found.raw)
+        sys.stdout.buffer.flush()
+    elif config:
+        if found.config is None:
+            typer.echo(
+                f"imgmirror: error: {found.info.name} has no image config "
+                f"({found.info.media_type}); pick an image with --platform",
+                err=True,
+            )
+            raise typer.Exit(1)
+        sys.stdout.buffer.write(found.config)
+        sys.stdout.buffer.flush()
+    elif as_json:
+        emit_json(found.info.to_json())
+    else:
+        typer.echo("\n".join(render(found.info)))
