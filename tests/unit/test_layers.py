@@ -22,9 +22,22 @@ PURE = [
     "compression",
     "dockerconfig",
     "pullsecret",
+    "nodeconfig",
+    "inspection",
 ]
 FORBIDDEN_IN_PURE = {"httpx", "socket", "subprocess", "ssl", "imgmirror.transport"}
-ABOVE_PURE = {"copier", "saver", "pusher", "session", "image", "cli", "keychain", "transport"}
+ABOVE_PURE = {
+    "copier",
+    "saver",
+    "pusher",
+    "session",
+    "image",
+    "cli",
+    "keychain",
+    "transport",
+    "lookup",
+    "nodefiles",
+}
 
 
 def imports_of(path: Path) -> set[str]:
