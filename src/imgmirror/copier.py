@@ -1,41 +1,45 @@
 """Copy an image from one registry to another, manifests byte for byte.
 
 :func:`plan_copy` decides, in pure code, which blobs to move and which manifests to push in
-which order (blobs, then child manifests by digest, then the top manifest by tag: a tag never
-points at something incomplete). :func:`copy` fetches the source, runs the plan with a thread
-pool that streams each blob from the source response straight into the destination upload
-(verified on the way, no temporary files), and pushes the manifests only once every blob is in.
+which order (blobs, then child manifests by digest bottom-up, then the top manifest by tag: a
+tag never points at something incomplete). :func:`copy_image` copies one image inside a
+:class:`~imgmirror.session.Session`: it opens both ends at once, ends after one manifest
+``HEAD`` at each end when the destination tag already holds the source digest, and otherwise
+makes every blob present through the session's :class:`~imgmirror.blobs.BlobEngine` (shared
+budget, mounts, in-flight dedupe) before pushing the manifests. :func:`copy` is the one-shot
+shortcut.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 
 from . import mediatypes
+from .blobs import BlobEngine, BlobJob, BlobTally
 from .credentials import Credential, CredentialInput
 from .digest import Digest
-from .errors import ImgmirrorError, VerificationError, is_transient
-from .image import fetch_image
+from .errors import ImgmirrorError
+from .image import fetch_image, tree_from
 from .imagetree import ImageTree
 from .keychain import Keychain
 from .manifest import Descriptor
-from .parallel import run_parallel
+from .parallel import LinkedEvent, run_parallel
 from .platform import Platform
-from .progress import NullProgress, ProgressListener, counted
+from .progress import NullProgress, ProgressListener
 from .reference import Reference
-from .session import Session
+from .session import DEFAULT_JOBS, Session
 from .transport.client import RegistryClient
 from .transport.tls import ClientOptions
 
-__all__ = ["CopyPlan", "CopyResult", "ManifestPush", "copy", "plan_copy", "transfer_blob"]
+__all__ = ["CopyPlan", "CopyResult", "ManifestPush", "copy", "copy_image", "plan_copy"]
 
 log = logging.getLogger("imgmirror")
-
-_BLOB_ATTEMPTS = 3
 
 
 @attrs.frozen
@@ -54,7 +58,6 @@ class CopyPlan:
 
     blobs: tuple[Descriptor, ...]
     manifests: tuple[ManifestPush, ...]
-    mount_from: str | None
 
 
 @attrs.frozen
@@ -63,7 +66,10 @@ class CopyResult:
 
     Attributes:
         digest: the digest of the top manifest at the destination.
-        platforms: platforms of the images copied (empty when not declared).
+        platforms: platforms of the images copied (empty when not declared, or when
+            ``unchanged``).
+        unchanged: the destination already had the source digest under the tag; nothing
+            was read or written beyond one manifest ``HEAD`` at each end.
     """
 
     source: str
@@ -76,13 +82,14 @@ class CopyResult:
     blobs_mounted: int
     bytes_copied: int
     manifests_pushed: int
+    unchanged: bool = False
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict (``--json`` output)."""
         return attrs.asdict(self)
 
 
-def plan_copy(tree: ImageTree, destination: Reference, mount_from: str | None) -> CopyPlan:
+def plan_copy(tree: ImageTree, destination: Reference) -> CopyPlan:
     """Order the work of copying ``tree`` to ``destination``.
 
     Foreign (non-distributable) layers are left out: they live at their own URLs and
@@ -93,79 +100,163 @@ def plan_copy(tree: ImageTree, destination: Reference, mount_from: str | None) -
     top = tree.top
     ref = destination.tag if destination.tag else str(top.digest)
     pushes.append(ManifestPush(top.raw, top.media_type, top.digest, ref))
-    return CopyPlan(blobs=blobs, manifests=tuple(pushes), mount_from=mount_from)
+    return CopyPlan(blobs=blobs, manifests=tuple(pushes))
 
 
-@attrs.define
-class _Tally:
-    copied: int = 0
-    skipped: int = 0
-    mounted: int = 0
-    bytes: int = 0
-    lock: threading.Lock = attrs.field(factory=threading.Lock)
+def copy_image(
+    session: Session,
+    source: Reference,
+    destination: Reference,
+    *,
+    platforms: Sequence[str | Platform] | None = None,
+    src_creds: Credential | None = None,
+    dest_creds: Credential | None = None,
+    progress: ProgressListener | None = None,
+    cancel: threading.Event | None = None,
+) -> CopyResult:
+    """Copy one image inside ``session``, sharing its clients, tokens and blob engine.
 
-    def add(self, outcome: str, size: int) -> None:
-        with self.lock:
-            if outcome == "copied":
-                self.copied += 1
-                self.bytes += size
-            elif outcome == "skipped":
-                self.skipped += 1
-            else:
-                self.mounted += 1
+    Several calls may run at once on one session (from threads): together they move at most
+    the session's ``jobs`` blobs at a time, and a blob two of them send to one registry is
+    sent once. ``destination`` without tag or digest is stored by digest only.
+
+    Args:
+        platforms: as for :func:`copy`.
+        src_creds, dest_creds: explicit credentials; None asks the session's keychain.
+        progress: receives ``planned(blobs, "copy")`` then per-blob events.
+        cancel: set it to stop this copy (and any others sharing the event) at the next chunk.
+
+    Raises:
+        ImgmirrorError: any failure; nothing is tagged unless every blob and child manifest
+            arrived and verified.
+    """
+    wanted = (
+        None
+        if platforms is None
+        else [p if isinstance(p, Platform) else Platform.parse(p) for p in platforms]
+    )
+    listener = progress or NullProgress()
+    src = session.client(source.registry, src_creds, creds_hint="--src-creds")
+    dst = session.client(destination.registry, dest_creds, creds_hint="--dest-creds")
+    tree, existing = _open_ends(
+        src, source, dst, destination, platforms=wanted, jobs=session.blobs.jobs
+    )
+    if tree is None:
+        assert existing is not None
+        return CopyResult(
+            source=str(source),
+            destination=str(destination),
+            digest=str(existing.digest),
+            media_type=existing.media_type,
+            platforms=(),
+            blobs_copied=0,
+            blobs_skipped=0,
+            blobs_mounted=0,
+            bytes_copied=0,
+            manifests_pushed=0,
+            unchanged=True,
+        )
+    plan = plan_copy(tree, destination)
+    listener.planned(plan.blobs, "copy")
+    hints = (
+        (source.repository,)
+        if source.registry == destination.registry and source.repository != destination.repository
+        else ()
+    )
+    tally = _copy_blobs(
+        session.blobs,
+        src=src,
+        src_repo=source.repository,
+        dst=dst,
+        dst_repo=destination.repository,
+        blobs=plan.blobs,
+        hints=hints,
+        progress=listener,
+        cancel=LinkedEvent(cancel),
+    )
+    for push in plan.manifests:
+        dst.put_manifest(destination.repository, push.ref, push.raw, push.media_type)
+    top = tree.top
+    return CopyResult(
+        source=str(source),
+        destination=str(
+            destination.with_digest(top.digest) if destination.tag is None else destination
+        ),
+        digest=str(top.digest),
+        media_type=top.media_type,
+        platforms=tree.declared_platforms(),
+        blobs_copied=tally.sent,
+        blobs_skipped=tally.skipped,
+        blobs_mounted=tally.mounted,
+        bytes_copied=tally.bytes,
+        manifests_pushed=len(plan.manifests),
+    )
 
 
-def transfer_blob(
+def _open_ends(
+    src: RegistryClient,
+    source: Reference,
+    dst: RegistryClient,
+    destination: Reference,
+    *,
+    platforms: Sequence[Platform] | None,
+    jobs: int,
+) -> tuple[ImageTree | None, Descriptor | None]:
+    """Read the source while the destination is being reached (ping, token, tag ``HEAD``).
+
+    For a whole image whose destination tag already holds the source digest, returns
+    ``(None, that descriptor)`` after one manifest ``HEAD`` at each end; else the tree.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="destination") as side:
+        if platforms is not None or destination.tag is None:
+            side.submit(dst.ping)  # errors surface again on the first real request
+            return fetch_image(
+                src, source.repository, source.identifier, platforms, jobs=jobs
+            ), None
+        there = side.submit(_head_or_none, dst, destination.repository, destination.tag)
+        wanted: Digest | None = source.digest
+        if wanted is None:
+            found = _head_or_none(src, source.repository, source.identifier)
+            wanted = found.digest if found is not None else None
+        existing = there.result()
+        if existing is not None and existing.digest == wanted:
+            return None, existing
+        ref = str(wanted) if wanted is not None else source.identifier
+        top = src.get_manifest(source.repository, ref)
+        return tree_from(src, source.repository, top, None, jobs=jobs), None
+
+
+def _head_or_none(client: RegistryClient, repo: str, ref: str) -> Descriptor | None:
+    """The manifest descriptor ``ref`` resolves to, or None when absent or unreadable (the
+    following GET or push reports the real error)."""
+    try:
+        return client.head_manifest(repo, ref)
+    except ImgmirrorError as exc:
+        log.debug("HEAD of %s/%s:%s: %s", client.registry, repo, ref, exc)
+        return None
+
+
+def _copy_blobs(
+    engine: BlobEngine,
+    *,
     src: RegistryClient,
     src_repo: str,
     dst: RegistryClient,
     dst_repo: str,
-    blob: Descriptor,
-    *,
-    mount_from: str | None,
+    blobs: Sequence[Descriptor],
+    hints: tuple[str, ...],
     progress: ProgressListener,
-    cancel: threading.Event | None = None,
-) -> str:
-    """Make one blob present at the destination; returns the outcome.
+    cancel: threading.Event,
+) -> BlobTally:
+    tally = BlobTally()
 
-    HEAD first (``skipped``), then a cross-repository mount on the same registry
-    (``mounted``), else stream it from the source into an upload (``copied``). A broken
-    transfer is retried from the start with a fresh source stream; a digest mismatch is not.
-    """
-    push_scope = f"repository:{dst_repo}:pull,push"
-    if dst.blob_exists(dst_repo, blob.digest, scopes=[push_scope]):
-        progress.blob_finished(blob.digest, "skipped")
-        return "skipped"
-    location: str | None = None
-    if mount_from is not None:
-        mount = dst.mount_blob(dst_repo, blob.digest, mount_from)
-        if mount.mounted:
-            progress.blob_finished(blob.digest, "mounted")
-            return "mounted"
-        location = mount.location
-    for attempt in range(1, _BLOB_ATTEMPTS + 1):
-        progress.blob_started(blob.digest, blob.size)
-        try:
-            with src.open_blob(src_repo, blob) as chunks:
-                dst.upload_blob(
-                    dst_repo,
-                    blob,
-                    counted(chunks, blob.digest, progress, cancel),
-                    location=location,
-                )
-        except VerificationError:
-            progress.blob_finished(blob.digest, "failed")
-            raise
-        except ImgmirrorError as exc:
-            if attempt == _BLOB_ATTEMPTS or not is_transient(exc) or (cancel and cancel.is_set()):
-                progress.blob_finished(blob.digest, "failed")
-                raise
-            log.info("blob %s: %s; starting it again", blob.digest, exc)
-            location = None
-            continue
-        progress.blob_finished(blob.digest, "copied")
-        return "copied"
-    raise AssertionError("unreachable")
+    def one(blob: Descriptor) -> None:
+        opener = functools.partial(src.open_blob, src_repo, blob)
+        job = BlobJob(dst, dst_repo, blob, opener, mount_hints=hints)
+        tally.add(engine.ensure(job, verb="copied", progress=progress, cancel=cancel), blob.size)
+
+    run_parallel(one, blobs, engine.jobs, cancel=cancel)
+    return tally
 
 
 def copy(
@@ -175,13 +266,14 @@ def copy(
     platforms: Sequence[str | Platform] | None = None,
     src_creds: CredentialInput = None,
     dest_creds: CredentialInput = None,
-    jobs: int = 4,
+    jobs: int = DEFAULT_JOBS,
     authfile: str | None = None,
     keychain: Keychain | None = None,
     options: ClientOptions | None = None,
     progress: ProgressListener | None = None,
 ) -> CopyResult:
-    """Copy an image (or a whole index) from ``src`` to ``dst``.
+    """Copy an image (or a whole index) from ``src`` to ``dst``: a one-shot
+    :func:`copy_image` in a session of its own.
 
     Args:
         src: source reference, e.g. ``"registry.k8s.io/pause:3.9"``.
@@ -217,55 +309,13 @@ def copy(
                 if source.tag
                 else attrs.evolve(destination, tag=None)
             )
-    wanted = (
-        None
-        if platforms is None
-        else [p if isinstance(p, Platform) else Platform.parse(p) for p in platforms]
-    )
-    listener = progress or NullProgress()
-    with Session(options, authfile=authfile, keychain=keychain) as session:
-        src_client = session.client(
-            source.registry, Credential.coerce(src_creds), creds_hint="--src-creds"
+    with Session(options, authfile=authfile, keychain=keychain, jobs=jobs) as session:
+        return copy_image(
+            session,
+            source,
+            destination,
+            platforms=platforms,
+            src_creds=Credential.coerce(src_creds),
+            dest_creds=Credential.coerce(dest_creds),
+            progress=progress,
         )
-        dst_client = session.client(
-            destination.registry, Credential.coerce(dest_creds), creds_hint="--dest-creds"
-        )
-        tree = fetch_image(src_client, source.repository, source.identifier, wanted, jobs=jobs)
-        same = source.registry == destination.registry and source.repository != (
-            destination.repository
-        )
-        plan = plan_copy(tree, destination, source.repository if same else None)
-        tally = _Tally()
-
-        def one(blob: Descriptor) -> None:
-            outcome = transfer_blob(
-                src_client,
-                source.repository,
-                dst_client,
-                destination.repository,
-                blob,
-                mount_from=plan.mount_from,
-                progress=listener,
-                cancel=cancel,
-            )
-            tally.add(outcome, blob.size)
-
-        cancel = threading.Event()
-        run_parallel(one, plan.blobs, jobs, cancel=cancel)
-        for push in plan.manifests:
-            dst_client.put_manifest(destination.repository, push.ref, push.raw, push.media_type)
-    top = tree.top
-    return CopyResult(
-        source=str(source),
-        destination=str(
-            destination.with_digest(top.digest) if destination.tag is None else destination
-        ),
-        digest=str(top.digest),
-        media_type=top.media_type,
-        platforms=tree.declared_platforms(),
-        blobs_copied=tally.copied,
-        blobs_skipped=tally.skipped,
-        blobs_mounted=tally.mounted,
-        bytes_copied=tally.bytes,
-        manifests_pushed=len(plan.manifests),
-    )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
-__all__ = ["run_parallel"]
+__all__ = ["LinkedEvent", "run_parallel"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -50,6 +50,30 @@ def run_parallel(
             if future.done() and not future.cancelled() and future.exception() is not None:
                 raise future.exception()  # type: ignore[misc]
     return [future.result() for future in futures]
+
+
+class LinkedEvent(threading.Event):
+    """An event that also counts as set once its ``parent`` is: one image of many stops on
+    its own failure (this event) or when the whole run is cancelled (the parent)."""
+
+    def __init__(self, parent: threading.Event | None) -> None:
+        super().__init__()
+        self.parent = parent
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self.parent is not None and self.parent.is_set())
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self.parent is None:
+            return super().wait(timeout)
+        step = 0.2 if timeout is None else min(0.2, timeout)
+        remaining = timeout
+        while not self.is_set():
+            if remaining is not None and remaining <= 0:
+                return False
+            super().wait(step if remaining is None else min(step, remaining))
+            remaining = None if remaining is None else remaining - step
+        return True
 
 
 def _stop(pending: Iterable[Future[R]], cancel: threading.Event | None) -> None:

@@ -11,10 +11,11 @@ tags last, so a failure leaves nothing tagged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from os import PathLike
 from pathlib import Path
 
@@ -23,14 +24,15 @@ import attrs
 from .archive.contents import DockerImage, DockerLayer, OciImage, blob_path, read_contents
 from .archive.convert import BlobSource, build_manifest, measure_layer
 from .archive.reader import Archive, open_archive
+from .blobs import BlobEngine, BlobJob, BlobTally, Opener, once
 from .credentials import Credential, CredentialInput
 from .digest import Digest, verify_stream
-from .errors import ArchiveError, ImgmirrorError, InvalidReference, NetworkError
+from .errors import ArchiveError, InvalidReference
 from .imagetree import bottom_up
 from .keychain import Keychain
 from .manifest import ImageIndex, ImageManifest
 from .parallel import run_parallel
-from .progress import NullProgress, ProgressListener, counted
+from .progress import NullProgress, ProgressListener
 from .reference import DOCKER_HUB, Reference
 from .session import Session
 from .transport.client import RegistryClient
@@ -44,7 +46,6 @@ Manifest = ImageManifest | ImageIndex
 _HOST = re.compile(
     r"(?:localhost|\[[0-9a-fA-F:.]+\]|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(?::[0-9]+)?"
 )
-_ATTEMPTS = 3
 
 
 def _looks_like_host(text: str) -> bool:
@@ -213,75 +214,41 @@ def _is_full(dest: str) -> bool:
 
 
 @attrs.define
-class _Uploader:  # counters are updated from worker threads, under ``lock``
-    """Makes each (client, repository, blob) present: HEAD, mount, or upload."""
+class _Uploader:
+    """Hands each (client, repository, blob) of a push to the session's blob engine."""
 
     archive: Archive
     sources: dict[Digest, BlobSource]
+    engine: BlobEngine
     progress: ProgressListener
-    uploaded: int = 0
-    skipped: int = 0
-    mounted: int = 0
-    nbytes: int = 0
-    done: dict[tuple[str, Digest], str] = attrs.field(factory=dict)  # (registry, blob) -> repo
-    lock: threading.Lock = attrs.field(factory=threading.Lock)
+    cancel: threading.Event = attrs.field(factory=threading.Event)
+    tally: BlobTally = attrs.field(factory=BlobTally)
 
-    def _send(
-        self, client: RegistryClient, repo: str, source: BlobSource, raw: Iterable[bytes]
-    ) -> None:
+    def _verified(self, source: BlobSource, raw: Iterable[bytes]) -> Iterator[bytes]:
         d = source.descriptor
         what = f"blob {d.digest} ({source.member or 'config'})"
-        self.progress.blob_started(d.digest, d.size)
-        try:
-            body = verify_stream(source.produce(raw), d.digest, d.size, what)
-            client.upload_blob(repo, d, counted(body, d.digest, self.progress))
-        except ImgmirrorError:
-            self.progress.blob_finished(d.digest, "failed")
-            raise
-        self.progress.blob_finished(d.digest, "copied")
-        with self.lock:
-            self.uploaded += 1
-            self.nbytes += d.size
-            self.done[(client.registry, d.digest)] = repo
+        return verify_stream(source.produce(raw), d.digest, d.size, what)
 
-    def present(self, client: RegistryClient, repo: str, digest: Digest) -> bool:
-        """Already there (HEAD), or mounted from a repository this push filled."""
-        if client.blob_exists(repo, digest, scopes=[f"repository:{repo}:pull,push"]):
-            with self.lock:
-                self.skipped += 1
-            self.progress.blob_finished(digest, "skipped")
-            return True
-        with self.lock:
-            other = self.done.get((client.registry, digest))
-        if other is not None and other != repo and client.mount_blob(repo, digest, other).mounted:
-            with self.lock:
-                self.mounted += 1
-            self.progress.blob_finished(digest, "mounted")
-            return True
-        return False
-
-    def opener(self, source: BlobSource) -> Callable[[], Iterator[bytes]] | None:
+    def opener(self, source: BlobSource) -> Opener | None:
+        """A restartable opener (memory or a plain tar), or None (a compressed stream)."""
         if source.data is not None:
             data = source.data
-            return lambda: iter([data])
+            return lambda: contextlib.nullcontext(self._verified(source, [data]))
         if self.archive.seekable and source.member is not None:
             member = source.member
-            return lambda: self.archive.open(member)
+            return lambda: contextlib.nullcontext(self._verified(source, self.archive.open(member)))
         return None
 
-    def deliver(self, client: RegistryClient, repo: str, digest: Digest) -> None:
-        """Upload from memory or a plain tar, retrying broken transfers."""
+    def ensure(
+        self, client: RegistryClient, repo: str, digest: Digest, opener: Opener | None = None
+    ) -> None:
+        """Make one blob present (HEAD, mount, upload), counted."""
         source = self.sources[digest]
-        open_ = self.opener(source)
-        assert open_ is not None
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                self._send(client, repo, source, open_())
-                return
-            except NetworkError as exc:
-                if attempt == _ATTEMPTS:
-                    raise
-                log.info("blob %s: %s; starting it again", digest, exc)
+        restartable = opener is None
+        chosen = opener or self.opener(source) or _no_opener
+        job = BlobJob(client, repo, source.descriptor, chosen, restartable=restartable)
+        outcome = self.engine.ensure(job, verb="pushed", progress=self.progress, cancel=self.cancel)
+        self.tally.add(outcome, source.descriptor.size)
 
     def stream_pass(
         self, pending: list[tuple[RegistryClient, str, Digest]]
@@ -299,9 +266,12 @@ class _Uploader:  # counters are updated from worker threads, under ``lock``
                 by_member[name] = (client, repo, digest)
         for name, chunks in self.archive.stream(by_member):
             client, repo, digest = by_member[name]
-            if not self.present(client, repo, digest):
-                self._send(client, repo, self.sources[digest], chunks)
+            self.ensure(client, repo, digest, once(self._verified(self.sources[digest], chunks)))
         return later
+
+
+def _no_opener() -> contextlib.AbstractContextManager[Iterable[bytes]]:
+    raise AssertionError("a streamed blob is only sent during its archive pass")
 
 
 def _execute(
@@ -310,21 +280,23 @@ def _execute(
     sources: dict[Digest, BlobSource],
     clients: dict[Reference, RegistryClient],
     *,
+    engine: BlobEngine,
     jobs: int,
     progress: ProgressListener,
-) -> _Uploader:
-    uploader = _Uploader(archive, sources, progress)
+) -> BlobTally:
+    uploader = _Uploader(archive, sources, engine, progress)
     work = list(
         dict.fromkeys((clients[t.ref], t.ref.repository, d) for t in targets for d in t.blobs)
     )
+    progress.planned([sources[d].descriptor for d in dict.fromkeys(w[2] for w in work)], "push")
     direct = [w for w in work if uploader.opener(sources[w[2]]) is not None]
     streamed = [w for w in work if uploader.opener(sources[w[2]]) is None]
-
-    def one(item: tuple[RegistryClient, str, Digest]) -> None:
-        if not uploader.present(*item):
-            uploader.deliver(*item)
-
-    run_parallel(one, direct, jobs if archive.seekable else 1)
+    run_parallel(
+        lambda w: uploader.ensure(*w),
+        direct,
+        jobs if archive.seekable else 1,
+        cancel=uploader.cancel,
+    )
     while streamed:
         streamed = uploader.stream_pass(streamed)
     stored: set[tuple[str, str, Digest]] = set()
@@ -341,7 +313,7 @@ def _execute(
             clients[target.ref].put_manifest(
                 target.ref.repository, target.ref.tag, top.raw, top.media_type
             )
-    return uploader
+    return uploader.tally
 
 
 def push(
@@ -380,20 +352,22 @@ def push(
     for note in contents.notes:
         log.warning("%s", note)
     listener = progress or NullProgress()
-    with Session(options, authfile=authfile, keychain=keychain) as session:
+    with Session(options, authfile=authfile, keychain=keychain, jobs=jobs) as session:
         credential = Credential.coerce(dest_creds)
         clients = {
             t.ref: session.client(t.ref.registry, credential, creds_hint="--dest-creds")
             for t in targets
         }
-        tally = _execute(archive, targets, sources, clients, jobs=jobs, progress=listener)
+        tally = _execute(
+            archive, targets, sources, clients, engine=session.blobs, jobs=jobs, progress=listener
+        )
     return PushResult(
         archive=str(path),
         layout=contents.layout,
         images=tuple((str(t.ref), str(t.top.digest)) for t in targets),
-        blobs_uploaded=tally.uploaded,
+        blobs_uploaded=tally.sent,
         blobs_skipped=tally.skipped,
         blobs_mounted=tally.mounted,
-        bytes=tally.nbytes,
+        bytes=tally.bytes,
         notes=contents.notes,
     )

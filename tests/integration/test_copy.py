@@ -119,14 +119,15 @@ def test_two_platforms_make_a_new_index(anon_registry):
     assert result.digest != index.digest
 
 
-def test_repeat_copy_moves_no_blob(anon_registry, relative_registry):
+def test_copy_to_a_new_tag_moves_no_blob(anon_registry, relative_registry):
     index = multiarch_docker_list("again")
     seed(anon_registry, "app", "1", index)
-    src, dst = anon_registry.ref("app", "1"), relative_registry.ref("app", "1")
-    imgmirror.copy(src, dst)
+    src = anon_registry.ref("app", "1")
+    imgmirror.copy(src, relative_registry.ref("app", "1"))
 
-    again = imgmirror.copy(src, dst)
+    again = imgmirror.copy(src, relative_registry.ref("app", "2"))
 
+    assert not again.unchanged
     assert again.blobs_copied == 0
     assert again.bytes_copied == 0
     assert again.blobs_skipped == len(index.blobs)

@@ -39,7 +39,7 @@ def copy_command(
     platform: PlatformOpt = None,
     src_creds: SrcCredsOpt = None,
     dest_creds: DestCredsOpt = None,
-    jobs: JobsOpt = 4,
+    jobs: JobsOpt = 8,
     authfile: AuthfileOpt = None,
     ca_file: CaFileOpt = None,
     certs_dir: CertsDirOpt = None,
