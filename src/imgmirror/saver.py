@@ -3,15 +3,15 @@
 :func:`save` resolves each image (an index is narrowed to the requested platforms, by default
 the machine's own), fetches the configs the archive's metadata needs, plans the archive in
 pure code (:mod:`imgmirror.archive.layout`) and streams it (:mod:`imgmirror.archive.writer`)
-into a temporary file next to the output, blob by blob, verified. Only a complete archive is
-renamed into place: any failure, Ctrl-C included, leaves nothing at the output path.
+blob by blob, verified, through :mod:`imgmirror.archive.output`: a regular file is written
+beside the output and renamed into place only when complete (any failure, Ctrl-C included,
+leaves nothing at the output path); a device, FIFO or ``-`` (standard output) is streamed to.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shlex
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Literal
 import attrs
 
 from .archive.layout import ArchiveFormat, Origin, SaveItem, plan_archive, primary_image
+from .archive.output import Output, open_output
 from .archive.writer import HeaderFixup, Piece, Rewind, stream_archive
 from .compression import compress
 from .credentials import Credential, CredentialInput
@@ -45,7 +46,6 @@ __all__ = [
 ]
 
 _MAX_CONFIG = 32 * 1024 * 1024
-_BUFFER = 1024 * 1024
 ImageArg = str | tuple[str, str]
 
 
@@ -78,6 +78,7 @@ class SaveResult:
     blobs: int
     bytes: int
     compression: str | None = None
+    streamed: bool = False
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict (``--json`` output)."""
@@ -140,6 +141,8 @@ def load_commands(result: SaveResult) -> list[str]:
     no gzip one either, so those are decompressed in a pipe. An ``oci`` archive has no
     ``manifest.json``, which ``docker load`` (classic store) needs.
     """
+    if result.streamed:
+        return []
     path = shlex.quote(result.path)
     ctr = "ctr -n k8s.io images import"
     if result.compression == "gzip":
@@ -158,55 +161,27 @@ def _fetch_config(client: RegistryClient, repo: str, blob: Descriptor) -> bytes:
         return b"".join(chunks)
 
 
-@contextlib.contextmanager
-def _temporary(path: Path) -> Iterator[Path]:
-    """A temporary name beside ``path``, removed unless the caller renamed it into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
-    try:
-        yield tmp
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
 def _bytes_only(pieces: Iterator[Piece]) -> Iterator[bytes]:
     for piece in pieces:
         assert isinstance(piece, bytes), "fixups and rewinds only come when the output can seek"
         yield piece
 
 
-def _write(path: Path, chunks: Iterator[Piece]) -> int:
-    """Write ``chunks`` to ``path`` atomically, applying fixups and rewinds; returns the size."""
-    with _temporary(path) as tmp:
-        try:
-            with tmp.open("xb", buffering=_BUFFER) as out:
-                for chunk in chunks:
-                    if isinstance(chunk, HeaderFixup):
-                        out.seek(chunk.offset)
-                        out.write(chunk.header)
-                        out.seek(0, os.SEEK_END)
-                    elif isinstance(chunk, Rewind):
-                        out.seek(chunk.offset)
-                        out.truncate()
-                    else:
-                        out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-                size = out.tell()
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise ArchiveError(f"cannot write {path}: {exc.strerror or exc}") from None
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-    with contextlib.suppress(OSError):
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    return size
+def _write(out: Output, chunks: Iterator[Piece]) -> int:
+    """Write ``chunks`` to ``out``, applying fixups and rewinds; returns the size."""
+    try:
+        for chunk in chunks:
+            if isinstance(chunk, HeaderFixup):
+                out.pwrite(chunk.header, chunk.offset)
+            elif isinstance(chunk, Rewind):
+                out.truncate(chunk.offset)
+            else:
+                out.write(chunk)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    return out.size
 
 
 def save(
@@ -227,7 +202,8 @@ def save(
     Args:
         images: ``"IMAGE"``, ``"IMAGE=NAME"`` or ``(IMAGE, NAME)``; NAME is the name loaders
             give the image (default: IMAGE's own).
-        path: the archive to write; ``.gz``/``.zst`` compress the whole archive.
+        path: the archive to write; ``.gz``/``.zst`` compress the whole archive. A device,
+            FIFO or ``"-"`` (standard output, never a terminal) is written as a stream.
         platform: which image to take from an index (several: carry each). Default: the
             machine's platform for ``docker``/``legacy``, the whole index for ``oci``.
         format: ``"docker"`` (OCI layout + ``manifest.json``), ``"legacy"`` (Docker <= 24
@@ -259,9 +235,13 @@ def save(
             "the legacy format holds one platform per image", hint="give --platform once"
         )
     parsed = [parse_image_arg(arg) for arg in images]
-    output = Path(path)
+    shown = os.fspath(path)
+    kind = archive_compression(shown)
     credential = Credential.coerce(src_creds)
-    with Session(options, authfile=authfile, keychain=keychain) as session:
+    with (
+        open_output(shown) as out,
+        Session(options, authfile=authfile, keychain=keychain) as session,
+    ):
         items: list[SaveItem] = []
         saved: list[SavedImage] = []
         for source, name, renamed in parsed:
@@ -290,18 +270,19 @@ def save(
             client = session.client(origin.registry, credential, creds_hint="--src-creds")
             return client.open_blob(origin.repository, blob)
 
-        kind = archive_compression(output)
         # A plain file can take header fixups, so decompressed layers are read only once.
-        stream = stream_archive(plan, opener, progress, patchable=kind is None)
+        patchable = kind is None and out.seekable
+        stream = stream_archive(plan, opener, progress, patchable=patchable)
         try:
-            size = _write(output, compress(_bytes_only(stream), kind) if kind else stream)
+            size = _write(out, compress(_bytes_only(stream), kind) if kind else stream)
         finally:
             stream.close()
     return SaveResult(
-        path=str(output),
+        path=shown,
         format=format,
         images=tuple(saved),
         blobs=plan.blob_count,
         bytes=size,
         compression=kind,
+        streamed=not out.seekable,
     )

@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -33,6 +35,7 @@ __all__ = [
     "PlatformOpt",
     "QuietOpt",
     "SrcCredsOpt",
+    "Terminated",
     "app",
     "emit_json",
     "make_options",
@@ -88,16 +91,45 @@ def reported_errors() -> Iterator[None]:
             traceback.print_exc()
         typer.echo(f"imgmirror: error: {exc}", err=True)
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        typer.echo("imgmirror: interrupted", err=True)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        code = exc.exit_code if isinstance(exc, Terminated) else 130
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        typer.echo(f"imgmirror: {what}", err=True)
+        raise typer.Exit(code) from None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived: unwound like Ctrl-C, exit status 128 + the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.exit_code = 128 + signum
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _signals_unwind() -> Iterator[None]:
+    """SIGTERM and SIGHUP unwind the command like Ctrl-C, so temporary files are removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
 def running(quiet: bool, as_json: bool) -> Iterator[TerminalProgress | None]:
-    """Run a transfer: progress on a terminal (not for scripts or --quiet), errors reported."""
+    """Run a transfer: progress on a terminal (not for scripts or --quiet), errors reported;
+    SIGTERM/SIGHUP are handled like Ctrl-C (exit 143/129)."""
     progress = None if quiet or as_json or not sys.stderr.isatty() else TerminalProgress()
-    with reported_errors():
+    with reported_errors(), _signals_unwind():
         try:
             yield progress
         finally:

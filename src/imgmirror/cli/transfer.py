@@ -5,7 +5,8 @@ Each command imports its operation when it runs, so a command pays only for what
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,6 +27,9 @@ from .common import (
     make_options,
     running,
 )
+
+if TYPE_CHECKING:
+    from ..saver import SaveResult
 
 __all__ = ["copy_command", "push_command", "save_command"]
 
@@ -108,7 +112,12 @@ def save_command(
     output: Annotated[
         str,
         typer.Option(
-            "--output", "-o", metavar="FILE", help="Archive to write (.gz/.zst: compressed)."
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Archive to write (.gz/.zst: compressed). A regular file appears only when "
+            "complete; a device or FIFO is written as a stream; - writes to stdout (not a "
+            "terminal), and the summary then goes to stderr.",
         ),
     ],
     platform: SavePlatformOpt = None,
@@ -145,22 +154,27 @@ def save_command(
             typer.echo(
                 f"imgmirror: note: {image.source} has no tag; saved as {image.name}", err=True
             )
+    to_stderr = output in ("-", "/dev/stdout", "/dev/fd/1")  # stdout carries the archive
     if as_json:
-        emit_json({**result.to_json(), "load_commands": commands})
+        payload = {**result.to_json(), "load_commands": commands}
+        typer.echo(json.dumps(payload, sort_keys=True), err=to_stderr)
         return
-    if quiet:
-        return
+    if not quiet:
+        _print_saved(result, commands, to_stderr)
+
+
+def _print_saved(result: SaveResult, commands: list[str], err: bool) -> None:
     count = len(result.images)
-    typer.echo(
+    lines = [
         f"saved {count} image{'s' if count != 1 else ''} to {result.path} "
         f"({result.format} format, {human_bytes(result.bytes)})"
-    )
+    ]
     for image in result.images:
         platforms = ", ".join(image.platforms) or "-"
-        typer.echo(f"  {image.source} -> {image.name} [{platforms}] {image.digest}")
-    typer.echo("load it with:")
-    for command in commands:
-        typer.echo(f"  {command}")
+        lines.append(f"  {image.source} -> {image.name} [{platforms}] {image.digest}")
+    if commands:
+        lines += ["load it with:", *(f"  {command}" for command in commands)]
+    typer.echo("\n".join(lines), err=err)
 
 
 PUSH_HELP = """Push the images of an archive to a registry.
