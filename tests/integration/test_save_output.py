@@ -20,7 +20,7 @@ import pytest
 import imgmirror
 from imgmirror.saver import load_commands
 from tests.support.faults import FakeSource
-from tests.support.images import Image, pause_image
+from tests.support.images import Image, Layer, pause_image
 from tests.support.registry import Registry
 from tests.support.seed import seed
 from tests.support.tools import require_root, require_tool, run_cli, skopeo, stop_process
@@ -72,7 +72,9 @@ def test_a_fifo_reader_gets_a_loadable_archive(source: str, pause: Image, out_di
             stop_process(reader, 5)
     assert proc.returncode == 0, proc.stderr
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
-    assert _layers(received) == [pause.layers[0].diff_id]
+    layer = pause.layers[0]
+    assert isinstance(layer, Layer)
+    assert _layers(received) == [layer.diff_id]
 
 
 def test_dash_writes_the_same_archive_to_stdout(source: str, out_dir: Path) -> None:
@@ -163,7 +165,7 @@ def test_termination_mid_save_leaves_nothing(
     out_dir.mkdir()
     argv = [sys.executable, "-m", "imgmirror", "save", f"{stalled.host}/pause:3.9"]
     with subprocess.Popen(
-        [*argv, "-o", str(out_dir / "pause.tar")], stderr=subprocess.PIPE, text=True
+        [*argv, "-o", str(out_dir / "pause.tar")], stderr=subprocess.PIPE
     ) as proc:
         try:
             (temp,) = _wait_for_temp(out_dir)
@@ -173,7 +175,7 @@ def test_termination_mid_save_leaves_nothing(
         finally:
             stop_process(proc, 5, sig=signal.SIGKILL)
     assert proc.returncode == code
-    assert err.strip() == "imgmirror: terminated"
+    assert err.decode().strip() == "imgmirror: terminated"
     assert os.listdir(out_dir) == []
 
 

@@ -25,12 +25,29 @@ import attrs
 from ..compression import Compression, decompress, detect
 from ..errors import ArchiveError
 
-__all__ = ["MAX_METADATA", "Archive", "Member", "open_archive", "safe_name"]
+__all__ = [
+    "MAX_ENTRIES",
+    "MAX_EXTENDED_HEADER",
+    "MAX_METADATA",
+    "MAX_NAME",
+    "Archive",
+    "Member",
+    "open_archive",
+    "safe_name",
+]
 
 #: Largest JSON file (manifest, config, index) read into memory.
 MAX_METADATA = 16 * 1024 * 1024
 #: Most metadata kept in memory for a compressed archive.
-_MAX_CACHE = 256 * 1024 * 1024
+_MAX_CACHE = 64 * 1024 * 1024
+#: Longest entry or link name (a GNU long-name header) in bytes.
+MAX_NAME = 4096
+#: Largest PAX extended header (all its records together) in bytes.
+MAX_EXTENDED_HEADER = 16 * 1024
+#: Most entries an archive may have (an image archive has a few per layer).
+MAX_ENTRIES = 20_000
+#: Most bytes of entry names held in the index.
+_MAX_NAME_BYTES = 16 * 1024 * 1024
 _CHUNK = 1024 * 1024
 _MAX_LINK_DEPTH = 16
 _ALWAYS_CACHED = frozenset({"oci-layout", "repositories", "manifest.json", "index.json"})
@@ -114,6 +131,42 @@ def _add(members: dict[str, Member], member: Member) -> None:
 
 def _looks_like_metadata(name: str, head: bytes) -> bool:
     return name in _ALWAYS_CACHED or head.lstrip()[:1] in (b"{", b"[")
+
+
+class _BoundedInfo(tarfile.TarInfo):
+    """A tar header whose extensions are size-checked before tarfile reads them into memory."""
+
+    def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
+            if self.size > MAX_NAME:
+                raise ArchiveError(
+                    f"archive has a {self.size}-byte long-name header; entry names are "
+                    f"limited to {MAX_NAME} bytes (not an image archive?)"
+                )
+        elif self.type in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE):
+            if self.size > MAX_EXTENDED_HEADER:
+                raise ArchiveError(
+                    f"archive has a {self.size}-byte PAX header; at most "
+                    f"{MAX_EXTENDED_HEADER} bytes are accepted (not an image archive?)"
+                )
+        elif self.type == tarfile.GNUTYPE_SPARSE:
+            raise ArchiveError(f"archive entry {self.name!r} is a sparse file; not supported")
+        result: tarfile.TarInfo = super()._proc_member(tar)  # type: ignore[misc]
+        return result
+
+
+def _entries(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """The tar's entries, refusing more than :data:`MAX_ENTRIES` or too many name bytes."""
+    names = 0
+    for count, info in enumerate(tar, 1):
+        names += len(info.name) + len(info.linkname)
+        if count > MAX_ENTRIES or names > _MAX_NAME_BYTES:
+            raise ArchiveError(
+                f"archive has more than {min(count, MAX_ENTRIES)} entries or "
+                f"{_MAX_NAME_BYTES // 2**20} MiB of names; not an image archive"
+            )
+        tar.members.clear()  # type: ignore[attr-defined] # tarfile keeps every header otherwise
+        yield info
 
 
 class _ChunkReader(io.RawIOBase):
@@ -252,7 +305,7 @@ class Archive:
             return
         seen: set[str] = set()
         with _open_stream(self.path, self.compression) as tar:
-            for info in tar:
+            for info in _entries(tar):
                 if not info.isreg():
                     continue
                 name = safe_name(info.name)
@@ -268,7 +321,7 @@ class Archive:
 def _open_stream(path: Path, compression: Compression | None) -> tarfile.TarFile:
     raw = _ChunkReader(decompress(_file_chunks(path), compression))
     fileobj = io.BufferedReader(raw, _CHUNK)
-    return tarfile.open(fileobj=fileobj, mode="r|")
+    return tarfile.open(fileobj=fileobj, mode="r|", tarinfo=_BoundedInfo)
 
 
 def open_archive(path: str | Path) -> Archive:
@@ -287,8 +340,8 @@ def open_archive(path: str | Path) -> Archive:
     cache: dict[str, bytes] = {}
     try:
         if kind is None:
-            with tarfile.open(file, mode="r:") as tar:
-                for info in tar:
+            with tarfile.open(file, mode="r:", tarinfo=_BoundedInfo) as tar:
+                for info in _entries(tar):
                     member = _member(info)
                     if member is not None:
                         _add(members, member)
@@ -306,7 +359,7 @@ def _index_stream(
 ) -> None:
     cached = 0
     with _open_stream(file, kind) as tar:
-        for info in tar:
+        for info in _entries(tar):
             member = _member(info)
             if member is None:
                 continue
