@@ -15,7 +15,7 @@ import contextlib
 import logging
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from os import PathLike
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from .archive.reader import Archive, open_archive
 from .blobs import BlobEngine, BlobJob, BlobTally, Opener, once
 from .credentials import Credential, CredentialInput
 from .digest import Digest, verify_stream
-from .errors import ArchiveError, InvalidReference
+from .errors import ArchiveError, CredentialsError, InvalidReference
 from .imagetree import bottom_up
 from .keychain import Keychain
 from .manifest import ImageIndex, ImageManifest
@@ -38,7 +38,14 @@ from .session import Session
 from .transport.client import RegistryClient
 from .transport.tls import ClientOptions
 
-__all__ = ["PushResult", "PushTarget", "map_destination", "push"]
+__all__ = [
+    "ArchiveNamesNeedConsent",
+    "ConsentInput",
+    "PushResult",
+    "PushTarget",
+    "map_destination",
+    "push",
+]
 
 log = logging.getLogger("imgmirror")
 
@@ -206,6 +213,40 @@ def plan_targets(
     return list(targets.values())
 
 
+ConsentInput = bool | Callable[[tuple[str, ...]], bool]
+"""``to_archive_names``: True, False, or a function asked with the registries (True = go)."""
+
+
+class ArchiveNamesNeedConsent(CredentialsError):
+    """Explicit credentials and no destination: the registries come from the archive.
+
+    Attributes:
+        registries: the registries the archive names, sorted.
+    """
+
+    def __init__(self, registries: tuple[str, ...]) -> None:
+        super().__init__(
+            "credentials were given but no destination, and the archive names the "
+            f"registries {', '.join(registries)}; explicit credentials are sent only to an "
+            "explicit destination",
+            hint="give a destination, or consent to sending them to the archive's registries "
+            "(to_archive_names)",
+        )
+        self.registries = registries
+
+
+def check_consent(targets: list[PushTarget], consent: ConsentInput) -> None:
+    """Refuse to send explicit credentials to archive-named registries without ``consent``.
+
+    Raises:
+        ArchiveNamesNeedConsent: ``consent`` is False, or a function that said no.
+    """
+    registries = tuple(sorted({t.ref.registry for t in targets}))
+    agreed = consent(registries) if callable(consent) else consent
+    if not agreed:
+        raise ArchiveNamesNeedConsent(registries)
+
+
 def _is_full(dest: str) -> bool:
     return not _looks_like_host(dest) and ":" in dest.strip().rstrip("/").rsplit("/", 1)[-1]
 
@@ -326,6 +367,7 @@ def push(
     jobs: int = 4,
     options: ClientOptions | None = None,
     progress: ProgressListener | None = None,
+    to_archive_names: ConsentInput = False,
 ) -> PushResult:
     """Push every image of an image archive to a registry.
 
@@ -334,13 +376,20 @@ def push(
             crane, ``ctr images export`` or ``imgmirror save``; plain, gzip or zstd.
         dest: None (each image to the name it carries), a full reference with a tag (for a
             one-image archive), or a registry / registry/prefix; see :func:`map_destination`.
-        dest_creds: ``"user:pass"``, ``(user, pass)`` or a Credential.
+        dest_creds: ``"user:pass"``, ``(user, pass)`` or a Credential. They go only to
+            ``dest``'s registry: with no ``dest`` the registries come from the (untrusted)
+            archive, and explicit credentials are refused unless ``to_archive_names`` allows
+            sending them there.
         authfile, keychain: where credentials come from when ``dest_creds`` is not given.
         jobs: blobs uploaded at once (plain tar only; compressed archives are read in order).
         options: TLS, retry and timeout settings.
         progress: receives per-blob events.
+        to_archive_names: with ``dest_creds`` and no ``dest``: True, or a function called
+            with the registries the archive names that returns True, to send the
+            credentials to them.
 
     Raises:
+        ArchiveNamesNeedConsent: ``dest_creds`` without ``dest`` and no consent.
         ArchiveError: the archive is unsafe, incomplete or inconsistent; nothing was pushed.
         VerificationError: a blob does not match its digest; nothing was tagged.
         ImgmirrorError: any other failure; nothing is tagged unless every blob arrived.
@@ -349,11 +398,13 @@ def push(
     contents = read_contents(archive)
     planned, sources = _plan_images(archive, contents.images, jobs)
     targets = plan_targets(planned, dest)
+    credential = Credential.coerce(dest_creds)
+    if credential is not None and dest is None:
+        check_consent(targets, to_archive_names)
     for note in contents.notes:
-        log.warning("%s", note)
+        log.info("%s", note)
     listener = progress or NullProgress()
     with Session(options, authfile=authfile, keychain=keychain, jobs=jobs) as session:
-        credential = Credential.coerce(dest_creds)
         clients = {
             t.ref: session.client(t.ref.registry, credential, creds_hint="--dest-creds")
             for t in targets

@@ -216,6 +216,14 @@ def push_command(
         ),
     ] = None,
     dest_creds: DestCredsOpt = None,
+    to_archive_names: Annotated[
+        bool,
+        typer.Option(
+            "--to-archive-names",
+            help="With --dest-creds and no DEST: send the credentials to the registries the "
+            "archive names (they are listed first). Without it that is refused.",
+        ),
+    ] = False,
     jobs: JobsOpt = 4,
     authfile: AuthfileOpt = None,
     ca_file: CaFileOpt = None,
@@ -224,18 +232,33 @@ def push_command(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    from ..pusher import push  # noqa: PLC0415 - imported when the command runs
+    from ..pusher import ArchiveNamesNeedConsent, push  # noqa: PLC0415 - imported when run
+
+    def consent(registries: tuple[str, ...]) -> bool:
+        if to_archive_names:
+            typer.echo(
+                "imgmirror: note: sending --dest-creds to the registries the archive names: "
+                + ", ".join(registries),
+                err=True,
+            )
+        return to_archive_names
 
     with running(quiet, as_json) as progress:
-        result = push(
-            archive,
-            destination,
-            dest_creds=dest_creds,
-            jobs=jobs,
-            authfile=authfile,
-            options=make_options(ca_file, certs_dir, insecure_registry),
-            progress=progress,
-        )
+        try:
+            result = push(
+                archive,
+                destination,
+                dest_creds=dest_creds,
+                jobs=jobs,
+                authfile=authfile,
+                options=make_options(ca_file, certs_dir, insecure_registry),
+                progress=progress,
+                to_archive_names=consent,
+            )
+        except ArchiveNamesNeedConsent as exc:
+            exc.message = exc.message.replace("credentials were", "--dest-creds was")
+            exc.hint = "give DEST, or add --to-archive-names to send --dest-creds to them"
+            raise
     for note in result.notes:
         typer.echo(f"imgmirror: note: {note}", err=True)
     if as_json:
