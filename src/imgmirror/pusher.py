@@ -13,27 +13,35 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from os import PathLike
-from pathlib import Path
+from os import fspath as os_fspath
 
 import attrs
 
-from .archive.contents import DockerImage, DockerLayer, OciImage, blob_path, read_contents
+from .archive.contents import DockerImage, DockerLayer, OciImage, read_contents
 from .archive.convert import BlobSource, build_manifest, measure_layer
 from .archive.reader import Archive, open_archive
+from .archive.selection import select_image
+from .archive.spool import readable, split_selector
 from .blobs import BlobEngine, BlobJob, BlobTally, Opener, once
 from .credentials import Credential, CredentialInput
 from .digest import Digest, verify_stream
-from .errors import ArchiveError, CredentialsError, InvalidReference
 from .imagetree import bottom_up
 from .keychain import Keychain
 from .manifest import ImageIndex, ImageManifest
 from .parallel import run_parallel
 from .progress import NullProgress, ProgressListener
-from .reference import DOCKER_HUB, Reference
+from .pushplan import (
+    ArchiveNamesNeedConsent,
+    ConsentInput,
+    PushTarget,
+    check_names,
+    map_destination,
+    plan_targets,
+)
+from .reference import Reference
 from .session import Session
 from .transport.client import RegistryClient
 from .transport.tls import ClientOptions
@@ -50,77 +58,7 @@ __all__ = [
 log = logging.getLogger("imgmirror")
 
 Manifest = ImageManifest | ImageIndex
-_HOST = re.compile(
-    r"(?:localhost|\[[0-9a-fA-F:.]+\]|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(?::[0-9]+)?"
-)
-
-
-def _looks_like_host(text: str) -> bool:
-    return bool(_HOST.fullmatch(text)) and (
-        "." in text or ":" in text or text == "localhost" or text.startswith("[")
-    )
-
-
-def map_destination(image_name: Reference | None, dest: str | None, single: bool) -> Reference:
-    """Where one image of an archive goes.
-
-    * No ``dest``: the name the image carries.
-    * ``dest`` with a tag (``reg/repo:v1``): exactly that; only for a one-image archive.
-    * ``dest`` without a tag is a registry or ``registry/prefix`` under which the image's own
-      repository path and tag are kept: ``reg.corp/mirror`` + ``gcr.io/google_containers/
-      pause:3.9`` -> ``reg.corp/mirror/google_containers/pause:3.9``; Docker Hub images keep
-      ``library/`` (``alpine:3.19`` -> ``reg.corp/mirror/library/alpine:3.19``). For an
-      image without a name it is the repository, tag ``latest``.
-
-    Raises:
-        InvalidReference: ``dest`` is malformed or cannot name this image.
-    """
-    if dest is None:
-        if image_name is None:
-            raise InvalidReference(
-                "the archive does not name its image", hint="give DEST as registry/repo:tag"
-            )
-        return image_name
-    dest = dest.strip().rstrip("/")
-    if "@" in dest:
-        raise InvalidReference(f"DEST {dest!r} must not contain a digest; use a tag")
-    if _is_full(dest):
-        if not single:
-            raise InvalidReference(
-                f"DEST {dest!r} has a tag, so it names one image, but the archive holds several",
-                hint="give a registry or registry/prefix to push each under its own name",
-            )
-        return Reference.parse(dest)
-    first, _, rest = dest.partition("/")
-    if _looks_like_host(first):
-        registry, prefix = Reference.parse(f"{first}/x").registry, rest
-    else:
-        registry, prefix = DOCKER_HUB, dest
-    if image_name is None:
-        if not single:
-            raise InvalidReference(
-                "the archive holds several images without names",
-                hint="push them one at a time with DEST as registry/repo:tag",
-            )
-        if not prefix:
-            raise InvalidReference(
-                f"the archive does not name its image, so DEST {dest!r} needs a repository",
-                hint="give DEST as registry/repo:tag",
-            )
-        return Reference.parse(f"{dest}:latest")
-    path = f"{prefix}/{image_name.repository}" if prefix else image_name.repository
-    tag = image_name.tag or "latest"
-    return Reference.parse(f"{registry}/{path}:{tag}")
-
-
-@attrs.frozen
-class PushTarget:
-    """One manifest tree to store under one destination reference."""
-
-    ref: Reference
-    top: Manifest
-    children: tuple[Manifest, ...]
-    blobs: tuple[Digest, ...]
+_ATTEMPTS = 3
 
 
 @attrs.frozen
@@ -176,7 +114,7 @@ def _plan_images(
     for image in images:
         if isinstance(image, OciImage):
             for blob in image.blobs:
-                sources.setdefault(blob.digest, BlobSource(blob, blob_path(blob.digest)))
+                sources.setdefault(blob.digest, BlobSource(blob, image.locate(blob.digest)))
             planned.append((image.names, image))
             continue
         descriptors = []
@@ -192,63 +130,6 @@ def _plan_images(
         blobs = tuple(d for d in manifest.blobs if d.digest in sources)
         planned.append((image.names, OciImage(image.names, manifest, (), blobs)))
     return planned, sources
-
-
-def plan_targets(
-    planned: list[tuple[tuple[Reference, ...], OciImage]], dest: str | None
-) -> list[PushTarget]:
-    """Name every image at the destination (pure); refuses two images on one reference."""
-    single = len(planned) == 1
-    targets: dict[Reference, PushTarget] = {}
-    for names, image in planned:
-        refs = [map_destination(None, dest, single)] if not names else []
-        if names:
-            chosen = names[:1] if dest is not None and _is_full(dest) else names
-            refs = [map_destination(n, dest, single) for n in chosen]
-        for ref in dict.fromkeys(refs):
-            if ref in targets and targets[ref].top.digest != image.top.digest:
-                raise ArchiveError(f"two different images in the archive would both become {ref}")
-            blobs = tuple(dict.fromkeys(b.digest for b in image.blobs))
-            targets[ref] = PushTarget(ref, image.top, image.children, blobs)
-    return list(targets.values())
-
-
-ConsentInput = bool | Callable[[tuple[str, ...]], bool]
-"""``to_archive_names``: True, False, or a function asked with the registries (True = go)."""
-
-
-class ArchiveNamesNeedConsent(CredentialsError):
-    """Explicit credentials and no destination: the registries come from the archive.
-
-    Attributes:
-        registries: the registries the archive names, sorted.
-    """
-
-    def __init__(self, registries: tuple[str, ...]) -> None:
-        super().__init__(
-            "credentials were given but no destination, and the archive names the "
-            f"registries {', '.join(registries)}; explicit credentials are sent only to an "
-            "explicit destination",
-            hint="give a destination, or consent to sending them to the archive's registries "
-            "(to_archive_names)",
-        )
-        self.registries = registries
-
-
-def check_consent(targets: list[PushTarget], consent: ConsentInput) -> None:
-    """Refuse to send explicit credentials to archive-named registries without ``consent``.
-
-    Raises:
-        ArchiveNamesNeedConsent: ``consent`` is False, or a function that said no.
-    """
-    registries = tuple(sorted({t.ref.registry for t in targets}))
-    agreed = consent(registries) if callable(consent) else consent
-    if not agreed:
-        raise ArchiveNamesNeedConsent(registries)
-
-
-def _is_full(dest: str) -> bool:
-    return not _looks_like_host(dest) and ":" in dest.strip().rstrip("/").rsplit("/", 1)[-1]
 
 
 # -- execution ----------------------------------------------------------------------------------
@@ -368,12 +249,17 @@ def push(
     options: ClientOptions | None = None,
     progress: ProgressListener | None = None,
     to_archive_names: ConsentInput = False,
+    image: str | None = None,
 ) -> PushResult:
-    """Push every image of an image archive to a registry.
+    """Push every image of an image archive (or one: ``image``) to a registry.
 
     Args:
         path: a tarball from ``docker save``, skopeo (``docker-archive``, ``oci-archive``),
-            crane, ``ctr images export`` or ``imgmirror save``; plain, gzip or zstd.
+            crane, ``ctr images export`` or ``imgmirror save``, plain, gzip or zstd; a
+            directory holding an OCI image layout or a skopeo ``dir:`` layout; or a stream
+            (``"-"`` for stdin, ``/dev/stdin``, a FIFO), spooled to a temporary file of at
+            most :data:`~imgmirror.archive.spool.SPOOL_LIMIT` bytes. ``FILE:REF`` selects
+            one image, like ``image``.
         dest: None (each image to the name it carries), a full reference with a tag (for a
             one-image archive), or a registry / registry/prefix; see :func:`map_destination`.
         dest_creds: ``"user:pass"``, ``(user, pass)`` or a Credential. They go only to
@@ -387,6 +273,7 @@ def push(
         to_archive_names: with ``dest_creds`` and no ``dest``: True, or a function called
             with the registries the archive names that returns True, to send the
             credentials to them.
+        image: push only this image: one of its names, a bare tag or its digest.
 
     Raises:
         ArchiveNamesNeedConsent: ``dest_creds`` without ``dest`` and no consent.
@@ -394,24 +281,33 @@ def push(
         VerificationError: a blob does not match its digest; nothing was tagged.
         ImgmirrorError: any other failure; nothing is tagged unless every blob arrived.
     """
-    archive = open_archive(Path(path))
-    contents = read_contents(archive)
-    planned, sources = _plan_images(archive, contents.images, jobs)
-    targets = plan_targets(planned, dest)
-    credential = Credential.coerce(dest_creds)
-    if credential is not None and dest is None:
-        check_consent(targets, to_archive_names)
-    for note in contents.notes:
-        log.info("%s", note)
-    listener = progress or NullProgress()
-    with Session(options, authfile=authfile, keychain=keychain, jobs=jobs) as session:
-        clients = {
-            t.ref: session.client(t.ref.registry, credential, creds_hint="--dest-creds")
-            for t in targets
-        }
-        tally = _execute(
-            archive, targets, sources, clients, engine=session.blobs, jobs=jobs, progress=listener
-        )
+    file, selector = split_selector(os_fspath(path))
+    wanted = image or selector
+    with readable(file) as local:
+        archive = open_archive(local)
+        contents = read_contents(archive)
+        chosen = (select_image(contents.images, wanted),) if wanted else contents.images
+        planned, sources = _plan_images(archive, chosen, jobs)
+        targets = plan_targets(planned, dest)
+        check_names(targets, dest, Credential.coerce(dest_creds), to_archive_names)
+        for note in contents.notes:
+            log.info("%s", note)
+        with Session(options, authfile=authfile, keychain=keychain, jobs=jobs) as session:
+            credential = Credential.coerce(dest_creds)
+            clients = {
+                t.ref: session.client(t.ref.registry, credential, creds_hint="--dest-creds")
+                for t in targets
+            }
+            listener = progress or NullProgress()
+            tally = _execute(
+                archive,
+                targets,
+                sources,
+                clients,
+                engine=session.blobs,
+                jobs=jobs,
+                progress=listener,
+            )
     return PushResult(
         archive=str(path),
         layout=contents.layout,

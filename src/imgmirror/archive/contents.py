@@ -1,6 +1,7 @@
 """What images an archive holds, checked for consistency before anything is pushed.
 
-:func:`read_contents` recognises the two families of image tarballs:
+:func:`read_contents` recognises the two families of image tarballs (and, through
+:mod:`imgmirror.archive.dirlayout`, skopeo's ``dir:`` layout):
 
 * **OCI layout** (``oci-layout`` + ``index.json``; skopeo ``oci-archive``, containerd and
   Docker 25+ ``docker save``, imgmirror's own archives): the manifests are kept byte for
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -46,8 +48,18 @@ _DIGEST_NAME = re.compile(
     r"(?:^|/)(?:blobs/(?P<alg>sha256|sha512)/|(?:sha256:)?)(?P<hex>[a-f0-9]{64}|[a-f0-9]{128})"
     r"(?:\.json|\.tar|\.tar\.gz|\.tar\.zst)?$"
 )
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 Manifest = ImageManifest | ImageIndex
 _Memo = dict[Digest, "OciImage"]
+
+
+def blob_path(digest: Digest) -> str:
+    """Where an OCI layout keeps a blob."""
+    return f"blobs/{digest.algorithm}/{digest.hex}"
+
+
+Locate = Callable[[Digest], str]
+"""Where a layout keeps a blob: :func:`blob_path` for OCI layouts."""
 
 
 @attrs.frozen
@@ -77,13 +89,17 @@ class DockerImage:
 class OciImage:
     """A manifest (or index) stored in the archive, with the children pushed before it.
 
-    ``blobs`` are the configs and layers the archive holds for it (foreign layers left out).
+    ``blobs`` are the configs and layers the archive holds for it (foreign layers left out);
+    ``tags`` are bare tags the layout gives it when it has no full name; ``locate`` says
+    where the layout keeps a blob.
     """
 
     names: tuple[Reference, ...]
     top: Manifest
     children: tuple[Manifest, ...]
     blobs: tuple[Descriptor, ...]
+    tags: tuple[str, ...] = ()
+    locate: Locate = blob_path
 
 
 @attrs.frozen
@@ -93,11 +109,6 @@ class ArchiveContents:
     layout: str
     images: tuple[OciImage | DockerImage, ...]
     notes: tuple[str, ...] = ()
-
-
-def blob_path(digest: Digest) -> str:
-    """Where an OCI layout keeps a blob."""
-    return f"blobs/{digest.algorithm}/{digest.hex}"
 
 
 def _json(archive: Archive, name: str) -> Any:
@@ -127,6 +138,10 @@ def read_contents(archive: Archive) -> ArchiveContents:
         ArchiveError: missing files, malformed JSON, a ``manifest.json`` that does not match
             its configs, or a stored manifest that does not hash to its name.
     """
+    from .dirlayout import dir_contents, is_dir_layout  # noqa: PLC0415 - it imports this module
+
+    if is_dir_layout(archive):
+        return dir_contents(archive)
     has_docker = archive.has_file("manifest.json")
     docker = docker_images(archive) if has_docker else ()
     if archive.has_file("oci-layout"):
@@ -135,7 +150,7 @@ def read_contents(archive: Archive) -> ArchiveContents:
     if not has_docker:
         raise ArchiveError(
             f"{archive.path} is not an image archive: it has neither manifest.json nor "
-            "oci-layout and index.json"
+            "oci-layout and index.json (nor a dir: layout's version)"
         )
     return ArchiveContents("docker", docker)
 
@@ -245,9 +260,11 @@ def _foreign_source(sources: object, diff_id: Digest) -> Descriptor | None:
 # -- OCI layouts -----------------------------------------------------------------------------
 
 
-def _load(archive: Archive, descriptor: Descriptor) -> Manifest | None:
+def load_manifest(
+    archive: Archive, descriptor: Descriptor, locate: Locate = blob_path
+) -> Manifest | None:
     """A manifest blob, verified against its descriptor; None if the archive lacks it."""
-    path = blob_path(descriptor.digest)
+    path = locate(descriptor.digest)
     if not archive.has_file(path):
         return None
     raw = archive.read(path)
@@ -264,12 +281,12 @@ def _load(archive: Archive, descriptor: Descriptor) -> Manifest | None:
         raise ArchiveError(f"{path}: {exc}") from None
 
 
-def _image_blobs(archive: Archive, manifest: ImageManifest) -> list[Descriptor]:
+def _image_blobs(archive: Archive, manifest: ImageManifest, locate: Locate) -> list[Descriptor]:
     out = []
     for blob in manifest.blobs:
         if mediatypes.is_foreign_layer(blob.media_type):
             continue
-        path = blob_path(blob.digest)
+        path = locate(blob.digest)
         if not archive.has_file(path):
             raise ArchiveError(f"blob {blob.digest} of manifest {manifest.digest} is missing")
         size = archive.resolve(path).size
@@ -281,36 +298,48 @@ def _image_blobs(archive: Archive, manifest: ImageManifest) -> list[Descriptor]:
     return out
 
 
-def _names(descriptors: list[Descriptor]) -> tuple[Reference, ...]:
+def _names(descriptors: list[Descriptor]) -> tuple[tuple[Reference, ...], tuple[str, ...]]:
+    """Full names (``io.containerd.image.name``, or a full ``ref.name``), and bare tags: the
+    ``ref.name`` skopeo, podman and containerd write (``3.19``) names no repository."""
     names: list[Reference] = []
+    tags: list[str] = []
     for d in descriptors:
         text = d.annotations.get(NAME_ANNOTATION) or d.annotations.get(REF_NAME_ANNOTATION, "")
         if "/" not in text and ":" not in text:
-            continue  # a bare tag ("3.19") does not say which repository
+            if _TAG.fullmatch(text) and text not in tags:
+                tags.append(text)
+            continue
         try:
             ref = Reference.parse(text)
         except InvalidReference as exc:
             raise ArchiveError(f"index.json: {exc.message}") from None
         if ref.tag is not None and ref not in names:
             names.append(attrs.evolve(ref, digest=None))
-    return tuple(names)
+    return tuple(names), () if names else tuple(tags)
 
 
-def _expand(
-    archive: Archive, top: Manifest, notes: list[str], depth: int = 0, memo: _Memo | None = None
+def expand_image(
+    archive: Archive,
+    top: Manifest,
+    notes: list[str],
+    locate: Locate = blob_path,
+    *,
+    depth: int = 0,
+    memo: _Memo | None = None,
 ) -> OciImage:
-    """``top`` with the children and blobs it needs; each digest expanded once (``memo``)."""
+    """``top`` with the children and blobs the archive holds for it (checked); each digest
+    expanded once (``memo``)."""
     memo = {} if memo is None else memo
     if top.digest in memo:
         return memo[top.digest]
     check_depth(depth, top.digest)
     if isinstance(top, ImageManifest):
-        memo[top.digest] = OciImage((), top, (), tuple(_image_blobs(archive, top)))
+        memo[top.digest] = OciImage((), top, (), tuple(_image_blobs(archive, top, locate)))
         return memo[top.digest]
     entries = unique(top.manifests)
     present: list[tuple[Descriptor, Manifest]] = []
     for child in entries:
-        loaded = _load(archive, child)
+        loaded = load_manifest(archive, child, locate)
         if loaded is not None:
             present.append((child, loaded))
     if not present:
@@ -318,7 +347,7 @@ def _expand(
     children: dict[Digest, Manifest] = {}
     blobs: dict[Digest, Descriptor] = {}
     for _, child_manifest in present:
-        sub = _expand(archive, child_manifest, notes, depth + 1, memo)
+        sub = expand_image(archive, child_manifest, notes, locate, depth=depth + 1, memo=memo)
         children.update((m.digest, m) for m in (*sub.children, sub.top))
         blobs.update((b.digest, b) for b in sub.blobs)
     if len(present) == len(entries):
@@ -333,7 +362,7 @@ def _expand(
             f"index {top.digest} is only partly in the archive; pushing its "
             f"{images[0].platform or 'only'} image {only.digest} instead"
         )
-        return _expand(archive, only, notes, depth + 1, memo)
+        return expand_image(archive, only, notes, locate, depth=depth + 1, memo=memo)
     subset = subset_index(top, images)
     notes.append(
         f"index {top.digest} is only partly in the archive; pushing a new index "
@@ -363,11 +392,12 @@ def oci_images(archive: Archive) -> tuple[tuple[OciImage, ...], tuple[str, ...]]
     notes: list[str] = []
     images = []
     for descriptors in by_digest.values():
-        top = _load(archive, descriptors[0])
+        top = load_manifest(archive, descriptors[0])
         if top is None:
             raise ArchiveError(f"index.json lists {descriptors[0].digest}, which is missing")
-        image = _expand(archive, top, notes)
-        images.append(attrs.evolve(image, names=_names(descriptors)))
+        image = expand_image(archive, top, notes)
+        names, tags = _names(descriptors)
+        images.append(attrs.evolve(image, names=names, tags=tags))
     if not images:
         raise ArchiveError("index.json lists no images")
     return tuple(images), tuple(notes)

@@ -14,6 +14,7 @@ twice, and any link that points outside the archive. Nothing is unpacked to disk
 from __future__ import annotations
 
 import io
+import os
 import posixpath
 import tarfile
 from collections.abc import Collection, Iterator
@@ -34,6 +35,7 @@ __all__ = [
     "Member",
     "open_archive",
     "safe_name",
+    "symlink_target",
 ]
 
 #: Largest JSON file (manifest, config, index) read into memory.
@@ -91,14 +93,21 @@ def _link_target(name: str, info: tarfile.TarInfo) -> str:
             raise ArchiveError(
                 f"archive entry {name!r} is a hard link to {info.linkname!r}, outside the archive"
             ) from None
-    if info.linkname.startswith("/"):
-        raise ArchiveError(
-            f"archive entry {name!r} is a symlink to the absolute path {info.linkname!r}"
-        )
-    joined = posixpath.normpath(posixpath.join(posixpath.dirname(name), info.linkname))
+    return symlink_target(name, info.linkname)
+
+
+def symlink_target(name: str, linkname: str) -> str:
+    """Where the symlink ``name`` -> ``linkname`` points, normalised; refused if outside.
+
+    Raises:
+        ArchiveError: the target is absolute or leaves the archive root.
+    """
+    if linkname.startswith("/"):
+        raise ArchiveError(f"archive entry {name!r} is a symlink to the absolute path {linkname!r}")
+    joined = posixpath.normpath(posixpath.join(posixpath.dirname(name), linkname))
     if joined == ".." or joined.startswith("../") or joined == "/":
         raise ArchiveError(
-            f"archive entry {name!r} is a symlink to {info.linkname!r}, outside the archive"
+            f"archive entry {name!r} is a symlink to {linkname!r}, outside the archive"
         )
     return "" if joined == "." else joined
 
@@ -216,8 +225,11 @@ class Archive:
         compression: Compression | None,
         members: dict[str, Member],
         cache: dict[str, bytes],
+        *,
+        directory: bool = False,
     ) -> None:
         self.path = path
+        self.directory = directory  # members are files under ``path``, not tar entries
         self.compression = compression
         self.members = members
         self._cache = cache
@@ -285,6 +297,11 @@ class Archive:
         if not self.seekable:
             raise ArchiveError("members of a compressed archive can only be read in a pass")
         member = self.resolve(name)
+        if self.directory:
+            fd = os.open(self.path / member.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as f:
+                yield from _member_chunks(f, member.size)
+            return
         with self.path.open("rb") as f:
             f.seek(member.offset)
             yield from _member_chunks(f, member.size)
@@ -331,6 +348,10 @@ def open_archive(path: str | Path) -> Archive:
         ArchiveError: unreadable, not a tar, or an unsafe entry.
     """
     file = Path(path)
+    if file.is_dir():
+        from .directory import open_directory  # noqa: PLC0415 - it imports this module
+
+        return open_directory(file)
     try:
         with file.open("rb") as f:
             kind = detect(f.read(8))

@@ -180,14 +180,18 @@ def _print_saved(result: SaveResult, commands: list[str], err: bool) -> None:
 PUSH_HELP = """Push the images of an archive to a registry.
 
 FILE is a tarball from docker save (any version), skopeo (docker-archive, oci-archive), \
-crane, ctr images export or imgmirror save; plain, .gz or .zst. It is read in place, never \
-unpacked to disk, and checked completely before anything is tagged.
+crane, ctr images export or imgmirror save, plain, .gz or .zst; a directory holding an OCI \
+image layout (skopeo oci:DIR, podman oci-dir) or a skopeo/podman dir: layout; or - (stdin, \
+also /dev/stdin or a FIFO), spooled to a temporary file in $TMPDIR (at most 64 GiB). It is \
+read in place, never unpacked to disk, and checked completely before anything is tagged. \
+FILE:REF (or --image REF) pushes only the image REF names: a name, a tag or a digest.
 
 How names map (an image's name comes from the archive: RepoTags, repositories or \
 io.containerd.image.name):
 
 \b
   no DEST                 each image goes to the name it carries
+                          (--dest-creds then needs --to-archive-names)
   DEST with a tag         exactly there; only for a one-image archive
                           (reg.corp/mirror/pause:3.9)
   DEST without a tag      a registry, or registry/prefix; each image keeps
@@ -196,7 +200,8 @@ io.containerd.image.name):
                             -> reg.corp/mirror/google_containers/pause:3.9
                           reg.corp/mirror + alpine:3.19 (Docker Hub)
                             -> reg.corp/mirror/library/alpine:3.19
-                          an image without a name goes to DEST:latest
+                          an image without a name goes to DEST:TAG, TAG
+                          the bare tag its OCI layout gives it, else latest
 
 Archives that keep the registry's manifests (OCI layouts, imgmirror save) are pushed byte \
 for byte: same digests. Older docker save archives hold none: a Docker manifest is built \
@@ -206,7 +211,13 @@ for byte: same digests. Older docker save archives hold none: a Docker manifest 
 
 @app.command("push", help=PUSH_HELP)
 def push_command(
-    archive: Annotated[str, typer.Argument(metavar="FILE", help="The archive to push.")],
+    archive: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE[:REF]",
+            help="The archive, layout directory or - (stdin) to push; :REF selects one image.",
+        ),
+    ],
     destination: Annotated[
         str | None,
         typer.Argument(
@@ -224,6 +235,14 @@ def push_command(
             "archive names (they are listed first). Without it that is refused.",
         ),
     ] = False,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image",
+            metavar="REF",
+            help="Push only this image of the archive: a name, a tag or a digest.",
+        ),
+    ] = None,
     jobs: JobsOpt = 4,
     authfile: AuthfileOpt = None,
     ca_file: CaFileOpt = None,
@@ -254,6 +273,7 @@ def push_command(
                 options=make_options(ca_file, certs_dir, insecure_registry),
                 progress=progress,
                 to_archive_names=consent,
+                image=image,
             )
         except ArchiveNamesNeedConsent as exc:
             exc.message = exc.message.replace("credentials were", "--dest-creds was")
