@@ -21,7 +21,8 @@ import attrs
 
 from .archive.layout import ArchiveFormat, Origin, SaveItem, plan_archive, primary_image
 from .archive.output import Output, open_output
-from .archive.writer import HeaderFixup, Piece, Rewind, stream_archive
+from .archive.scatter import write_scattered
+from .archive.writer import Piece, stream_archive
 from .compression import compress
 from .credentials import Credential, CredentialInput
 from .digest import Digest
@@ -161,22 +162,11 @@ def _fetch_config(client: RegistryClient, repo: str, blob: Descriptor) -> bytes:
         return b"".join(chunks)
 
 
-def _bytes_only(pieces: Iterator[Piece]) -> Iterator[bytes]:
-    for piece in pieces:
-        assert isinstance(piece, bytes), "fixups and rewinds only come when the output can seek"
-        yield piece
-
-
 def _write(out: Output, chunks: Iterator[Piece]) -> int:
     """Write ``chunks`` to ``out``, applying fixups and rewinds; returns the size."""
     try:
         for chunk in chunks:
-            if isinstance(chunk, HeaderFixup):
-                out.pwrite(chunk.header, chunk.offset)
-            elif isinstance(chunk, Rewind):
-                out.truncate(chunk.offset)
-            else:
-                out.write(chunk)
+            out.apply(chunk)
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:
@@ -211,7 +201,7 @@ def save(
         src_creds: credentials for the registries read from.
         authfile: a credentials file consulted when ``src_creds`` is not given.
         keychain: a custom credential source, asked instead of the standard files.
-        jobs: manifests fetched at once.
+        jobs: manifests, and blobs when ``path`` is a plain regular file, fetched at once.
         options: TLS, retry and timeout settings.
         progress: receives per-blob events.
 
@@ -270,13 +260,17 @@ def save(
             client = session.client(origin.registry, credential, creds_hint="--src-creds")
             return client.open_blob(origin.repository, blob)
 
-        # A plain file can take header fixups, so decompressed layers are read only once.
+        # A plain file can take header fixups, so decompressed layers are read only once,
+        # and blobs can be fetched several at a time, each written at its own offset.
         patchable = kind is None and out.seekable
-        stream = stream_archive(plan, opener, progress, patchable=patchable)
-        try:
-            size = _write(out, compress(_bytes_only(stream), kind) if kind else stream)
-        finally:
-            stream.close()
+        if patchable:
+            size = write_scattered(plan, opener, out, jobs=jobs, progress=progress)
+        else:
+            stream = stream_archive(plan, opener, progress, patchable=False)
+            try:
+                size = _write(out, compress(stream, kind) if kind else stream)
+            finally:
+                stream.close()
     return SaveResult(
         path=shown,
         format=format,

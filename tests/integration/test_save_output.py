@@ -9,6 +9,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +19,9 @@ from pathlib import Path
 import pytest
 
 import imgmirror
+from imgmirror.archive.layout import ArchiveFormat
 from imgmirror.saver import load_commands
+from tests.support import images
 from tests.support.faults import FakeSource
 from tests.support.images import Image, Layer, pause_image
 from tests.support.registry import Registry
@@ -235,3 +238,55 @@ def test_library_streams_to_a_device(source: str, out_dir: Path) -> None:
     assert result.streamed
     assert stat.S_ISCHR(null.lstat().st_mode)
     assert load_commands(result) == []
+
+
+class _Overlap:
+    """A fault that counts layer requests in flight and holds each until another arrives."""
+
+    def __init__(self, image: Image) -> None:
+        self.layers = {layer.digest: layer.data for layer in image.layers}
+        self.lock = threading.Lock()
+        self.current = self.peak = 0
+        self.together = threading.Event()
+
+    def __call__(self, handler: BaseHTTPRequestHandler, asked: str, attempt: int) -> bool:
+        if asked not in self.layers:
+            return False
+        with self.lock:
+            self.current += 1
+            self.peak = max(self.peak, self.current)
+            if self.current > 1:
+                self.together.set()
+        self.together.wait(5)  # a sequential save would wait here for nothing
+        try:
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(len(self.layers[asked])))
+            handler.end_headers()
+            handler.wfile.write(self.layers[asked])
+        finally:
+            with self.lock:
+                self.current -= 1
+        return True
+
+
+@pytest.mark.parametrize("fmt", ["docker", "oci"])
+def test_blobs_are_fetched_at_once_and_the_archive_loads(out_dir: Path, fmt: ArchiveFormat) -> None:
+    image = images.make_image(marker=f"parallel-{fmt}", platform=images.host_platform())
+    overlap = _Overlap(image)
+    out = out_dir / "parallel.tar"
+    with FakeSource(image, overlap) as fake:
+        result = imgmirror.save(
+            [f"{fake.host}/app:1"], out, format=fmt, jobs=4, options=imgmirror.ClientOptions()
+        )
+    assert overlap.peak >= 2  # the layers were in flight together
+    assert result.blobs == len(image.layers) + (fmt == "oci")  # oci: the config too
+    transport = "docker-archive" if fmt == "docker" else "oci-archive"
+    copied = out_dir / "copied"
+    skopeo("copy", f"{transport}:{out}", f"dir:{copied}")  # reads and checks every blob
+    info = json.loads(skopeo("inspect", f"{transport}:{out}"))
+    layers = [layer for layer in image.layers if isinstance(layer, Layer)]
+    wanted = [lay.diff_id if fmt == "docker" else lay.digest for lay in layers]
+    assert info["Layers"] == wanted  # docker-archive: diff_ids; oci-archive: blob digests
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+    assert len(names) == len(set(names))

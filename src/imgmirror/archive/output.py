@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import ArchiveError
+from .writer import HeaderFixup, Piece, Rewind
 
 __all__ = ["STDOUT", "Output", "is_stream", "open_output", "remove_stale"]
 
@@ -94,6 +95,20 @@ class Output:
         self.temp = temp
         self.final = final
         self.size = 0
+        self.abandoned = False
+
+    def abandon(self) -> None:
+        """Threads may still hold ``fd``: leave it open (the file is removed all the same)."""
+        self.abandoned = True
+
+    def apply(self, piece: Piece) -> None:
+        """Append bytes, or carry out a :class:`HeaderFixup` or :class:`Rewind` (seekable)."""
+        if isinstance(piece, HeaderFixup):
+            self.pwrite(piece.header, piece.offset)
+        elif isinstance(piece, Rewind):
+            self.truncate(piece.offset)
+        else:
+            self.write(piece)
 
     @property
     def seekable(self) -> bool:
@@ -215,8 +230,9 @@ def open_output(path: str | os.PathLike[str]) -> Iterator[Output]:
             out._commit()
         committed = True
     finally:
-        with contextlib.suppress(OSError):
-            os.close(out.fd)
+        if not out.abandoned:
+            with contextlib.suppress(OSError):
+                os.close(out.fd)
         if out.temp is not None and not committed:
             with contextlib.suppress(OSError):
                 out.temp.unlink()

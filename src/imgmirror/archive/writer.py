@@ -47,11 +47,15 @@ from .layout import (
 )
 
 __all__ = [
+    "ATTEMPTS",
+    "DONE",
     "BlobOpener",
     "HeaderFixup",
     "Piece",
     "Rewind",
     "decompressed",
+    "fixed_bytes",
+    "padding",
     "stream_archive",
     "tar_header",
 ]
@@ -62,7 +66,8 @@ BlobOpener = Callable[[Origin, Descriptor], AbstractContextManager[Iterator[byte
 """Opens a blob for reading: a context manager yielding its verified chunks."""
 
 _BLOCK = 512
-_ATTEMPTS = 3  # tries per blob when a transfer breaks off (seekable output only)
+ATTEMPTS = 3  # tries per blob when a transfer breaks off (seekable output only)
+DONE = "copied"  # the outcome reported for a blob written into the archive
 _RECORD = 20 * _BLOCK  # GNU/BSD tar pad the archive to a multiple of this
 _MTIME = 0
 
@@ -115,8 +120,19 @@ def _fixed_header(path: str, size: int) -> bytes | None:
     return header if len(header) == _BLOCK else None
 
 
-def _padding(size: int) -> bytes:
+def padding(size: int) -> bytes:
+    """The zeros that follow ``size`` bytes of entry data."""
     return b"\0" * (-size % _BLOCK)
+
+
+def fixed_bytes(entry: DirEntry | LinkEntry | FileEntry) -> bytes:
+    """The whole tar record of an entry that needs no blob: header, data, padding."""
+    if isinstance(entry, DirEntry):
+        return tar_header(entry.path + "/", kind=tarfile.DIRTYPE)
+    if isinstance(entry, LinkEntry):
+        return tar_header(entry.path, kind=tarfile.SYMTYPE, link=entry.target)
+    size = len(entry.data)
+    return tar_header(entry.path, size=size) + entry.data + padding(size)
 
 
 def decompressed(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -147,8 +163,8 @@ class _Writer:
             for chunk in chunks:  # runs to the end, so the opener's digest check fires
                 self.progress.blob_advanced(blob.digest, len(chunk))
                 yield chunk
-        yield _padding(blob.size)
-        self.progress.blob_finished(blob.digest, "copied")
+        yield padding(blob.size)
+        self.progress.blob_finished(blob.digest, DONE)
 
     def _measure(self, entry: LayerTarEntry) -> int:
         """Pass one: decompress, check the diff_id, count the bytes."""
@@ -179,11 +195,11 @@ class _Writer:
         actual = Digest(entry.diff_id.algorithm, hasher.hexdigest())
         if actual != entry.diff_id:
             raise VerificationError(f"diff_id of layer {blob.digest}", entry.diff_id, actual)
-        yield _padding(size)
+        yield padding(size)
         header = _fixed_header(entry.path, size)
         assert header is not None  # same name as the placeholder, and sizes always fit
         yield HeaderFixup(offset, header)
-        self.progress.blob_finished(blob.digest, "copied")
+        self.progress.blob_finished(blob.digest, DONE)
 
     def _layer_tar(self, entry: LayerTarEntry) -> Iterator[Piece]:
         blob = entry.blob
@@ -207,17 +223,12 @@ class _Writer:
                 f"layer {blob.digest} decompressed to {written} bytes, not {size}, "
                 "the second time it was read"
             )
-        yield _padding(size)
-        self.progress.blob_finished(blob.digest, "copied")
+        yield padding(size)
+        self.progress.blob_finished(blob.digest, DONE)
 
     def entry(self, entry: Entry) -> Iterator[Piece]:
-        if isinstance(entry, DirEntry):
-            yield tar_header(entry.path + "/", kind=tarfile.DIRTYPE)
-        elif isinstance(entry, LinkEntry):
-            yield tar_header(entry.path, kind=tarfile.SYMTYPE, link=entry.target)
-        elif isinstance(entry, FileEntry):
-            yield tar_header(entry.path, size=len(entry.data)) + entry.data
-            yield _padding(len(entry.data))
+        if isinstance(entry, (DirEntry, LinkEntry, FileEntry)):
+            yield fixed_bytes(entry)
         elif isinstance(entry, BlobEntry):
             yield from self._retrying(entry.blob, lambda: self._data(entry))
         else:
@@ -231,12 +242,12 @@ class _Writer:
         A digest or diff_id mismatch is never retried; neither is anything when the output
         cannot seek back.
         """
-        for attempt in range(1, _ATTEMPTS + 1):
+        for attempt in range(1, ATTEMPTS + 1):
             start = self.written
             try:
                 yield from produce()
             except ImgmirrorError as exc:
-                if not (self.patchable and is_transient(exc) and attempt < _ATTEMPTS):
+                if not (self.patchable and is_transient(exc) and attempt < ATTEMPTS):
                     raise
                 log.info("blob %s: %s; writing it again", blob.digest, exc)
                 yield Rewind(start)
@@ -251,6 +262,7 @@ def stream_archive(
     progress: ProgressListener | None = None,
     *,
     patchable: Literal[False] = False,
+    start: int = 0,
 ) -> Generator[bytes, None, None]: ...
 
 
@@ -261,6 +273,7 @@ def stream_archive(
     progress: ProgressListener | None = None,
     *,
     patchable: bool,
+    start: int = 0,
 ) -> Generator[Piece, None, None]: ...
 
 
@@ -270,12 +283,14 @@ def stream_archive(
     progress: ProgressListener | None = None,
     *,
     patchable: bool = False,
+    start: int = 0,
 ) -> Generator[Piece, None, None]:
     """The tar bytes of ``plan``, in pieces; blobs are read through ``opener`` as needed.
 
     With ``patchable`` (the caller writes to a file it can seek in), decompressed layers are
     read once and :class:`HeaderFixup` pieces ask the caller to rewrite a header in place;
-    without it, only bytes are yielded.
+    without it, only bytes are yielded. ``start`` is where the first entry lands in the
+    output (entries already written before it, see :mod:`imgmirror.archive.scatter`).
 
     Raises:
         VerificationError: a blob (or a decompressed layer) is not what its digest says.
@@ -283,6 +298,7 @@ def stream_archive(
         ImgmirrorError: whatever ``opener`` raises (network, registry errors).
     """
     writer = _Writer(opener, progress or NullProgress(), patchable)
+    writer.written = start
     for entry in plan.entries:
         for piece in writer.entry(entry):
             if isinstance(piece, bytes):

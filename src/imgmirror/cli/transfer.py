@@ -123,7 +123,16 @@ def save_command(
     platform: SavePlatformOpt = None,
     archive_format: FormatOpt = "docker",
     src_creds: SrcCredsOpt = None,
-    jobs: JobsOpt = 4,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            max=64,
+            help="Manifests, and blobs of a plain (uncompressed) output file, fetched at once.",
+        ),
+    ] = 4,
     authfile: AuthfileOpt = None,
     ca_file: CaFileOpt = None,
     certs_dir: CertsDirOpt = None,
