@@ -80,18 +80,23 @@ def test_a_fifo_reader_gets_a_loadable_archive(source: str, pause: Image, out_di
     assert _layers(received) == [layer.diff_id]
 
 
+def _save_to_stdout(source: str, stdout: int) -> subprocess.CompletedProcess[str]:
+    """``imgmirror save SOURCE -o -`` with stdout on the file descriptor ``stdout``."""
+    return subprocess.run(
+        [sys.executable, "-m", "imgmirror", "save", source, "-o", "-"],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_dash_writes_the_same_archive_to_stdout(source: str, out_dir: Path) -> None:
     regular, piped = out_dir / "regular.tar", out_dir / "piped.tar"
     assert run_cli("save", source, "-o", str(regular)).returncode == 0
     with piped.open("wb") as out:
-        proc = subprocess.run(
-            [sys.executable, "-m", "imgmirror", "save", source, "-o", "-"],
-            stdout=out,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        proc = _save_to_stdout(source, out.fileno())
     assert proc.returncode == 0, proc.stderr
     assert "saved 1 image to -" in proc.stderr  # the summary does not corrupt the archive
     assert piped.read_bytes() == regular.read_bytes()
@@ -101,14 +106,7 @@ def test_dash_writes_the_same_archive_to_stdout(source: str, out_dir: Path) -> N
 def test_dash_refuses_a_terminal(source: str) -> None:
     controller, terminal = os.openpty()
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "imgmirror", "save", source, "-o", "-"],
-            stdout=terminal,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        proc = _save_to_stdout(source, terminal)
     finally:
         os.close(terminal)
         os.close(controller)
