@@ -71,3 +71,10 @@ def test_credentials_with_a_destination_need_no_consent(
     archive, _ = named_archive
     result = imgmirror.push(archive, f"{token_registry.host}/mirror", dest_creds=CREDS)
     assert result.images[0][0] == f"{token_registry.host}/mirror/named/image:v1"
+
+
+def test_archive_and_credentials_cannot_share_stdin() -> None:
+    proc = run_cli("push", "-", "reg.example/app:1", "--dest-creds", "-", stdin="u:p\n")
+    assert proc.returncode == 2
+    shown = " ".join(proc.stderr.replace("│", " ").split())  # usage errors come in a box
+    assert "the archive and --dest-creds cannot both come from stdin" in shown

@@ -5,7 +5,9 @@ Each command imports its operation when it runs, so a command pays only for what
 
 from __future__ import annotations
 
+import itertools
 import json
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -172,6 +174,13 @@ def save_command(
         _print_saved(result, commands, to_stderr)
 
 
+def _creds_read_stdin(argv: list[str]) -> bool:
+    """Whether ``--dest-creds`` was given as ``-`` or ``USER:-`` (read from stdin)."""
+    values = [b for a, b in itertools.pairwise(argv) if a == "--dest-creds"]
+    values += [a.partition("=")[2] for a in argv if a.startswith("--dest-creds=")]
+    return any(v == "-" or (v.endswith(":-") and v.count(":") == 1) for v in values)
+
+
 def _print_saved(result: SaveResult, commands: list[str], err: bool) -> None:
     count = len(result.images)
     lines = [
@@ -261,6 +270,13 @@ def push_command(
     quiet: QuietOpt = False,
 ) -> None:
     from ..pusher import ArchiveNamesNeedConsent, push  # noqa: PLC0415 - imported when run
+
+    if archive.split(":", 1)[0] in ("-", "/dev/stdin") and _creds_read_stdin(sys.argv):
+        raise typer.BadParameter(
+            "the archive and --dest-creds cannot both come from stdin; give the credentials "
+            "as IMGMIRROR_DEST_CREDS or --authfile",
+            param_hint="FILE",
+        )
 
     def consent(registries: tuple[str, ...]) -> bool:
         if to_archive_names:
