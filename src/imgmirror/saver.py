@@ -19,8 +19,9 @@ from typing import Literal
 
 import attrs
 
-from .archive.layout import ArchiveFormat, Origin, SaveItem, plan_archive, primary_image
+from .archive.layout import ArchiveFormat, BlobEntry, Origin, SaveItem, plan_archive, primary_image
 from .archive.output import Output, open_output
+from .archive.prefetch import prefetching
 from .archive.scatter import write_scattered
 from .archive.writer import Piece, stream_archive
 from .compression import compress
@@ -201,7 +202,8 @@ def save(
         src_creds: credentials for the registries read from.
         authfile: a credentials file consulted when ``src_creds`` is not given.
         keychain: a custom credential source, asked instead of the standard files.
-        jobs: manifests, and blobs when ``path`` is a plain regular file, fetched at once.
+        jobs: manifests and blobs fetched at once (into a compressed or streamed output, the
+            blobs ahead of the writer go through bounded buffers, in order).
         options: TLS, retry and timeout settings.
         progress: receives per-blob events.
 
@@ -265,12 +267,14 @@ def save(
         patchable = kind is None and out.seekable
         if patchable:
             size = write_scattered(plan, opener, out, jobs=jobs, progress=progress)
-        else:
-            stream = stream_archive(plan, opener, progress, patchable=False)
-            try:
-                size = _write(out, compress(stream, kind) if kind else stream)
-            finally:
-                stream.close()
+        else:  # in order, the next blobs fetched ahead into bounded buffers
+            order = [(e.origin, e.blob) for e in plan.entries if isinstance(e, BlobEntry)]
+            with prefetching(opener, order, jobs) as ahead:
+                stream = stream_archive(plan, ahead, progress, patchable=False)
+                try:
+                    size = _write(out, compress(stream, kind) if kind else stream)
+                finally:
+                    stream.close()
     return SaveResult(
         path=shown,
         format=format,

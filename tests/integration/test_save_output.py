@@ -3,6 +3,7 @@ also when the process is terminated; write errors are one line, never a tracebac
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -267,17 +268,26 @@ class _Overlap:
         return True
 
 
-@pytest.mark.parametrize("fmt", ["docker", "oci"])
-def test_blobs_are_fetched_at_once_and_the_archive_loads(out_dir: Path, fmt: ArchiveFormat) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "suffix"),
+    [("docker", ".tar"), ("oci", ".tar"), ("docker", ".tar.gz")],  # .gz: buffered, in order
+)
+def test_blobs_are_fetched_at_once_and_the_archive_loads(
+    out_dir: Path, fmt: ArchiveFormat, suffix: str
+) -> None:
     image = images.make_image(marker=f"parallel-{fmt}", platform=images.host_platform())
     overlap = _Overlap(image)
-    out = out_dir / "parallel.tar"
+    out = out_dir / f"parallel{suffix}"
     with FakeSource(image, overlap) as fake:
         result = imgmirror.save(
             [f"{fake.host}/app:1"], out, format=fmt, jobs=4, options=imgmirror.ClientOptions()
         )
     assert overlap.peak >= 2  # the layers were in flight together
     assert result.blobs == len(image.layers) + (fmt == "oci")  # oci: the config too
+    if suffix == ".tar.gz":  # skopeo reads plain tars only
+        plain = out_dir / "plain.tar"
+        plain.write_bytes(gzip.decompress(out.read_bytes()))
+        out = plain
     transport = "docker-archive" if fmt == "docker" else "oci-archive"
     copied = out_dir / "copied"
     skopeo("copy", f"{transport}:{out}", f"dir:{copied}")  # reads and checks every blob
@@ -288,3 +298,4 @@ def test_blobs_are_fetched_at_once_and_the_archive_loads(out_dir: Path, fmt: Arc
     with tarfile.open(out) as tar:
         names = tar.getnames()
     assert len(names) == len(set(names))
+    assert (result.compression == "gzip") == (suffix == ".tar.gz")

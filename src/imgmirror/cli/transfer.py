@@ -132,7 +132,8 @@ def save_command(
             "-j",
             min=1,
             max=64,
-            help="Manifests, and blobs of a plain (uncompressed) output file, fetched at once.",
+            help="Manifests and blobs fetched at once (a compressed or streamed archive: "
+            "fetched ahead into bounded buffers, written in order).",
         ),
     ] = 4,
     authfile: AuthfileOpt = None,
