@@ -37,7 +37,10 @@ METHOD = """\
   wrote them) against `skopeo copy docker://SRC docker-archive:FILE:NAME` (which also writes
   uncompressed layers).
 - push: imgmirror's default-format archive pushed with `imgmirror push FILE DST` and with
-  `skopeo copy docker-archive:FILE docker://DST`, into an empty registry each run."""
+  `skopeo copy docker-archive:FILE docker://DST`, into an empty registry each run.
+- throttled save: `imgmirror save` and `imgmirror copy` of the five-layer image through a
+  loopback proxy that sends each connection at most 20 MiB/s (`benchmarks/throttled.py`), in
+  turn; the target is save within 1.2x of copy (both fetch several blobs at once)."""
 
 
 def images_text(images: Iterable[BenchImage]) -> str:

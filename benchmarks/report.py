@@ -130,6 +130,17 @@ def judge(rows: Sequence[Row], main: str, big: str, small: str) -> list[Check]:
                     f"{ratio:.2f}",
                 )
             )
+    throttled = _find(rows, "throttled save", main)
+    if throttled is not None:
+        over = throttled.facts["save_to_copy"]
+        checks.append(
+            Check(
+                f"save ({main}) over a per-connection limited link: within 1.2x of copy",
+                over <= 1.2,
+                f"{throttled.imgmirror.median:.2f} s vs {throttled.facts['copy_seconds']:.2f} s "
+                f"({over:.2f}x)",
+            )
+        )
     measured = [row for row in rows if row.imgmirror]
     worst = max(measured, key=lambda r: r.imgmirror.peak_rss_mib)
     checks.append(

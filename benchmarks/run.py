@@ -23,6 +23,7 @@ from . import notes, report
 from .images import MIB, BenchImage, build_image, upload_image
 from .measure import imgmirror_argv, imgmirror_has_command, run_timed
 from .scenarios import SRC_REPO, Bench, Row, cold_copy, push_archive, repeat_copy, save_archive
+from .throttled import throttled_save
 
 ROOT = Path(__file__).resolve().parent.parent
 SHM = Path("/dev/shm")
@@ -47,7 +48,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated subset of cold,repeat,save,legacy,push (default: all)",
+        help="comma-separated subset of cold,repeat,save,legacy,push,throttled (default: all)",
     )
     return parser.parse_args(argv)
 
@@ -102,6 +103,8 @@ def _scenarios(bench: Bench, images: dict[str, BenchImage], args: argparse.Names
             done(save_archive(bench, image, rounds, fmt, keep=keep))
             if keep is not None:
                 archives[image.name] = keep
+    if wanted("throttled") and has_save:
+        done(throttled_save(bench, images[MAIN], max(1, args.rounds // 2)))
     if wanted("push"):
         for image, rounds in plan:
             if not has_push:
