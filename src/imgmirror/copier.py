@@ -298,17 +298,9 @@ def copy(
             and child manifest arrived and verified.
     """
     source = src if isinstance(src, Reference) else Reference.parse(src)
-    if isinstance(dst, Reference):
-        destination = dst
-    else:
-        destination = Reference.parse(dst)
-        last = dst.rsplit("/", 1)[-1]
-        if ":" not in last and "@" not in last:
-            destination = (
-                destination.with_tag(source.tag)
-                if source.tag
-                else attrs.evolve(destination, tag=None)
-            )
+    destination = dst if isinstance(dst, Reference) else Reference.parse(dst, default_tag=None)
+    if destination.tag is None and destination.digest is None and source.tag is not None:
+        destination = destination.with_tag(source.tag)  # no tag given: keep the source's
     with Session(options, authfile=authfile, keychain=keychain, jobs=jobs) as session:
         return copy_image(
             session,

@@ -121,8 +121,11 @@ class Reference:
     digest: Digest | None = None
 
     @classmethod
-    def parse(cls, text: str) -> Reference:
+    def parse(cls, text: str, *, default_tag: str | None = _DEFAULT_TAG) -> Reference:
         """Parse and normalise an image reference.
+
+        ``default_tag`` is the tag of a reference that names neither tag nor digest; pass
+        None to learn that none was given (``tag`` and ``digest`` both None).
 
         Raises:
             InvalidReference: If ``text`` does not follow the grammar; the message says why.
@@ -159,7 +162,7 @@ class Reference:
             registry, path = DOCKER_HUB, rest
         registry, path = _normalise(text, registry, path)
         if tag is None and digest is None:
-            tag = _DEFAULT_TAG
+            tag = default_tag
         return cls(registry, path, tag, digest)
 
     @property

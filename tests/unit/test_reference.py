@@ -256,3 +256,10 @@ def test_is_loopback(text: str, loopback: bool) -> None:
 )
 def test_is_loopback_host(host: str, loopback: bool) -> None:
     assert is_loopback_host(host) is loopback
+
+
+def test_default_tag_none_says_no_tag_was_given():
+    bare = Reference.parse("reg.corp:5000/mirror/pause", default_tag=None)
+    assert (bare.tag, bare.digest) == (None, None)
+    assert Reference.parse("reg.corp:5000/mirror/pause:3.9", default_tag=None).tag == "3.9"
+    assert Reference.parse("reg.corp:5000/mirror/pause").tag == "latest"
