@@ -6,18 +6,26 @@ Request counts come from the registry's access log.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import attrs
 import pytest
 
 import imgmirror
+from imgmirror.blobs import BlobEngine, BlobJob, Opener
 from imgmirror.copier import copy_image
-from imgmirror.digest import Digest
+from imgmirror.digest import Digest, verify_stream
+from imgmirror.errors import NetworkError, TransferCancelled, VerificationError
+from imgmirror.manifest import Descriptor
 from imgmirror.progress import ProgressListener
 from imgmirror.reference import Reference
 from imgmirror.session import Session
+from imgmirror.transport.client import RegistryClient
+from imgmirror.transport.retry import RetryPolicy
 from tests.support.images import Image, make_image, make_layer
 from tests.support.registry import Registry
 from tests.support.seed import seed
@@ -170,3 +178,63 @@ def test_repeat_copy_ends_after_one_manifest_head_at_each_end(token_registry, re
     assert not [p for _, p, _ in seen if "/blobs/" in p]
     after_auth = [(m, p) for m, p, status in seen if status != 401]
     assert len(after_auth) <= 6, after_auth
+
+
+def engine_job(registry: Registry, data: bytes, opener: Opener) -> tuple[BlobEngine, BlobJob]:
+    client = RegistryClient(registry.host)
+    descriptor = Descriptor("application/octet-stream", Digest.of(data), len(data))
+    engine = BlobEngine(2, RetryPolicy(attempts=3, backoff=0.01))
+    return engine, BlobJob(client, "blobs/x", descriptor, opener)
+
+
+def test_a_broken_source_is_started_again_after_a_backoff(anon_registry):
+    data = os.urandom(4096)
+    calls: list[int] = []
+
+    @contextlib.contextmanager
+    def flaky() -> Iterator[Iterable[bytes]]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise NetworkError("connection reset by the source")
+        yield [data]
+
+    engine, job = engine_job(anon_registry, data, flaky)
+    recorder = Recorder()
+    try:
+        outcome = engine.ensure(job, verb="pushed", progress=recorder)
+    finally:
+        engine.close()
+        job.destination.close()
+
+    assert outcome == "pushed"
+    assert len(calls) == 2
+    assert recorder.events[-1] == ("pushed", job.descriptor.digest)
+    with RegistryClient(anon_registry.host) as client:
+        assert client.blob_exists("blobs/x", job.descriptor.digest)
+
+
+def test_wrong_bytes_are_never_sent_again_and_cancel_reports_interrupted(anon_registry):
+    data = os.urandom(4096)
+    calls: list[int] = []
+
+    def wrong() -> contextlib.AbstractContextManager[Iterable[bytes]]:
+        calls.append(1)
+        return contextlib.nullcontext(verify_stream([b"x" * 4096], Digest.of(data), 4096, "b"))
+
+    engine, job = engine_job(anon_registry, data, wrong)
+    recorder = Recorder()
+    with pytest.raises(VerificationError):
+        engine.ensure(job, verb="copied", progress=recorder)
+    assert len(calls) == 1
+    assert recorder.events[-1] == ("failed", job.descriptor.digest)
+
+    cancel = threading.Event()
+    cancel.set()
+    job = attrs.evolve(job, opener=lambda: contextlib.nullcontext([data]))
+    with pytest.raises(TransferCancelled):
+        engine.ensure(job, verb="copied", progress=recorder, cancel=cancel)
+    engine.close()
+    job.destination.close()
+    assert recorder.events[-1] == ("interrupted", job.descriptor.digest)
+    with RegistryClient(anon_registry.host) as client:
+        assert not client.blob_exists("blobs/x", job.descriptor.digest)
