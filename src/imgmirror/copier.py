@@ -143,6 +143,7 @@ def copy_image(
     )
     if tree is None:
         assert existing is not None
+        listener.planned((), "copy")  # nothing to move
         return CopyResult(
             source=str(source),
             destination=str(destination),
