@@ -128,12 +128,19 @@ class BlobEngine:
             ImgmirrorError: the transfer failed for good (retries exhausted, or not transient).
         """
         digest = job.descriptor.digest
-        with self._budget, self._claim((job.destination.registry, digest), cancel):
-            outcome = self._present(job)
-            if outcome is None:
-                outcome = self._send(job, verb, progress, cancel)
-            else:
-                progress.blob_finished(digest, outcome)
+        sending = False  # once sending, _send reports how the blob ended
+        try:
+            with self._budget, self._claim((job.destination.registry, digest), cancel):
+                outcome = self._present(job)
+                if outcome is None:
+                    sending = True
+                    outcome = self._send(job, verb, progress, cancel)
+                else:
+                    progress.blob_finished(digest, outcome)
+        except ImgmirrorError as exc:
+            if not sending:
+                progress.blob_finished(digest, _failure(exc, cancel))
+            raise
         self.note_holder(job.destination.registry, job.repository, digest)
         return outcome
 
@@ -193,8 +200,7 @@ class BlobEngine:
                     and not _cancelled(cancel)
                 )
                 if not again or _pause(delay, cancel):
-                    stopped = isinstance(exc, TransferCancelled) or _cancelled(cancel)
-                    progress.blob_finished(blob.digest, "interrupted" if stopped else "failed")
+                    progress.blob_finished(blob.digest, _failure(exc, cancel))
                     raise
                 log.info("blob %s: %s; starting it again in %.1fs", blob.digest, exc, delay)
                 attempt, waited = attempt + 1, waited + delay
@@ -214,6 +220,11 @@ class BlobEngine:
                 client.upload_blob(job.repository, blob, body, location=location)
         finally:
             session.cancel()
+
+
+def _failure(exc: BaseException, cancel: threading.Event | None) -> str:
+    """The progress outcome of a blob that ended with ``exc``."""
+    return "interrupted" if isinstance(exc, TransferCancelled) or _cancelled(cancel) else "failed"
 
 
 def _cancelled(cancel: threading.Event | None) -> bool:
