@@ -19,7 +19,15 @@ from typing import Literal
 
 import attrs
 
-from .archive.layout import ArchiveFormat, BlobEntry, Origin, SaveItem, plan_archive, primary_image
+from .archive.layout import (
+    ArchiveFormat,
+    BlobEntry,
+    LayerTarEntry,
+    Origin,
+    SaveItem,
+    plan_archive,
+    primary_image,
+)
 from .archive.output import Output, open_output
 from .archive.prefetch import prefetching
 from .archive.scatter import write_scattered
@@ -32,7 +40,7 @@ from .image import fetch_image
 from .keychain import Keychain
 from .manifest import Descriptor, parse_config
 from .platform import Platform
-from .progress import ProgressListener
+from .progress import NullProgress, ProgressListener
 from .reference import Reference
 from .session import Session
 from .transport.client import RegistryClient
@@ -205,7 +213,8 @@ def save(
         jobs: manifests and blobs fetched at once (into a compressed or streamed output, the
             blobs ahead of the writer go through bounded buffers, in order).
         options: TLS, retry and timeout settings.
-        progress: receives per-blob events.
+        progress: receives ``planned(blobs, "save")`` before the first blob byte, then
+            per-blob events (outcome ``saved``).
 
     Raises:
         ImgmirrorError: any failure; nothing is left at ``path`` then.
@@ -255,6 +264,8 @@ def save(
             items.append(SaveItem(name, origin, tree, configs))
             saved.append(SavedImage(str(source), str(name), str(tree.top.digest), plats, renamed))
         plan = plan_archive(items, format)
+        blobs = [e.blob for e in plan.entries if isinstance(e, BlobEntry | LayerTarEntry)]
+        (progress or NullProgress()).planned(blobs, "save")
 
         def opener(
             origin: Origin, blob: Descriptor

@@ -13,7 +13,7 @@ import sys
 import tarfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -21,6 +21,9 @@ import pytest
 
 import imgmirror
 from imgmirror.archive.layout import ArchiveFormat
+from imgmirror.digest import Digest
+from imgmirror.manifest import Descriptor
+from imgmirror.progress import ProgressListener
 from imgmirror.saver import load_commands
 from tests.support import images
 from tests.support.faults import FakeSource
@@ -299,3 +302,37 @@ def test_blobs_are_fetched_at_once_and_the_archive_loads(
         names = tar.getnames()
     assert len(names) == len(set(names))
     assert (result.compression == "gzip") == (suffix == ".tar.gz")
+
+
+class _Recorder(ProgressListener):
+    """Records the order of progress events (from any thread)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.events: list[tuple[str, object]] = []
+
+    def planned(self, blobs: Sequence[Descriptor], verb: str) -> None:
+        with self.lock:
+            self.events.append(("planned", (verb, sorted(str(b.digest) for b in blobs))))
+
+    def blob_started(self, digest: Digest, size: int) -> None:
+        with self.lock:
+            self.events.append(("started", str(digest)))
+
+    def blob_finished(self, digest: Digest, outcome: str) -> None:
+        with self.lock:
+            self.events.append(("finished", (str(digest), outcome)))
+
+
+@pytest.mark.parametrize("suffix", [".tar", ".tar.zst"])
+def test_save_plans_its_blobs_then_reports_them_saved(
+    source: str, pause: Image, out_dir: Path, suffix: str
+) -> None:
+    recorder = _Recorder()
+    imgmirror.save(
+        [source], out_dir / f"p{suffix}", options=imgmirror.ClientOptions(), progress=recorder
+    )
+    layers = sorted(layer.digest for layer in pause.layers)
+    assert recorder.events[0] == ("planned", ("save", layers))
+    finished = [str(e) for kind, e in recorder.events if kind == "finished"]
+    assert sorted(finished) == [str((digest, "saved")) for digest in layers]

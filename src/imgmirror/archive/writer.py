@@ -67,7 +67,7 @@ BlobOpener = Callable[[Origin, Descriptor], AbstractContextManager[Iterator[byte
 
 _BLOCK = 512
 ATTEMPTS = 3  # tries per blob when a transfer breaks off (seekable output only)
-DONE = "copied"  # the outcome reported for a blob written into the archive
+DONE = "saved"  # the outcome reported for a blob written into the archive
 _RECORD = 20 * _BLOCK  # GNU/BSD tar pad the archive to a multiple of this
 _MTIME = 0
 
