@@ -1,4 +1,4 @@
-"""Developer tasks: ``nox -s tests``, ``demo``, ``lint``, ``mypy``, ``bench``."""
+"""Developer tasks: ``nox -s tests``, ``demo``, ``lint``, ``mypy``, ``bench``, ``soak``."""
 
 from __future__ import annotations
 
@@ -47,6 +47,14 @@ def tests(session: nox.Session) -> None:
     ensure_system_packages(session, "docker-registry", "skopeo", "dockerd", "gcc")
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """The long fault soak: 200+ injected faults over copy, save and push (a few minutes)."""
+    ensure_system_packages(session, "docker-registry", "skopeo")
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "soak", "-s", "-p", "no:cacheprovider", *session.posargs)
 
 
 @nox.session

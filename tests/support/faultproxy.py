@@ -1,0 +1,336 @@
+"""A fault-injecting HTTP proxy in front of a real registry, driven by a seed.
+
+``FaultProxy(("127.0.0.1", registry.port), FaultPlan(seed=7, rate=0.2))`` listens on
+127.0.0.1 and relays each request to the registry on a fresh upstream connection, keeping the
+``Host`` header (so the registry's ``Location`` URLs name the proxy). For each request it draws,
+from ``random.Random(f"{seed}:{method} {path}:{n}")``, whether to inject one fault and where:
+
+- ``reset-request``: a TCP RST after a random part of the request body reached the registry;
+- ``reset-response`` / ``truncate``: a RST / a clean close at a random offset of the response
+  (of its body when it has one, else of its head);
+- ``stall``: the response stops at a random offset for ``plan.stall`` seconds, then resumes;
+- ``drip``: from a random offset the response trickles at ``plan.drip_rate`` bytes/s for
+  ``plan.drip`` seconds, then flows again;
+- ``429`` / ``503``, each also ``-retry-after``: the proxy answers itself (registry-style JSON
+  error body, ``Retry-After: plan.retry_after`` for the second form); the registry never sees
+  the request.
+
+The decision depends only on the seed, the request's method and path (upload UUIDs and query
+strings left out, a PUT's ``digest`` kept) and how many such requests came before, so a run
+with ``--jobs 1`` replays exactly; with parallel jobs each request key still gets the same fault.
+Every fault that fired is in :attr:`FaultProxy.injected`. Bounded: sockets time out after
+``IO_TIMEOUT``; the proxy stops by itself after ``plan.lifetime`` seconds and stops when its
+context manager exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+from .httpwire import Head, Wire, WireError, reset
+
+__all__ = ["FAULT_KINDS", "FaultPlan", "FaultProxy", "Injected"]
+
+FAULT_KINDS = (
+    "reset-request",
+    "reset-response",
+    "truncate",
+    "stall",
+    "drip",
+    "429",
+    "429-retry-after",
+    "503",
+    "503-retry-after",
+)
+IO_TIMEOUT = 30.0
+_UNKNOWN_LENGTH = 4096  # offsets into a chunked or read-to-close body are drawn below this
+_UPLOAD = re.compile(r"/blobs/uploads/[^/]+")
+_STATUS_TEXT = {
+    429: ("Too Many Requests", "TOOMANYREQUESTS"),
+    503: ("Service Unavailable", "UNAVAILABLE"),
+}
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """What to inject and how often; every field bounded."""
+
+    seed: int
+    rate: float = 0.1
+    kinds: tuple[str, ...] = FAULT_KINDS
+    stall: float = 1.0
+    drip: float = 0.5
+    drip_rate: int = 4096
+    retry_after: int = 1
+    max_faults: int | None = None
+    lifetime: float = 300.0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.kinds) - set(FAULT_KINDS)
+        if unknown or not self.kinds:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; pick from {FAULT_KINDS}")
+
+    def decide(self, key: str, n: int) -> tuple[str, float] | None:
+        """The fault for the ``n``-th request with ``key`` and where it lands (0..1), or None."""
+        rng = random.Random(f"{self.seed}:{key}:{n}")  # noqa: S311 - replayable, not secret
+        if rng.random() >= self.rate:
+            return None
+        return rng.choice(self.kinds), rng.random()
+
+
+@dataclass(frozen=True)
+class Injected:
+    """One fault that fired: its kind, the request it hit and the byte offset where."""
+
+    kind: str
+    key: str
+    offset: int
+
+
+def request_key(head: Head) -> str:
+    """``METHOD path`` without upload UUIDs or query, plus a PUT's ``digest``."""
+    parts = urlsplit(head.target)
+    key = f"{head.method} {_UPLOAD.sub('/blobs/uploads/*', parts.path)}"
+    digest = parse_qs(parts.query).get("digest")
+    return f"{key}?digest={digest[0]}" if digest else key
+
+
+def status_reply(status: int, retry_after: int | None) -> bytes:
+    reason, code = _STATUS_TEXT[status]
+    body = f'{{"errors":[{{"code":"{code}","message":"injected by the fault proxy"}}]}}'.encode()
+    lines = [
+        f"HTTP/1.1 {status} {reason}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+    ]
+    if retry_after is not None:
+        lines.append(f"Retry-After: {retry_after}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class _Closed(Exception):
+    """The fault ended the client connection."""
+
+
+class FaultProxy:
+    """A running proxy; use as a context manager or call :meth:`start` and :meth:`stop`."""
+
+    def __init__(self, upstream: tuple[str, int], plan: FaultPlan) -> None:
+        self.upstream = upstream
+        self.plan = plan
+        self.injected: list[Injected] = []
+        self.requests = 0
+        self._seen: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._sockets: set[socket.socket] = set()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._deadline = 0.0
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def counts(self) -> Counter[str]:
+        with self._lock:
+            return Counter(fault.kind for fault in self.injected)
+
+    def start(self) -> FaultProxy:
+        self._deadline = time.monotonic() + self.plan.lifetime
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+        self._listener.close()
+        with self._lock:
+            for sock in list(self._sockets):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- serving ---------------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        while not self._stop.is_set() and time.monotonic() < self._deadline:
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            client.settimeout(IO_TIMEOUT)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+        self._stop.set()
+        self._listener.close()
+
+    def _track(self, sock: socket.socket, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._sockets.add(sock)
+            else:
+                self._sockets.discard(sock)
+
+    def _serve(self, client: socket.socket) -> None:
+        self._track(client, True)
+        wire = Wire(client)
+        try:
+            while not self._stop.is_set():
+                head = wire.read_head()
+                if head is None or not self._exchange(client, wire, head):
+                    break
+        except (OSError, WireError, _Closed):
+            pass
+        finally:
+            self._track(client, False)
+            client.close()
+
+    def _decide(self, head: Head) -> tuple[str, float, str] | None:
+        key = request_key(head)
+        with self._lock:
+            self.requests += 1
+            n = self._seen[key]
+            self._seen[key] += 1
+            full = self.plan.max_faults is not None and len(self.injected) >= self.plan.max_faults
+        choice = None if full else self.plan.decide(key, n)
+        return None if choice is None else (choice[0], choice[1], key)
+
+    def _record(self, kind: str, key: str, offset: int) -> None:
+        with self._lock:
+            self.injected.append(Injected(kind, key, offset))
+
+    def _exchange(self, client: socket.socket, wire: Wire, head: Head) -> bool:
+        """Relay one request and its response; False when the client connection is done."""
+        fault = self._decide(head)
+        kind, where, key = fault if fault else ("", 0.0, "")
+        request_body = head.body_kind()
+        if kind[:3] in ("429", "503"):
+            for _ in wire.body(request_body):
+                pass
+            retry_after = self.plan.retry_after if kind.endswith("retry-after") else None
+            client.sendall(status_reply(int(kind[:3]), retry_after))
+            self._record(kind, key, 0)
+            return True
+        upstream = socket.create_connection(self.upstream, timeout=IO_TIMEOUT)
+        upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._track(upstream, True)
+        try:
+            upstream.sendall(head.raw)
+            if kind == "reset-request":
+                self._cut_request(wire, request_body, upstream, where, key)
+                reset(client)
+                raise _Closed
+            for piece in wire.body(request_body):
+                upstream.sendall(piece)
+            return self._respond(client, Wire(upstream), head, fault)
+        finally:
+            self._track(upstream, False)
+            upstream.close()
+
+    def _cut_request(
+        self, wire: Wire, kind: tuple[str, int], upstream: socket.socket, where: float, key: str
+    ) -> None:
+        total = kind[1] if kind[0] == "length" else _UNKNOWN_LENGTH
+        offset = int(where * total)
+        sent = 0
+        for piece in wire.body(kind):
+            if sent + len(piece) > offset:
+                upstream.sendall(piece[: offset - sent])
+                break
+            upstream.sendall(piece)
+            sent += len(piece)
+        self._record("reset-request", key, offset)
+        reset(upstream)
+
+    def _respond(
+        self,
+        client: socket.socket,
+        upstream: Wire,
+        request: Head,
+        fault: tuple[str, float, str] | None,
+    ) -> bool:
+        head = upstream.read_head()
+        if head is None:
+            raise WireError("the registry closed without answering")
+        body = head.body_kind(request_method=request.method)
+        pieces = _chain(head.raw, upstream.body(body))
+        if fault is None:
+            for piece in pieces:
+                client.sendall(piece)
+        else:
+            kind, where, key = fault
+            offset = _offset(len(head.raw), body, where)
+            self._relay_with_fault(client, pieces, kind, offset, key)
+        closing = (head.header("Connection") or "").lower() == "close"
+        asked_close = (request.header("Connection") or "").lower() == "close"
+        return body[0] != "eof" and not closing and not asked_close
+
+    def _relay_with_fault(
+        self, client: socket.socket, pieces: Iterator[bytes], kind: str, offset: int, key: str
+    ) -> None:
+        sent = 0
+        for piece in pieces:
+            if sent <= offset < sent + len(piece):
+                cut = offset - sent
+                client.sendall(piece[:cut])
+                self._record(kind, key, offset)
+                if kind == "reset-response":
+                    reset(client)
+                    raise _Closed
+                if kind == "truncate":
+                    client.shutdown(socket.SHUT_WR)
+                    raise _Closed
+                if kind == "stall":
+                    self._stop.wait(self.plan.stall)
+                    client.sendall(piece[cut:])
+                else:  # drip
+                    self._drip(client, _chain(piece[cut:], pieces))
+                    return
+            else:
+                client.sendall(piece)
+            sent += len(piece)
+
+    def _drip(self, client: socket.socket, pieces: Iterator[bytes]) -> None:
+        step = max(1, self.plan.drip_rate // 20)
+        until = time.monotonic() + self.plan.drip
+        for piece in pieces:
+            view = memoryview(piece)
+            while view and time.monotonic() < until and not self._stop.is_set():
+                client.sendall(view[:step])
+                view = view[step:]
+                self._stop.wait(0.05)
+            client.sendall(view)
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def _offset(head_len: int, body: tuple[str, int], where: float) -> int:
+    """Where a response fault lands: inside the body when there is one, else in the head."""
+    mode, length = body
+    if mode == "length" and length == 0:
+        return int(where * head_len)
+    span = length if mode == "length" else _UNKNOWN_LENGTH
+    return head_len + int(where * span)
