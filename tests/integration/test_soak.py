@@ -21,7 +21,7 @@ from tests.support.registry import RegistryFactory
 
 MIN_FAULTS = 200
 BUDGET = 240.0
-RATE = float(os.environ.get("IMGMIRROR_SOAK_RATE", "0.25"))
+RATE = float(os.environ.get("IMGMIRROR_SOAK_RATE", "0.35"))
 
 
 @pytest.mark.soak

@@ -234,7 +234,7 @@ class FaultProxy:
         upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._track(upstream, True)
         try:
-            upstream.sendall(head.raw)
+            upstream.sendall(_closing(head))
             if kind == "reset-request":
                 self._cut_request(wire, request_body, upstream, where, key)
                 reset(client)
@@ -319,6 +319,14 @@ class FaultProxy:
                 view = view[step:]
                 self._stop.wait(0.05)
             client.sendall(view)
+
+
+def _closing(head: Head) -> bytes:
+    """The request head with ``Connection: close``: one upstream connection per request."""
+    lines = [head.first]
+    lines += [f"{k}: {v}" for k, v in head.headers if k.lower() != "connection"]
+    lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

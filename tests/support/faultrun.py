@@ -173,6 +173,10 @@ class FaultWorld:
         outcome = run_measured([*args, "-q", *self.extra_args], self.workdir)
         outcome = Outcome(**{**outcome.__dict__, "faults": self.faults - before})
         self.outcomes.append(outcome)
+        print(
+            f"  {what}: exit {outcome.returncode} in {outcome.seconds:.1f} s, "
+            f"{outcome.faults} faults, {outcome.stderr.strip()[:300]}"
+        )
         check_outcome(outcome, what)
         return outcome
 
