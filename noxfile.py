@@ -82,7 +82,12 @@ def mypy(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Time imgmirror against skopeo on local registries; writes docs/benchmarks.md."""
+    """Time imgmirror against skopeo on local registries (docs/benchmarks.md) and, as root,
+    50 ms away over TLS in a network namespace (docs/benchmarks-latency.md)."""
     ensure_system_packages(session, "docker-registry", "skopeo", "time", "curl")
     session.install("-e", ".[test]")
     session.run("python", "-m", "benchmarks.run", *session.posargs)
+    if os.geteuid() == 0:  # the latency lab needs a network namespace
+        session.run("python", "-m", "benchmarks.latency")
+    else:
+        session.warn("not root: skipping the latency scenario (python -m benchmarks.latency)")

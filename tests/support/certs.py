@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,8 +199,11 @@ def _self_signed(key: PrivateKey, common_name: str) -> x509.Certificate:
     return _validity(builder).sign(key, hashes.SHA256())
 
 
-def make_pki(directory: Path) -> TestPKI:
-    """Generate the whole test PKI into ``directory`` (created if missing)."""
+def make_pki(directory: Path, extra_ips: Sequence[str] = ()) -> TestPKI:
+    """Generate the whole test PKI into ``directory`` (created if missing).
+
+    ``extra_ips``: more addresses the server certificate is valid for (the latency lab's).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     ca_key, ca_cert = _make_ca()
     server_key, server_cert = _leaf(
@@ -211,6 +215,7 @@ def make_pki(directory: Path) -> TestPKI:
             x509.DNSName("localhost"),
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
             x509.IPAddress(ipaddress.ip_address("::1")),
+            *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in extra_ips),
         ],
     )
     client_key, client_cert = _leaf(
