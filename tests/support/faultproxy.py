@@ -18,9 +18,10 @@ from ``random.Random(f"{seed}:{method} {path}:{n}")``, whether to inject one fau
 The decision depends only on the seed, the request's method and path (upload UUIDs and query
 strings left out, a PUT's ``digest`` kept) and how many such requests came before, so a run
 with ``--jobs 1`` replays exactly; with parallel jobs each request key still gets the same fault.
-Every fault that fired is in :attr:`FaultProxy.injected`. Bounded: sockets time out after
-``IO_TIMEOUT``; the proxy stops by itself after ``plan.lifetime`` seconds and stops when its
-context manager exits.
+A connection that does not start with HTTP (a TLS hello) is relayed untouched, as the
+registry would see it. Every fault that fired is in :attr:`FaultProxy.injected`. Bounded:
+sockets time out after ``IO_TIMEOUT``; the proxy stops by itself after ``plan.lifetime``
+seconds and stops when its context manager exits.
 """
 
 from __future__ import annotations
@@ -194,6 +195,10 @@ class FaultProxy:
         self._track(client, True)
         wire = Wire(client)
         try:
+            first = client.recv(1, socket.MSG_PEEK)
+            if first and not first.isalpha():  # not HTTP (a TLS hello): relay it untouched
+                self._tunnel(client)
+                return
             while not self._stop.is_set():
                 head = wire.read_head()
                 if head is None or not self._exchange(client, wire, head):
@@ -203,6 +208,18 @@ class FaultProxy:
         finally:
             self._track(client, False)
             client.close()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(self.upstream, timeout=IO_TIMEOUT)
+        self._track(upstream, True)
+        back = threading.Thread(target=_pump, args=(upstream, client), daemon=True)
+        back.start()
+        try:
+            _pump(client, upstream)
+            back.join(IO_TIMEOUT)
+        finally:
+            self._track(upstream, False)
+            upstream.close()
 
     def _decide(self, head: Head) -> tuple[str, float, str] | None:
         key = request_key(head)
@@ -319,6 +336,14 @@ class FaultProxy:
                 view = view[step:]
                 self._stop.wait(0.05)
             client.sendall(view)
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    """Copy ``src`` to ``dst`` until ``src`` closes, then close ``dst``'s sending side."""
+    with contextlib.suppress(OSError):
+        while data := src.recv(64 * 1024):
+            dst.sendall(data)
+        dst.shutdown(socket.SHUT_WR)
 
 
 def _closing(head: Head) -> bytes:
