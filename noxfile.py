@@ -16,7 +16,7 @@ SYSTEM_PACKAGES = {
     "skopeo": "skopeo",
     "dockerd": "docker.io",
     "gcc": "gcc",
-    "time": "time",  # /usr/bin/time -f %M: peak RSS in the benchmarks
+    "time": "time",  # /usr/bin/time -f %M: peak RSS in the benchmarks and the fault suite
     "curl": "curl",  # the raw curl | curl baseline
 }
 
@@ -44,7 +44,7 @@ def ensure_system_packages(session: nox.Session, *tools: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole test suite, against real registries, skopeo and a Docker engine."""
-    ensure_system_packages(session, "docker-registry", "skopeo", "dockerd", "gcc")
+    ensure_system_packages(session, "docker-registry", "skopeo", "dockerd", "gcc", "time")
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
 
@@ -52,7 +52,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def soak(session: nox.Session) -> None:
     """The long fault soak: 200+ injected faults over copy, save and push (a few minutes)."""
-    ensure_system_packages(session, "docker-registry", "skopeo")
+    ensure_system_packages(session, "docker-registry", "skopeo", "time")
     session.install("-e", ".[test]")
     session.run("pytest", "-m", "soak", "-s", "-p", "no:cacheprovider", *session.posargs)
 

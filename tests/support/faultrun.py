@@ -4,7 +4,7 @@ Shared by the short fault suite (``nox -s tests``) and the soak (``nox -s soak``
 :class:`FaultWorld` holds a source and a destination registry, each behind a
 :class:`~tests.support.faultproxy.FaultProxy`, a multi-layer image at the source and an
 ``imgmirror save`` archive of it made without faults. :meth:`FaultWorld.copy`, ``save`` and
-``push`` run the CLI as a subprocess (peak RSS from ``wait4``) and assert the guarantees: exit 0,
+``push`` run the CLI as a subprocess (peak RSS from GNU ``time``) and assert the guarantees: exit 0,
 or exit 1 with exactly one line on stderr and no traceback; whatever landed verifies with skopeo;
 no save leaves a temp file; the imgmirror process stays under :data:`RSS_LIMIT`.
 """
@@ -17,7 +17,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from .faultproxy import FaultPlan, FaultProxy
 from .images import Image, make_image, make_layer
 from .registry import Registry
 from .seed import MANIFEST_ACCEPT, RegistryClient, seed
-from .tools import skopeo, skopeo_copy, skopeo_digest
+from .tools import require_tool, skopeo, skopeo_copy, skopeo_digest
 
 __all__ = ["RSS_LIMIT", "FaultWorld", "Outcome", "layered_image", "tags_are_complete"]
 
@@ -52,28 +51,32 @@ class Outcome:
 
 
 def run_measured(args: list[str], workdir: Path, timeout: float = RUN_TIMEOUT) -> Outcome:
-    """``python -m imgmirror ARGS``; its own peak RSS comes from ``os.wait4``."""
-    out, err = workdir / "stdout", workdir / "stderr"
+    """``python -m imgmirror ARGS`` under GNU time, for the peak RSS of that process alone.
+
+    (``wait4`` on a child forked from a large pytest process would count the parent's pages.)
+    """
+    out, err, rss = workdir / "stdout", workdir / "stderr", workdir / "rss"
+    measure = [require_tool("time"), "-f", "%M", "-o", str(rss)]
     started = time.monotonic()
     with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "imgmirror", *args],
+            [*measure, sys.executable, "-m", "imgmirror", *args],
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,
+            start_new_session=True,
         )
-    watchdog = threading.Timer(timeout, os.kill, (proc.pid, signal.SIGKILL))
-    watchdog.start()
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        watchdog.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    lines = rss.read_text().split() if rss.exists() else []
     return Outcome(
         command=args[0],
         returncode=proc.returncode,
         stderr=err.read_text(errors="replace"),
-        peak_rss=usage.ru_maxrss * 1024,
+        peak_rss=int(lines[-1]) * 1024 if lines and lines[-1].isdigit() else RSS_LIMIT,
         seconds=time.monotonic() - started,
         faults=0,
     )
