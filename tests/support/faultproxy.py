@@ -105,7 +105,8 @@ def request_key(head: Head) -> str:
     return f"{key}?digest={digest[0]}" if digest else key
 
 
-def status_reply(status: int, retry_after: int | None) -> bytes:
+def status_reply(status: int, retry_after: int | None, *, head: bool = False) -> bytes:
+    """A registry-style error reply (headers only for a ``HEAD`` request)."""
     reason, code = _STATUS_TEXT[status]
     body = f'{{"errors":[{{"code":"{code}","message":"injected by the fault proxy"}}]}}'.encode()
     lines = [
@@ -115,7 +116,7 @@ def status_reply(status: int, retry_after: int | None) -> bytes:
     ]
     if retry_after is not None:
         lines.append(f"Retry-After: {retry_after}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (b"" if head else body)
 
 
 class _Closed(Exception):
@@ -244,8 +245,8 @@ class FaultProxy:
             for _ in wire.body(request_body):
                 pass
             retry_after = self.plan.retry_after if kind.endswith("retry-after") else None
-            client.sendall(status_reply(int(kind[:3]), retry_after))
             self._record(kind, key, 0)
+            client.sendall(status_reply(int(kind[:3]), retry_after, head=head.method == "HEAD"))
             return True
         upstream = socket.create_connection(self.upstream, timeout=IO_TIMEOUT)
         upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
