@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -130,7 +131,9 @@ def _seed_images(source: Registry, scratch: Path) -> dict[str, str]:
     return {"pause cold": "lat/pause", "30 layers cold": "lat/thirty"}
 
 
-def _render(rows: list[tuple[str, dict[str, Result]]], delay: float, rounds: int) -> str:
+def _render(
+    rows: list[tuple[str, dict[str, Result]]], delay: float, rounds: int, load: float
+) -> str:
     lines = [
         "# Latency benchmark: imgmirror against skopeo",
         "",
@@ -139,6 +142,8 @@ def _render(rows: list[tuple[str, dict[str, Result]]], delay: float, rounds: int
         f"{next(SUBNET.hosts())} (a veth pair into a network namespace where the tools run),",
         f"medians of {rounds} interleaved rounds. Requests are what the source and destination",
         "registries logged; connections are TCP connections the tool opened through the proxies.",
+        f"Load average (1 min) at start / end: {load:.2f} / {os.getloadavg()[0]:.2f} on "
+        f"{os.cpu_count()} CPUs; with a high load, start-up CPU rather than round trips decides.",
         "",
         "| Scenario | imgmirror | skopeo | time ratio |",
         "|---|---|---|---|",
@@ -151,6 +156,7 @@ def _render(rows: list[tuple[str, dict[str, Result]]], delay: float, rounds: int
 
 
 def _run(args: argparse.Namespace, lab: Lab, factory: RegistryFactory, scratch: Path) -> str:
+    load = os.getloadavg()[0]
     source = factory(name="source", tls=True, log_level="error")
     policy = scratch / "policy.json"
     policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
@@ -163,7 +169,7 @@ def _run(args: argparse.Namespace, lab: Lab, factory: RegistryFactory, scratch: 
         results = _scenario(world, repo, warm, args.rounds)
         rows.append((name, results))
         print(f"{name}: " + "; ".join(f"{t} {r.cell()}" for t, r in results.items()), flush=True)
-    return _render(rows, args.delay, args.rounds)
+    return _render(rows, args.delay, args.rounds, load)
 
 
 def main(argv: list[str] | None = None) -> int:
