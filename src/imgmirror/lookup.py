@@ -10,7 +10,9 @@ the image config; :func:`inspect_archive` lists the images an archive holds. All
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -67,8 +69,17 @@ def is_archive_path(text: str) -> bool:
     return os.path.isfile(text) or text.endswith(_ARCHIVE_SUFFIXES)
 
 
-def _client(session: Session, registry: str, creds: CredentialInput) -> RegistryClient:
-    return session.client(registry, Credential.coerce(creds), creds_hint=_CREDS_HINT)
+@contextlib.contextmanager
+def _connected(
+    registry: str,
+    creds: CredentialInput,
+    authfile: str | None,
+    keychain: Keychain | None,
+    options: ClientOptions | None,
+) -> Iterator[RegistryClient]:
+    """The client for ``registry``, with credentials found as ``copy`` finds them."""
+    with Session(options, authfile=authfile, keychain=keychain) as session:
+        yield session.client(registry, Credential.coerce(creds), creds_hint=_CREDS_HINT)
 
 
 def list_tags(
@@ -82,8 +93,8 @@ def list_tags(
 ) -> list[str]:
     """Every tag of ``repository`` (``registry/path``; a tag or digest in it is ignored)."""
     ref = Reference.parse(repository)
-    with Session(options, authfile=authfile, keychain=keychain) as session:
-        return _client(session, ref.registry, creds).list_tags(ref.repository, page_size)
+    with _connected(ref.registry, creds, authfile, keychain, options) as client:
+        return client.list_tags(ref.repository, page_size)
 
 
 def list_repositories(
@@ -97,8 +108,8 @@ def list_repositories(
 ) -> list[str]:
     """Every repository of ``registry`` (``/v2/_catalog``), if the registry lists them."""
     host = Reference.parse(f"{registry.rstrip('/')}/x").registry
-    with Session(options, authfile=authfile, keychain=keychain) as session:
-        return _client(session, host, creds).catalog(page_size)
+    with _connected(host, creds, authfile, keychain, options) as client:
+        return client.catalog(page_size)
 
 
 def image_digest(
@@ -115,8 +126,7 @@ def image_digest(
         NotFound: the tag or digest does not exist.
     """
     ref = Reference.parse(image)
-    with Session(options, authfile=authfile, keychain=keychain) as session:
-        client = _client(session, ref.registry, creds)
+    with _connected(ref.registry, creds, authfile, keychain, options) as client:
         found = client.head_manifest(ref.repository, ref.identifier)
     if found is None:
         raise NotFound(
@@ -164,8 +174,7 @@ def inspect(
     """
     ref = Reference.parse(image)
     wanted = Platform.parse(platform) if isinstance(platform, str) else platform
-    with Session(options, authfile=authfile, keychain=keychain) as session:
-        client = _client(session, ref.registry, creds)
+    with _connected(ref.registry, creds, authfile, keychain, options) as client:
         raw, content_type = client.get_manifest_bytes(ref.repository, ref.identifier, _ANY_MANIFEST)
         info = describe(str(ref), raw, content_type)
         index = parse_manifest(raw, content_type) if wanted and info.is_index else None

@@ -204,8 +204,13 @@ def _docker(mirrors: Sequence[Mirror], tls: Tls, notes: list[str]) -> dict[str, 
         if mirror.source != DOCKER_HUB:
             notes.append(
                 f"docker: registry-mirrors only apply to Docker Hub; pulls of {mirror.source} "
-                f"are not redirected (pull {mirror.location}/... names, or use containerd or "
-                "CRI-O); only the mirror's certs.d is written for it"
+                f"are not redirected (pull {mirror.location}/... names instead, or use "
+                "containerd or CRI-O)"
+                + (
+                    "; the mirror's certs.d is written for that"
+                    if tls.ca or tls.client_cert
+                    else ""
+                )
             )
         elif mirror.prefix:
             notes.append(

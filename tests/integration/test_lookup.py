@@ -263,3 +263,73 @@ def test_archive_digest_and_inspect(tmp_path: Path):
     ]
     missing = run_cli("inspect", str(tmp_path / "nope.tar"))
     assert "nope.tar" in _one_line_error(missing)
+
+
+def test_archive_from_save_keeps_the_registry_digest(anon_registry: Registry, tmp_path: Path):
+    """A pre-loading job checks the bundle it is about to ship: names and registry digests."""
+    image = make_image(marker="saved")
+    seed(anon_registry, "k8s/pause", "3.9", image)
+    bundle = tmp_path / "node-images.tar"
+    imgmirror.save([anon_registry.ref("k8s/pause", "3.9")], str(bundle), platform="linux/amd64")
+
+    digests = run_cli("digest", str(bundle))
+    assert digests.stdout.split() == [image.digest, anon_registry.ref("k8s/pause", "3.9")]
+    shown = _last_json(run_cli("inspect", str(bundle), "--json"))
+    images = shown["images"]
+    assert isinstance(images, list)
+    assert len(images) == 1
+    only = images[0]
+    assert only["digest"] == image.digest
+    assert [x["digest"] for x in only["layers"]] == [layer.digest for layer in image.layers]
+
+
+_SCHEMA1 = json.dumps(
+    {
+        "schemaVersion": 1,
+        "name": "old",
+        "tag": "1",
+        "architecture": "amd64",
+        "fsLayers": [{"blobSum": "sha256:" + "a" * 64}],
+        "history": [{"v1Compatibility": "{}"}],
+        "signatures": [],
+    },
+    indent=3,
+).encode()
+
+
+class _Schema1(BaseHTTPRequestHandler):
+    """Serves a signed schema 1 manifest, which the fixtures' registry cannot be made to."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = _SCHEMA1 if self.path.startswith("/v2/old/manifests/") else b"{}"
+        kind = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+        self.send_response(200)
+        self.send_header("Content-Type", kind if body is _SCHEMA1 else "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_inspect_schema1_shows_what_it_can():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Schema1)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ref = f"127.0.0.1:{server.server_address[1]}/old:1"
+    try:
+        proc = run_cli("inspect", ref)
+        raw = subprocess.run(
+            [*_cli(), "inspect", ref, "--raw"], capture_output=True, check=True, timeout=60
+        ).stdout
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 0, proc.stderr
+    assert "manifest.v1+prettyjws" in proc.stdout
+    assert "sha256:" + "a" * 64 in proc.stdout
+    assert "platform    linux/amd64" in proc.stdout
+    assert "could not read: could not parse the manifest: Docker schema 1" in proc.stdout
+    assert raw == _SCHEMA1

@@ -22,7 +22,7 @@ from .._version import __version__
 from ..errors import ImgmirrorError
 from ..terminal import TerminalProgress
 from ..transport.tls import DEFAULT_CERTS_DIRS, ClientOptions
-from .creds import DEST_ENV, SRC_ENV, credentials_callback
+from .creds import DEST_ENV, SRC_ENV, creds_option
 
 __all__ = [
     "AuthfileOpt",
@@ -151,26 +151,10 @@ PlatformOpt = Annotated[
     ),
 ]
 SrcCredsOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--src-creds",
-        metavar="USER:PASS",
-        envvar=SRC_ENV,
-        callback=credentials_callback("--src-creds"),
-        help="Credentials for the source registry; - reads USER:PASS from stdin, USER:- "
-        "the password alone.",
-    ),
+    str | None, creds_option("--src-creds", env=SRC_ENV, who="the source registry")
 ]
 DestCredsOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--dest-creds",
-        metavar="USER:PASS",
-        envvar=DEST_ENV,
-        callback=credentials_callback("--dest-creds"),
-        help="Credentials for the destination registry; - reads USER:PASS from stdin, USER:- "
-        "the password alone.",
-    ),
+    str | None, creds_option("--dest-creds", env=DEST_ENV, who="the destination registry")
 ]
 JobsOpt = Annotated[
     int, typer.Option("--jobs", "-j", min=1, max=64, help="Blobs transferred at once.")

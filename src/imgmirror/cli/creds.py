@@ -16,14 +16,14 @@ from __future__ import annotations
 import getpass
 import sys
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 import typer
 
 from ..credentials import Credential
 from ..errors import CredentialsError
 
-__all__ = ["DEST_ENV", "SRC_ENV", "credentials_callback", "read_credentials"]
+__all__ = ["DEST_ENV", "SRC_ENV", "credentials_callback", "creds_option", "read_credentials"]
 
 SRC_ENV = "IMGMIRROR_SRC_CREDS"
 DEST_ENV = "IMGMIRROR_DEST_CREDS"
@@ -80,3 +80,14 @@ def credentials_callback(flag: str) -> Callable[[str | None], Credential | None]
             raise typer.Exit(2) from None
 
     return convert
+
+
+def creds_option(*names: str, env: str, who: str) -> Any:
+    """The ``typer.Option`` of a credentials flag: ``USER:PASS``, ``-``, ``USER:-`` or ``env``."""
+    return typer.Option(
+        *names,
+        metavar="USER:PASS",
+        envvar=env,
+        callback=credentials_callback(names[0]),
+        help=f"Credentials for {who}; - reads USER:PASS from stdin, USER:- the password alone.",
+    )

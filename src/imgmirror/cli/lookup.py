@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,21 +21,12 @@ from .common import (
     make_options,
     reported_errors,
 )
-from .creds import SRC_ENV, credentials_callback
+from .creds import SRC_ENV, creds_option
 
 __all__ = ["catalog_command", "digest_command", "inspect_command", "ls_command"]
 
 CredsOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--creds",
-        "--src-creds",
-        metavar="USER:PASS",
-        envvar=SRC_ENV,
-        callback=credentials_callback("--creds"),
-        help="Credentials for the registry; - reads USER:PASS from stdin, USER:- the "
-        "password alone.",
-    ),
+    str | None, creds_option("--creds", "--src-creds", env=SRC_ENV, who="the registry")
 ]
 PageSizeOpt = Annotated[
     int,
@@ -60,13 +51,8 @@ def ls_command(
     from ..lookup import list_tags  # noqa: PLC0415 - imported when the command runs
 
     with reported_errors():
-        tags = list_tags(
-            repository,
-            creds=creds,
-            authfile=authfile,
-            options=make_options(ca_file, certs_dir, insecure_registry),
-            page_size=page_size,
-        )
+        access = _access(creds, authfile, ca_file, certs_dir, insecure_registry)
+        tags = list_tags(repository, page_size=page_size, **access)
     if as_json:
         emit_json({"repository": repository, "tags": tags})
         return
@@ -89,13 +75,8 @@ def catalog_command(
     from ..lookup import list_repositories  # noqa: PLC0415 - imported when the command runs
 
     with reported_errors():
-        repositories = list_repositories(
-            registry,
-            creds=creds,
-            authfile=authfile,
-            options=make_options(ca_file, certs_dir, insecure_registry),
-            page_size=page_size,
-        )
+        access = _access(creds, authfile, ca_file, certs_dir, insecure_registry)
+        repositories = list_repositories(registry, page_size=page_size, **access)
     if as_json:
         emit_json({"registry": registry, "repositories": repositories})
         return
@@ -132,10 +113,7 @@ def digest_command(
         return
     with reported_errors():
         found = image_digest(
-            image,
-            creds=creds,
-            authfile=authfile,
-            options=make_options(ca_file, certs_dir, insecure_registry),
+            image, **_access(creds, authfile, ca_file, certs_dir, insecure_registry)
         )
     if as_json:
         emit_json(
@@ -148,6 +126,21 @@ def digest_command(
         )
         return
     typer.echo(str(found.digest))
+
+
+def _access(
+    creds: str | None,
+    authfile: str | None,
+    ca_file: str | None,
+    certs_dir: list[str] | None,
+    insecure_registry: list[str] | None,
+) -> dict[str, Any]:
+    """The credential and connection arguments every look-up takes, as ``copy`` builds them."""
+    return {
+        "creds": creds,
+        "authfile": authfile,
+        "options": make_options(ca_file, certs_dir, insecure_registry),
+    }
 
 
 def _short(info: ImageInfo) -> dict[str, object]:
@@ -240,13 +233,8 @@ def inspect_command(
             typer.echo("\n".join(render(info)))
         return
     with reported_errors():
-        found = inspect(
-            image,
-            platform=platform,
-            creds=creds,
-            authfile=authfile,
-            options=make_options(ca_file, certs_dir, insecure_registry),
-        )
+        access = _access(creds, authfile, ca_file, certs_dir, insecure_registry)
+        found = inspect(image, platform=platform, **access)
     if raw:
         sys.stdout.buffer.write(found.raw)
         sys.stdout.buffer.flush()
