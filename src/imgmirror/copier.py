@@ -136,8 +136,8 @@ def copy_image(
         else [p if isinstance(p, Platform) else Platform.parse(p) for p in platforms]
     )
     listener = progress or NullProgress()
-    src = session.client(source.registry, src_creds, creds_hint="--src-creds")
-    dst = session.client(destination.registry, dest_creds, creds_hint="--dest-creds")
+    src = session.client(source.registry, src_creds, role="source")
+    dst = session.client(destination.registry, dest_creds, role="destination")
     tree, existing = _open_ends(
         src, source, dst, destination, platforms=wanted, jobs=session.blobs.jobs
     )

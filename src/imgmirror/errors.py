@@ -5,7 +5,7 @@ a ``hint`` (what the user should do, or ``None``) and renders as one line,
 ``"<message>; <hint>"``, so the CLI can print ``str(exc)`` as-is. This module does no I/O.
 
 ```
-ImgmirrorError                     .message, .hint
+ImgmirrorError                     .message, .hint, .role ("source"/"destination" or None)
 ├── InvalidReference (ValueError)  an image reference string does not parse
 ├── InvalidDigest (ValueError)     a digest string does not parse / unsupported algorithm
 ├── InvalidPlatform (ValueError)   a platform string or object does not parse
@@ -18,9 +18,12 @@ ImgmirrorError                     .message, .hint
 │                                  unusable token response or token realm
 ├── ArchiveError                   unsafe path, missing blob, bad manifest.json, corrupt layer
 ├── TransferCancelled              stopped: the operation failed elsewhere or was interrupted
-├── NetworkError                   connection refused, DNS, timeout (wraps httpx.TransportError)
+├── TLSConfigError                 --ca-file or a certs.d file is missing or not PEM
+├── NetworkError                   connection refused, DNS, timeout, stall (wraps httpx errors)
 │   └── TLSVerificationError       .host
 └── RegistryError                  .status, .method, .url (redacted), .code, .detail
+    ├── ReplyTooLarge              a reply body over its cap (never truncated)   .limit
+    ├── InsecureLocation           an HTTPS registry pointed at itself over plain HTTP
     ├── AuthenticationError        401 / UNAUTHORIZED / token endpoint refused the credentials
     ├── PermissionDenied           403 / DENIED
     ├── NotFound                   404 / *_UNKNOWN
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import http
 import json
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
@@ -39,6 +43,7 @@ __all__ = [
     "AuthenticationError",
     "CredentialsError",
     "ImgmirrorError",
+    "InsecureLocation",
     "InvalidDigest",
     "InvalidManifest",
     "InvalidPlatform",
@@ -50,10 +55,13 @@ __all__ = [
     "PlatformNotFound",
     "RateLimited",
     "RegistryError",
+    "ReplyTooLarge",
+    "TLSConfigError",
     "TLSVerificationError",
     "TransferCancelled",
     "UnsupportedMediaType",
     "VerificationError",
+    "credentials_hint",
     "is_transient",
     "redact_url",
     "registry_error_from_response",
@@ -75,7 +83,14 @@ class ImgmirrorError(Exception):
     Args:
         message: What failed, naming the object involved.
         hint: What the user should do about it, if anything useful can be said.
+
+    Attributes:
+        role: Which side of the operation failed, ``"source"`` or ``"destination"`` (or
+            ``"registry"`` for commands that read one registry), when it matters: the CLI
+            names the matching credentials option. None otherwise.
     """
+
+    role: str | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -165,6 +180,10 @@ class TransferCancelled(ImgmirrorError):
     """A transfer stopped early because its operation failed elsewhere or was interrupted."""
 
 
+class TLSConfigError(ImgmirrorError):
+    """A CA bundle or client certificate file (``--ca-file``, certs.d) cannot be used."""
+
+
 class NetworkError(ImgmirrorError):
     """The registry could not be reached (connection refused, DNS failure, timeout)."""
 
@@ -220,8 +239,54 @@ class RegistryError(ImgmirrorError):
         return self.status in _TEMPORARY_STATUSES or self.code in _TEMPORARY_CODES
 
 
+class ReplyTooLarge(RegistryError):
+    """A reply body is larger than its cap; it was not used, not even in part.
+
+    Args:
+        limit: The cap in bytes that the body exceeded.
+    """
+
+    def __init__(self, message: str, *, limit: int, **kwargs: Any) -> None:
+        self.limit = limit
+        super().__init__(message, **kwargs)
+
+
+class InsecureLocation(RegistryError):
+    """A registry reached over HTTPS sent a redirect or upload location to itself over HTTP."""
+
+
 class AuthenticationError(RegistryError):
-    """The registry or its token endpoint refused the credentials (401, ``UNAUTHORIZED``)."""
+    """The registry or its token endpoint refused the credentials (401, ``UNAUTHORIZED``).
+
+    Attributes:
+        host: The registry whose credentials failed, when known.
+        username: The user whose credentials were refused; None when none were given.
+    """
+
+    host: str | None = None
+    username: str | None = None
+
+
+def credentials_hint(
+    host: str, username: str | None, *, role: str | None = None, option: str | None = None
+) -> str:
+    """The hint of an :class:`AuthenticationError`: how to give (better) credentials.
+
+    Args:
+        host: The registry.
+        username: The user whose credentials were refused, or None if none were given.
+        role: ``"source"`` or ``"destination"``, named when ``option`` is not given.
+        option: How the user passes credentials for this side (the CLI's ``--src-creds``).
+    """
+    whose = f" for the {role} registry" if role else ""
+    if username is None:
+        give = f"{option} USER:PASSWORD" if option else f"credentials{whose}"
+        return f"{host} needs credentials: pass {give}, or log in with docker login"
+    given = f"given with {option}" if option else f"given{whose}"
+    return (
+        f"{host} refused the credentials of user {username!r}: "
+        f"check the username and password {given}"
+    )
 
 
 class PermissionDenied(RegistryError):

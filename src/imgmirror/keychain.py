@@ -292,12 +292,7 @@ def try_credentials(
         NetworkError: The registry cannot be reached (TLS errors name their fix).
     """
     scopes = [f"repository:{repository}:pull"] if repository else []
-    with RegistryClient(
-        registry,
-        credential=credential,
-        options=options,
-        creds_hint=f"a Secret made with imgmirror secret create NAME --registry {registry} --creds",
-    ) as client:
+    with RegistryClient(registry, credential=credential, options=options) as client:
         urls = [f"{client.base_url}/v2/"]
         if repository:
             urls.append(f"{client.base_url}/v2/{repository}/tags/list?n=1")

@@ -42,7 +42,6 @@ __all__ = [
     "list_tags",
 ]
 
-_CREDS_HINT = "--creds"
 _MAX_CONFIG = 8 * 1024 * 1024
 #: What ``inspect`` accepts: every manifest type, schema 1 included, so it can say what it is.
 _ANY_MANIFEST = (
@@ -79,7 +78,7 @@ def _connected(
 ) -> Iterator[RegistryClient]:
     """The client for ``registry``, with credentials found as ``copy`` finds them."""
     with Session(options, authfile=authfile, keychain=keychain) as session:
-        yield session.client(registry, Credential.coerce(creds), creds_hint=_CREDS_HINT)
+        yield session.client(registry, Credential.coerce(creds), role="registry")
 
 
 def list_tags(

@@ -295,7 +295,7 @@ def push(
         with Session(options, authfile=authfile, keychain=keychain, jobs=jobs) as session:
             credential = Credential.coerce(dest_creds)
             clients = {
-                t.ref: session.client(t.ref.registry, credential, creds_hint="--dest-creds")
+                t.ref: session.client(t.ref.registry, credential, role="destination")
                 for t in targets
             }
             listener = progress or NullProgress()

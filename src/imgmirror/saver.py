@@ -246,7 +246,7 @@ def save(
         items: list[SaveItem] = []
         saved: list[SavedImage] = []
         for source, name, renamed in parsed:
-            client = session.client(source.registry, credential, creds_hint="--src-creds")
+            client = session.client(source.registry, credential, role="source")
             tree = fetch_image(
                 client, source.repository, source.identifier, platforms or None, jobs=jobs
             )
@@ -270,7 +270,7 @@ def save(
         def opener(
             origin: Origin, blob: Descriptor
         ) -> contextlib.AbstractContextManager[Iterator[bytes]]:
-            client = session.client(origin.registry, credential, creds_hint="--src-creds")
+            client = session.client(origin.registry, credential, role="source")
             return client.open_blob(origin.repository, blob)
 
         # A plain file can take header fixups, so decompressed layers are read only once,

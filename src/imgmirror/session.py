@@ -74,7 +74,7 @@ class Session:
             return self._resolved[registry]
 
     def client(
-        self, registry: str, credential: Credential | None, *, creds_hint: str
+        self, registry: str, credential: Credential | None, *, role: str | None = None
     ) -> RegistryClient:
         """The client for ``registry``, created on first use.
 
@@ -87,7 +87,7 @@ class Session:
             client = self._clients.get(key)
             if client is None:
                 client = RegistryClient(
-                    registry, credential=credential, options=self.options, creds_hint=creds_hint
+                    registry, credential=credential, options=self.options, role=role
                 )
                 self._clients[key] = client
         return client

@@ -221,7 +221,9 @@ def test_token_registry_needs_credentials(docker_config, private_token_registry,
     src = private_token_registry.ref("src/app", "1")
     with pytest.raises(AuthenticationError) as info:
         imgmirror.copy(src, anon_registry.ref("dst/app", "1"))
-    assert "--src-creds" in str(info.value)
+    assert info.value.role == "source"
+    assert "credentials for the source registry" in str(info.value)
+    assert "--src-creds" not in str(info.value)  # the library names no CLI flags
 
     write_json(
         docker_config / "config.json", auths(private_token_registry.host, "pusher", "pushpass")

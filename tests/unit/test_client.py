@@ -45,7 +45,9 @@ def make_client(
     return RegistryClient(
         "registry.test",
         credential=Credential.coerce(credential),
-        options=ClientOptions(retry=RetryPolicy(attempts=4, backoff=0.01, deadline=60)),
+        options=ClientOptions(
+            retry=RetryPolicy(attempts=4, backoff=0.01, deadline=60), monolithic_bytes=0
+        ),
         http=httpx.Client(transport=httpx.MockTransport(handler)),
         sleep=recorded.append,
     )

@@ -161,10 +161,10 @@ def test_session_explicit_credentials_win_and_keychain_is_asked_once() -> None:
             return Credential("k", "v")
 
     with Session(keychain=Counting()) as session:
-        explicit = session.client("reg", Credential("e", "x"), creds_hint="--src-creds")
+        explicit = session.client("reg", Credential("e", "x"), role="source")
         assert explicit.auth.credential == Credential("e", "x")
-        first = session.client("reg", None, creds_hint="--src-creds")
-        again = session.client("reg", None, creds_hint="--dest-creds")
+        first = session.client("reg", None, role="source")
+        again = session.client("reg", None, role="destination")
         assert first is again
         assert first.auth.credential == Credential("k", "v")
     assert asked == ["reg"]

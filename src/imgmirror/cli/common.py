@@ -19,12 +19,14 @@ from typing import Annotated, Any
 import typer
 
 from .._version import __version__
-from ..errors import ImgmirrorError
+from ..errors import AuthenticationError, ImgmirrorError, credentials_hint
 from ..terminal import TerminalProgress
 from ..transport.tls import DEFAULT_CERTS_DIRS, ClientOptions
 from .creds import DEST_ENV, SRC_ENV, creds_option
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
+    "ROLE_OPTIONS",
     "AuthfileOpt",
     "CaFileOpt",
     "CertsDirOpt",
@@ -36,6 +38,7 @@ __all__ = [
     "QuietOpt",
     "SrcCredsOpt",
     "Terminated",
+    "TimeoutOpt",
     "app",
     "emit_json",
     "make_options",
@@ -81,6 +84,18 @@ def _root(
         logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
+#: The option that gives credentials for each side of an operation (errors carry the side).
+ROLE_OPTIONS = {"source": "--src-creds", "destination": "--dest-creds", "registry": "--creds"}
+
+
+def _for_the_cli(exc: ImgmirrorError) -> ImgmirrorError:
+    """Name the CLI option in a credentials hint (the library names only the role)."""
+    option = ROLE_OPTIONS.get(exc.role or "")
+    if option and isinstance(exc, AuthenticationError) and exc.host:
+        exc.hint = credentials_hint(exc.host, exc.username, option=option)
+    return exc
+
+
 @contextlib.contextmanager
 def reported_errors() -> Iterator[None]:
     """Turn library errors into a one-line message and exit status 1."""
@@ -89,7 +104,7 @@ def reported_errors() -> Iterator[None]:
     except ImgmirrorError as exc:
         if _state["debug"]:
             traceback.print_exc()
-        typer.echo(f"imgmirror: error: {exc}", err=True)
+        typer.echo(f"imgmirror: error: {_for_the_cli(exc)}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt as exc:
         code = exc.exit_code if isinstance(exc, Terminated) else 130
@@ -195,13 +210,29 @@ InsecureOpt = Annotated[
 ]
 
 
+#: Seconds a transfer may stall (``ClientOptions.timeout``) unless --timeout says otherwise.
+DEFAULT_TIMEOUT = 30.0
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        min=0.1,
+        help="Fail a request when a registry sends no reply, or moves under 1 KiB/s, for this "
+        "long; connecting may take at most 5 s of it.",
+    ),
+]
+
+
 def make_options(
     ca_file: str | None = None,
     certs_dirs: list[str] | None = None,
     insecure: list[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> ClientOptions:
-    """Connection settings from the shared TLS options."""
+    """Connection settings from the shared TLS and timeout options."""
     return ClientOptions(
+        timeout=timeout,
         user_agent=f"imgmirror/{__version__}",
         ca_file=ca_file,
         certs_dirs=(*(certs_dirs or ()), *DEFAULT_CERTS_DIRS),

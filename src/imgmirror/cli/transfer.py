@@ -14,6 +14,7 @@ import typer
 
 from ..terminal import human_bytes
 from .common import (
+    DEFAULT_TIMEOUT,
     AuthfileOpt,
     CaFileOpt,
     CertsDirOpt,
@@ -24,6 +25,7 @@ from .common import (
     PlatformOpt,
     QuietOpt,
     SrcCredsOpt,
+    TimeoutOpt,
     app,
     emit_json,
     make_options,
@@ -50,6 +52,7 @@ def copy_command(
     ca_file: CaFileOpt = None,
     certs_dir: CertsDirOpt = None,
     insecure_registry: InsecureOpt = None,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -65,7 +68,7 @@ def copy_command(
             dest_creds=dest_creds,
             jobs=jobs,
             authfile=authfile,
-            options=make_options(ca_file, certs_dir, insecure_registry),
+            options=make_options(ca_file, certs_dir, insecure_registry, timeout),
             progress=progress,
         )
     if as_json:
@@ -140,6 +143,7 @@ def save_command(
     ca_file: CaFileOpt = None,
     certs_dir: CertsDirOpt = None,
     insecure_registry: InsecureOpt = None,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -157,7 +161,7 @@ def save_command(
             src_creds=src_creds,
             jobs=jobs,
             authfile=authfile,
-            options=make_options(ca_file, certs_dir, insecure_registry),
+            options=make_options(ca_file, certs_dir, insecure_registry, timeout),
             progress=progress,
         )
     commands = load_commands(result)
@@ -267,6 +271,7 @@ def push_command(
     ca_file: CaFileOpt = None,
     certs_dir: CertsDirOpt = None,
     insecure_registry: InsecureOpt = None,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -296,7 +301,7 @@ def push_command(
                 dest_creds=dest_creds,
                 jobs=jobs,
                 authfile=authfile,
-                options=make_options(ca_file, certs_dir, insecure_registry),
+                options=make_options(ca_file, certs_dir, insecure_registry, timeout),
                 progress=progress,
                 to_archive_names=consent,
                 image=image,

@@ -27,7 +27,7 @@ from ..challenge import (
 )
 from ..credentials import Credential
 from ..dockerconfig import encode_auth
-from ..errors import AuthenticationError
+from ..errors import AuthenticationError, credentials_hint
 
 __all__ = ["Authenticator", "TokenFetcher", "TokenReply"]
 
@@ -54,7 +54,7 @@ class Authenticator:
         host: the registry's ``host[:port]``; used in messages and realm checks.
         credential: what the user gave for this registry, or None for anonymous.
         fetch: performs token requests (see :data:`TokenFetcher`).
-        creds_hint: how the user passes credentials, for error hints (``--dest-creds``).
+        role: ``"source"`` or ``"destination"``: which side this registry is, for errors.
         clock: seconds since the epoch; injectable for tests.
     """
 
@@ -64,13 +64,13 @@ class Authenticator:
         credential: Credential | None,
         fetch: TokenFetcher,
         *,
-        creds_hint: str = "--src-creds/--dest-creds",
+        role: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.host = host
         self.credential = credential
         self._fetch = fetch
-        self.creds_hint = creds_hint
+        self.role = role
         self._clock = clock
         self._challenge: Challenge | None = None
         self._tokens: dict[tuple[str, ...], Token] = {}
@@ -154,20 +154,29 @@ class Authenticator:
         log.debug("token for %s scopes=%s: HTTP %s", self.host, " ".join(scopes), status)
         return self._token_from(status, body, now)
 
+    def refused(
+        self, status: int, method: str, url: str, error: AuthenticationError | None = None
+    ) -> AuthenticationError:
+        """An :class:`AuthenticationError` saying which credentials failed and what to do.
+
+        With ``error`` (built from the registry's reply), that error gets the role and hint.
+        """
+        username = self.credential.username if self.credential is not None else None
+        if error is None:
+            if username is None:
+                message = f"registry {self.host} wants credentials and none were given"
+            else:
+                message = f"registry {self.host} rejected the credentials of user {username!r}"
+            error = AuthenticationError(message, status=status, method=method, url=url)
+        error.host = self.host
+        error.username = username
+        error.role = self.role
+        error.hint = credentials_hint(self.host, username, role=self.role)
+        return error
+
     def _token_from(self, status: int, body: bytes, now: float) -> Token:
         if status in (401, 403):
-            if self.credential is None:
-                message = f"registry {self.host} wants credentials and none were given"
-                hint = f"pass {self.creds_hint} USER:PASSWORD, or log in with docker login"
-            else:
-                message = (
-                    f"registry {self.host} rejected the credentials of user "
-                    f"{self.credential.username!r}"
-                )
-                hint = f"check the username and password given with {self.creds_hint}"
-            raise AuthenticationError(
-                message, status=status, method="GET", url=f"{self.host} token endpoint", hint=hint
-            )
+            raise self.refused(status, "GET", f"{self.host} token endpoint")
         if not 200 <= status < 300:
             raise AuthenticationError(
                 f"token endpoint of {self.host} answered HTTP {status}",

@@ -15,18 +15,16 @@ import attrs
 import httpx
 
 from .. import mediatypes
-from ..digest import Digest, verify_stream
-from ..errors import NotFound, RegistryError, VerificationError
+from ..digest import Digest
+from ..errors import NetworkError, NotFound, RegistryError, ReplyTooLarge, VerificationError
 from ..manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
-from .connection import Body, Connection, api_host, raw_chunks, read_capped
+from .connection import Connection, api_host
+from .download import BlobDownload
+from .upload import ChunkedUpload, refused_monolithic
 
 __all__ = ["Mount", "RegistryClient", "api_host"]
 
 log = logging.getLogger("imgmirror")
-
-#: Largest manifest we read (go-containerregistry uses the same cap).
-MAX_MANIFEST_BYTES = 100 * 1024 * 1024
-_CHUNK = 1024 * 1024
 
 
 def _pull(repo: str) -> str:
@@ -45,22 +43,16 @@ class Mount:
     location: str | None = None
 
 
-def _coalesced(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """Join the pieces a socket read gives (64 KiB) into chunks of at least ``size`` bytes.
-
-    One copy per byte, where ``iter_raw(size)`` makes two or three; fewer, larger chunks mean
-    fewer hash updates and writes downstream.
-    """
+def _whole(chunks: Iterable[bytes], size: int) -> bytes:
+    """The bytes of a small blob, at most ``size + 1`` of them (the upload refuses more)."""
     parts: list[bytes] = []
     held = 0
-    for piece in pieces:
-        parts.append(piece)
-        held += len(piece)
-        if held >= size:
-            yield b"".join(parts)
-            parts, held = [], 0
-    if parts:
-        yield b"".join(parts)
+    for chunk in chunks:
+        parts.append(chunk)
+        held += len(chunk)
+        if held > size:
+            break
+    return b"".join(parts)
 
 
 class RegistryClient(Connection):
@@ -105,19 +97,17 @@ class RegistryClient(Connection):
                 code=error.code,
                 hint="check the repository name and the tag or digest",
             )
-        self._expect(response, "GET", url)
+        self.expect(response, "GET", url)
+        cap = self.options.max_manifest_bytes
         try:
-            with self._translate(url):
-                raw = read_capped(response, MAX_MANIFEST_BYTES + 1)
-        finally:
-            response.close()
-        if len(raw) > MAX_MANIFEST_BYTES:
-            raise RegistryError(
-                f"manifest {repo}:{ref} is larger than {MAX_MANIFEST_BYTES} bytes",
-                status=response.status_code,
-                method="GET",
-                url=url,
+            raw = self.read_body(response, url, cap)
+        except ReplyTooLarge as exc:
+            exc.message = f"manifest {self.registry}/{repo}:{ref} is larger than {cap} bytes"
+            exc.hint = (
+                "containerd refuses manifests over 4 MiB too; raise "
+                "ClientOptions.max_manifest_bytes only if this one is expected"
             )
+            raise
         if ref.startswith(("sha256:", "sha512:")):
             expected = Digest.parse(ref)
             actual = Digest.of(raw, expected.algorithm)
@@ -132,7 +122,7 @@ class RegistryClient(Connection):
         response = self.request("HEAD", url, scopes=[_pull(repo)], headers=headers)
         if response.status_code == 404:
             return None
-        self._expect(response, "HEAD", url)
+        self.expect(response, "HEAD", url)
         digest = response.headers.get("docker-content-digest")
         media_type = (response.headers.get("content-type") or "").split(";")[0].strip()
         if not digest or not media_type:
@@ -153,37 +143,29 @@ class RegistryClient(Connection):
         response.close()
         return response.status_code == 200
 
+    def blob_url(self, repo: str, digest: Digest) -> str:
+        """The registry URL of a blob."""
+        return self._url(repo, "blobs", str(digest))
+
     @contextlib.contextmanager
     def open_blob(self, repo: str, descriptor: Descriptor) -> Iterator[Iterator[bytes]]:
         """Stream a blob, following redirects, verified against ``descriptor`` as it flows.
 
-        Redirects to other hosts (object storage, CDNs) are followed without credentials.
+        Redirects to other hosts (object storage, CDNs) are followed without credentials. A
+        download that breaks off resumes with ``Range`` from the last verified byte, as the
+        retry policy allows (see :class:`~.download.BlobDownload`).
 
         Raises:
             NotFound: the registry does not have the blob.
             VerificationError: (while iterating) wrong size or digest.
+            NetworkError: (while iterating) the transfer broke off for good.
         """
-        url = self._url(repo, "blobs", str(descriptor.digest))
-        response = self.request("GET", url, scopes=[_pull(repo)], stream=True)
-        for _ in range(10):
-            if not response.is_redirect:
-                break
-            location = response.headers.get("location", "")
-            response.close()
-            url = str(httpx.URL(url).join(location))
-            response = self.request("GET", url, scopes=[_pull(repo)], stream=True)
-        self._expect(response, "GET", url, ok=(200,))
-
-        def chunks() -> Iterator[bytes]:
-            with self._translate(url):
-                yield from _coalesced(raw_chunks(response), _CHUNK)
-
+        download = BlobDownload(self, repo, descriptor)
         try:
-            yield verify_stream(
-                chunks(), descriptor.digest, descriptor.size, f"blob {descriptor.digest}"
-            )
+            download.open()
+            yield download.chunks()
         finally:
-            response.close()
+            download.close()
 
     def mount_blob(self, repo: str, digest: Digest, from_repo: str) -> Mount:
         """Ask the registry to link a blob from another repository of the same registry.
@@ -205,7 +187,7 @@ class RegistryClient(Connection):
             return Mount(mounted=True)
         if response.status_code == 202 and "location" in response.headers:
             return Mount(
-                mounted=False, location=str(httpx.URL(url).join(response.headers["location"]))
+                mounted=False, location=self.location(url, response.headers["location"], response)
             )
         log.debug("mount of %s from %s refused: HTTP %s", digest, from_repo, response.status_code)
         return Mount(mounted=False)
@@ -216,7 +198,7 @@ class RegistryClient(Connection):
         response = self.request(
             "POST", url, scopes=[_push(repo)], headers={"Content-Length": "0"}, content=b""
         )
-        self._expect(response, "POST", url)
+        self.expect(response, "POST", url)
         response.close()
         location = response.headers.get("location")
         if not location:
@@ -226,7 +208,7 @@ class RegistryClient(Connection):
                 method="POST",
                 url=url,
             )
-        return str(httpx.URL(url).join(location))
+        return self.location(url, location, response)
 
     def upload_blob(
         self,
@@ -236,29 +218,35 @@ class RegistryClient(Connection):
         *,
         location: str | None = None,
     ) -> None:
-        """Upload a blob as one streamed PATCH and a closing PUT (what docker push does).
+        """Upload a blob into an upload session (``location``, or a new one).
 
-        ``chunks`` is consumed once, as it is sent; nothing is buffered beyond one chunk.
+        Blobs up to ``ClientOptions.monolithic_bytes`` go in one ``PUT`` (the chunked path on
+        a fresh session if the registry refuses that); larger ones as a streamed ``PATCH``,
+        resumed after a break (see :class:`~.upload.ChunkedUpload`), and a closing ``PUT``.
+        ``chunks`` is consumed once, as it is sent; beyond the replay buffer nothing is held.
         """
         if location is None:
             location = self.start_upload(repo)
-        scopes = [_push(repo)]
-        headers = {
-            "Content-Type": "application/octet-stream",
-            "Content-Length": str(descriptor.size),
-        }
-        body: Body = chunks if descriptor.size else b""
-        response = self.request("PATCH", location, scopes=scopes, headers=headers, content=body)
-        self._expect(response, "PATCH", location)
-        response.close()
-        next_location = response.headers.get("location") or location
-        put_url = httpx.URL(location).join(next_location)
-        put_url = put_url.copy_merge_params({"digest": str(descriptor.digest)})
-        response = self.request(
-            "PUT", str(put_url), scopes=scopes, headers={"Content-Length": "0"}, content=b""
-        )
-        self._expect(response, "PUT", str(put_url))
-        response.close()
+        if descriptor.size <= self.options.monolithic_bytes:
+            data = _whole(chunks, descriptor.size)
+            try:
+                self._put_whole(repo, descriptor, data, location)
+                return
+            except (RegistryError, NetworkError) as exc:
+                if isinstance(exc, RegistryError) and not refused_monolithic(exc):
+                    raise
+                log.debug("monolithic upload of %s refused (%s); chunked", descriptor.digest, exc)
+            location = self.start_upload(repo)
+            chunks = [data]
+        ChunkedUpload(self, repo, descriptor, location).send(chunks)
+
+    def _put_whole(self, repo: str, descriptor: Descriptor, data: bytes, location: str) -> None:
+        """Close the session with one ``PUT`` carrying the whole blob."""
+        url = str(httpx.URL(location).copy_merge_params({"digest": str(descriptor.digest)}))
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
+        # A one-shot body: a PUT that broke may have left bytes behind; never send it twice.
+        response = self.request("PUT", url, scopes=[_push(repo)], headers=headers, content=[data])
+        self.expect(response, "PUT", url, ok=(201, 204))
 
     def put_manifest(self, repo: str, ref: str, raw: bytes, media_type: str) -> Digest:
         """Store manifest bytes unchanged under a tag or digest; returns their digest."""
@@ -266,7 +254,7 @@ class RegistryClient(Connection):
         response = self.request(
             "PUT", url, scopes=[_push(repo)], headers={"Content-Type": media_type}, content=raw
         )
-        self._expect(response, "PUT", url)
+        self.expect(response, "PUT", url)
         response.close()
         digest = Digest.of(raw)
         returned = response.headers.get("docker-content-digest")
@@ -279,8 +267,10 @@ class RegistryClient(Connection):
         items: list[str] = []
         next_url: str | None = url
         while next_url:
-            response = self.request("GET", next_url, scopes=scopes)
-            self._expect(response, "GET", next_url)
+            response = self.request(
+                "GET", next_url, scopes=scopes, cap=self.options.max_manifest_bytes
+            )
+            self.expect(response, "GET", next_url)
             items.extend(response.json().get(key) or [])
             link = response.links.get("next", {}).get("url")
             next_url = str(httpx.URL(next_url).join(link)) if link else None

@@ -1,11 +1,12 @@
-"""One registry connection: scheme, TLS, authentication, retries and error translation.
+"""One registry connection: scheme, TLS, authentication, retries, limits and errors.
 
 :class:`Connection` owns the httpx client for one registry. It picks the scheme at the
-``/v2/`` ping, attaches ``Authorization`` only to requests for the registry's own host (so
-redirects to object storage and upload locations on other hosts carry none), re-authenticates
-once on a 401, retries replayable requests on transient failures, and turns httpx exceptions
-and registry error bodies into the :mod:`imgmirror.errors` tree, once, here. The endpoints
-live in :mod:`.client`.
+``/v2/`` ping, attaches ``Authorization`` only to requests for the registry's own host and
+scheme (so redirects to object storage, upload locations on other hosts and any plain-HTTP
+location of an HTTPS registry carry none), re-authenticates once on a 401, retries replayable
+requests as the :class:`~.retry.RetryPolicy` says, caps every body it reads whole, fails
+stalled transfers (:mod:`.stall`), and turns httpx exceptions and registry error bodies into
+the :mod:`imgmirror.errors` tree, once, here. The endpoints live in :mod:`.client`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import contextlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Self
+from typing import Self, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -23,25 +26,30 @@ from ..challenge import parse_www_authenticate
 from ..credentials import Credential
 from ..errors import (
     AuthenticationError,
+    ImgmirrorError,
+    InsecureLocation,
     NetworkError,
     RegistryError,
+    ReplyTooLarge,
     TLSVerificationError,
     redact_url,
     registry_error_from_response,
 )
 from ..reference import is_loopback_host
-from .auth import Authenticator, TokenReply
+from .auth import Authenticator, TokenFetcher, TokenReply
 from .retry import parse_retry_after
-from .tls import ClientOptions, DeferredTrust, ssl_context, tls_error
+from .stall import StallWatch, watched
+from .tls import ClientOptions, DeferredTrust, tls_error, trust_for
 
 __all__ = ["MAX_SMALL_BODY", "Body", "Connection", "api_host", "raw_chunks", "read_capped"]
 
 log = logging.getLogger("imgmirror")
 
-#: Largest error or token body we read.
-MAX_SMALL_BODY = 64 * 1024
+#: Default cap on a small reply body (ping, token, upload replies, errors).
+MAX_SMALL_BODY = 256 * 1024
 
 Body = bytes | Iterable[bytes] | None
+_E = TypeVar("_E", bound=ImgmirrorError)
 
 
 def api_host(registry: str) -> str:
@@ -57,15 +65,47 @@ def raw_chunks(response: httpx.Response, size: int | None = None) -> Iterator[by
         yield from response.iter_raw(size)
 
 
-def read_capped(response: httpx.Response, cap: int) -> bytes:
+def read_capped(response: httpx.Response, cap: int, chunks: Iterable[bytes] | None = None) -> bytes:
+    """The whole body of ``response``, or :class:`ReplyTooLarge` once it passes ``cap`` bytes.
+
+    ``chunks`` replaces :func:`raw_chunks` (a stall-watched stream of the same body).
+    """
     parts: list[bytes] = []
     total = 0
-    for chunk in raw_chunks(response):
+    for chunk in raw_chunks(response) if chunks is None else chunks:
         total += len(chunk)
         if total > cap:
-            break
+            request = response.request
+            raise ReplyTooLarge(
+                f"reply to {request.method} {redact_url(str(request.url))} is too large: "
+                f"over {cap} bytes",
+                limit=cap,
+                status=response.status_code,
+                method=request.method,
+                url=str(request.url),
+                hint="the registry sent more than a reply of this kind may hold; "
+                "if it is right, raise the cap in ClientOptions",
+            )
         parts.append(chunk)
     return b"".join(parts)
+
+
+def _doing(method: str, url: str) -> str:
+    """``GET /v2/app/manifests/1``: what a request does, for messages (no query string)."""
+    return f"{method} {urlsplit(url).path or '/'}"
+
+
+def _weak_fetch(method: Callable[..., TokenReply]) -> TokenFetcher:
+    """A token fetcher that does not keep its connection alive (no reference cycle)."""
+    ref = weakref.WeakMethod(method)
+
+    def fetch(*args: object) -> TokenReply:
+        bound = ref()
+        if bound is None:
+            raise ImgmirrorError("the registry connection was closed")
+        return bound(*args)
+
+    return fetch
 
 
 class Connection:
@@ -76,8 +116,9 @@ class Connection:
         credential: credentials for this registry, or None for anonymous.
         options: connection settings shared by all registries.
         http: an httpx client to use instead of building one (tests inject mock transports).
-        creds_hint: how the user passes credentials for this side, for error hints.
+        role: ``"source"`` or ``"destination"``: which side this registry is; errors carry it.
         sleep: injectable for tests.
+        clock: monotonic seconds for retry budgets and stall detection; injectable for tests.
     """
 
     def __init__(
@@ -87,35 +128,35 @@ class Connection:
         credential: Credential | None = None,
         options: ClientOptions | None = None,
         http: httpx.Client | None = None,
-        creds_hint: str = "--src-creds/--dest-creds",
+        role: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
         self.host = api_host(registry)
         self.options = options or ClientOptions()
+        self.role = role
         self._owns_http = http is None
-        self._deferred: DeferredTrust | None = None
+        self._trust: DeferredTrust | None = None
         self._http = http or self._build_http()
-        self._sleep = sleep
+        self.sleep = sleep
+        self.clock = clock
         self._base: str | None = None
         self._ping_lock = threading.Lock()
-        self.auth = Authenticator(self.host, credential, self._fetch_token, creds_hint=creds_hint)
+        self.auth = Authenticator(self.host, credential, _weak_fetch(self._fetch_token), role=role)
 
     def _build_http(self) -> httpx.Client:
         opts = self.options
-        if is_loopback_host(self.host) and not opts.is_insecure(self.host):
-            self._deferred = DeferredTrust(self.host, opts)
-            verify = self._deferred.context
-        else:
-            verify = ssl_context(self.host, opts)
+        self._trust = trust_for(self.host, opts)
         return httpx.Client(
-            verify=verify,
-            timeout=httpx.Timeout(opts.timeout, connect=min(opts.timeout, 15.0)),
+            verify=self._trust.context,
+            timeout=httpx.Timeout(opts.timeout, connect=min(opts.connect_timeout, opts.timeout)),
             limits=httpx.Limits(
                 max_connections=opts.max_connections,
                 max_keepalive_connections=opts.max_connections,
             ),
-            headers={"User-Agent": opts.user_agent},
+            # Blobs are compressed already and manifests must arrive byte for byte.
+            headers={"User-Agent": opts.user_agent, "Accept-Encoding": "identity"},
             follow_redirects=False,
         )
 
@@ -177,43 +218,41 @@ class Connection:
                 challenges = parse_www_authenticate(response.headers.get_list("www-authenticate"))
                 self.auth.set_challenges(challenges)
             elif status == 404:
-                raise RegistryError(
-                    f"{self.host} does not serve the registry v2 API (GET /v2/ gave 404)",
-                    status=404,
-                    method="GET",
-                    url=url,
-                    hint="check the registry host name and port",
+                raise self._with_role(
+                    RegistryError(
+                        f"{self.host} does not serve the registry v2 API (GET /v2/ gave 404)",
+                        status=404,
+                        method="GET",
+                        url=url,
+                        hint="check the registry host name and port",
+                    )
                 )
             elif status >= 400 and status != 403:
-                raise registry_error_from_response(
-                    status, "GET", url, response.content, response.headers.get("content-type")
-                )
+                raise self.fail(response, "GET", url)
             log.debug("registry %s reached over %s", self.host, scheme)
             return f"{scheme}://{self.host}"
         raise AssertionError("unreachable")  # pragma: no cover - the last scheme raises
 
     def _ping_once(self, url: str, *, retry: bool) -> httpx.Response:
-        """``GET /v2/``, retried on transient failures when ``retry``."""
+        """``GET /v2/`` with its body capped, retried on transient failures when ``retry``."""
         policy = self.options.retry
-        attempt, waited = 0, 0.0
+        attempts = policy.start(clock=self.clock)
         while True:
-            attempt += 1
             try:
-                response = self._send_once("GET", url, {}, None, stream=False)
+                response = self._receive(self._send_once("GET", url, {}, None), url)
             except TLSVerificationError:
                 raise
             except NetworkError:
-                delay = policy.delay(attempt)
-                if not (retry and policy.allows(attempt, waited, delay)):
+                delay = attempts.next_delay() if retry else None
+                if delay is None:
                     raise
             else:
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                delay = policy.delay(attempt, retry_after)
-                transient = policy.should_retry_status(response.status_code)
-                if not (transient and retry and policy.allows(attempt, waited, delay)):
+                delay = None
+                if retry and policy.should_retry_status(response.status_code):
+                    delay = attempts.next_delay(self._retry_after(response))
+                if delay is None:
                     return response
-            self._sleep(delay)
-            waited += delay
+            self.sleep(delay)
 
     def _fetch_token(
         self,
@@ -223,60 +262,167 @@ class Connection:
         form: dict[str, str] | None,
         headers: dict[str, str],
     ) -> TokenReply:
+        self._load_trust(url)
         request = self._http.build_request(
             method, url, params=list(params) or None, data=form, headers=headers
         )
-        with self._translate(url):
+        with self._translate(url, _doing(method, url)):
             response = self._http.send(request, stream=True)
-        try:
-            with self._translate(url):
-                body = read_capped(response, MAX_SMALL_BODY)
-        finally:
-            response.close()
-        return response.status_code, body
+        response = self._receive(response, url)
+        return response.status_code, response.content
 
-    # -- the send loop ---------------------------------------------------------------
+    # -- errors, limits and stalls ---------------------------------------------------------
+
+    def _with_role(self, error: _E) -> _E:
+        error.role = self.role
+        return error
 
     @contextlib.contextmanager
-    def _translate(self, url: str) -> Iterator[None]:
+    def _translate(self, url: str, doing: str) -> Iterator[None]:
         """Map httpx transport errors to :class:`NetworkError`, once, here."""
         try:
             yield
         except httpx.TransportError as exc:
-            raise self._network_error(exc, url) from exc
+            raise self._network_error(exc, url, doing) from exc
 
-    def _network_error(self, exc: httpx.TransportError, url: str) -> NetworkError:
+    def _network_error(self, exc: httpx.TransportError, url: str, doing: str) -> NetworkError:
         host = httpx.URL(url).netloc.decode("ascii", "replace")
-        refused = tls_error(exc, host, self.options)
+        opts = self.options
+        refused = tls_error(exc, host, opts)
         if refused is not None:
-            return refused
-        if isinstance(exc, httpx.TimeoutException):
-            return NetworkError(
-                f"timed out talking to {host} ({type(exc).__name__})",
-                hint="check the network path to the registry, or retry later",
+            return self._with_role(refused)
+        if isinstance(exc, httpx.ConnectTimeout):
+            connect = min(opts.connect_timeout, opts.timeout)
+            error = NetworkError(
+                f"cannot connect to {host}: no answer within {connect:g} s",
+                hint="check the host name and port, and that this machine can reach it",
             )
-        if isinstance(exc, httpx.ConnectError):
-            return NetworkError(
+        elif isinstance(exc, httpx.TimeoutException):
+            verb = "took nothing" if isinstance(exc, httpx.WriteTimeout) else "sent nothing"
+            error = NetworkError(
+                f"{host} {verb} for {opts.timeout:g} s during {doing}",
+                hint="the registry or the network stalled; retry later or allow a longer timeout",
+            )
+        elif isinstance(exc, httpx.ConnectError):
+            error = NetworkError(
                 f"cannot connect to registry {host}: {exc}",
                 hint="check the host name and port, and that this machine can reach it",
             )
-        return NetworkError(
-            f"connection to {host} failed: {exc or type(exc).__name__}",
-            hint="the transfer broke off; retry",
+        else:
+            error = NetworkError(
+                f"connection to {host} failed during {doing}: {exc or type(exc).__name__}",
+                hint="the transfer broke off; retry",
+            )
+        return self._with_role(error)
+
+    def watched(self, chunks: Iterable[bytes], url: str, doing: str) -> Iterator[bytes]:
+        """``chunks`` with stall detection: too slow for too long is a :class:`NetworkError`."""
+        opts = self.options
+        host = httpx.URL(url).netloc.decode("ascii", "replace")
+
+        def stalled() -> NetworkError:
+            return self._with_role(
+                NetworkError(
+                    f"{host} stalled during {doing}: under {opts.min_rate:g} bytes/s "
+                    f"for {opts.timeout:g} s",
+                    hint="the registry or the network is too slow; retry later or allow a "
+                    "longer timeout",
+                )
+            )
+
+        return watched(chunks, StallWatch(opts.timeout, opts.min_rate, self.clock), stalled)
+
+    def body_chunks(self, response: httpx.Response, url: str) -> Iterator[bytes]:
+        """The raw body of a streamed response, stall-watched, transport errors translated."""
+        doing = _doing(response.request.method, url)
+        with self._translate(url, doing):
+            yield from self.watched(raw_chunks(response), url, doing)
+
+    def read_body(self, response: httpx.Response, url: str, cap: int | None = None) -> bytes:
+        """The whole body of a streamed response, capped (``max_reply_bytes`` by default).
+
+        Raises:
+            ReplyTooLarge: the body is larger than ``cap``; nothing of it is returned.
+            NetworkError: the body broke off or stalled.
+        """
+        limit = self.options.max_reply_bytes if cap is None else cap
+        try:
+            return read_capped(response, limit, self.body_chunks(response, url))
+        except ReplyTooLarge as exc:
+            raise self._with_role(exc) from None
+        finally:
+            response.close()
+
+    def _receive(
+        self, response: httpx.Response, url: str, cap: int | None = None
+    ) -> httpx.Response:
+        """Read a streamed response into memory, capped; an error's oversized body is dropped."""
+        try:
+            body = self.read_body(response, url, cap)
+        except ReplyTooLarge:
+            if response.status_code < 300:
+                raise
+            body = b""  # the status says enough; the body is not worth more memory
+        headers = [(k, v) for k, v in response.headers.multi_items() if k != "content-encoding"]
+        return httpx.Response(
+            response.status_code, headers=headers, content=body, request=response.request
         )
 
+    @staticmethod
+    def _retry_after(response: httpx.Response) -> float | None:
+        return parse_retry_after(response.headers.get("retry-after"))
+
+    # -- the send loop ---------------------------------------------------------------
+
+    def _load_trust(self, url: str) -> None:
+        if self._trust is not None and url.startswith("https:"):
+            self._trust.load()
+
     def _send_once(
-        self, method: str, url: str, headers: dict[str, str], content: Body, *, stream: bool
+        self, method: str, url: str, headers: dict[str, str], content: Body
     ) -> httpx.Response:
-        if self._deferred is not None and url.startswith("https:"):
-            self._deferred.load()
+        self._load_trust(url)
+        doing = _doing(method, url)
+        if content is not None and not isinstance(content, bytes):
+            content = self.watched(content, url, f"{doing} (sending)")
         request = self._http.build_request(method, url, headers=headers, content=content)
         log.debug("%s %s", method, redact_url(url))
-        with self._translate(url):
-            return self._http.send(request, stream=stream)
+        with self._translate(url, doing):
+            return self._http.send(request, stream=True)
 
-    def _same_host(self, url: str) -> bool:
-        return httpx.URL(url).netloc.decode("ascii", "replace") == self.host
+    def _may_authorize(self, url: str) -> bool:
+        """Credentials go to the registry's own host, never over plain HTTP after HTTPS."""
+        target = httpx.URL(url)
+        if target.netloc.decode("ascii", "replace") != self.host:
+            return False
+        base_scheme = self._base.split(":", 1)[0] if self._base else "https"
+        return target.scheme in (base_scheme, "https")
+
+    def location(self, url: str, location: str, response: httpx.Response) -> str:
+        """Resolve a ``Location`` sent in reply to ``url``, refusing an HTTPS->HTTP downgrade.
+
+        Raises:
+            InsecureLocation: the registry, reached over HTTPS, points at itself over HTTP.
+        """
+        target = httpx.URL(url).join(location)
+        if (
+            target.scheme == "http"
+            and target.netloc.decode("ascii", "replace") == self.host
+            and (self._base or "").startswith("https:")
+        ):
+            method = response.request.method
+            raise self._with_role(
+                InsecureLocation(
+                    f"{self.host} was reached over HTTPS but its reply to {_doing(method, url)} "
+                    f"points to plain HTTP ({redact_url(str(target))}); refusing to send "
+                    "credentials or data in cleartext",
+                    status=response.status_code,
+                    method=method,
+                    url=url,
+                    hint="fix the registry's (or its proxy's) external URL to use https",
+                )
+            )
+        return str(target)
 
     def request(
         self,
@@ -287,93 +433,95 @@ class Connection:
         headers: dict[str, str] | None = None,
         content: Body = None,
         stream: bool = False,
+        cap: int | None = None,
     ) -> httpx.Response:
         """Send one request with auth, re-authentication and bounded retries.
+
+        Without ``stream``, the body is read into memory, capped at ``cap`` (default
+        ``max_reply_bytes``): a larger successful reply is :class:`ReplyTooLarge`. With
+        ``stream``, read it with :meth:`body_chunks` or :meth:`read_body`.
 
         A body that is an iterator cannot be sent twice, so such requests are never retried
         here; callers retry the whole operation with a fresh body instead.
         """
         replayable = content is None or isinstance(content, bytes)
         policy = self.options.retry
-        attempt = 0
-        waited = 0.0
+        attempts = policy.start(clock=self.clock)
         reauthenticated = False
         while True:
-            attempt += 1
             sent = dict(headers or {})
-            if self._same_host(url):
+            if self._may_authorize(url):
                 authorization = self.auth.authorization(scopes)
                 if authorization:
                     sent["Authorization"] = authorization
             try:
-                response = self._send_once(method, url, sent, content, stream=stream)
+                response = self._send_once(method, url, sent, content)
+                if not stream:
+                    response = self._receive(response, url, cap)
             except TLSVerificationError:
                 raise
             except NetworkError:
-                delay = policy.delay(attempt)
-                if not (replayable and policy.allows(attempt, waited, delay)):
+                delay = attempts.next_delay() if replayable else None
+                if delay is None:
                     raise
-                log.debug(
-                    "network error on %s %s; retrying in %.2fs", method, redact_url(url), delay
-                )
-                self._sleep(delay)
-                waited += delay
+                log.debug("network error on %s %s; retry in %.2fs", method, redact_url(url), delay)
+                self.sleep(delay)
                 continue
             status = response.status_code
-            if status == 401 and self._same_host(url) and not reauthenticated:
+            if status == 401 and self._may_authorize(url) and not reauthenticated:
                 challenges = parse_www_authenticate(response.headers.get_list("www-authenticate"))
                 usable = self.auth.set_challenges(challenges)
                 if usable or "Authorization" in sent:
                     self.auth.forget(scopes)
                     if replayable:
-                        response.close()
+                        self._discard(response, url)
                         reauthenticated = True
                         continue
                 return response
-            if policy.should_retry_status(status) and replayable:
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                delay = policy.delay(attempt, retry_after)
-                if policy.allows(attempt, waited, delay):
-                    response.close()
-                    log.debug("HTTP %s on %s; retrying in %.2fs", status, redact_url(url), delay)
-                    self._sleep(delay)
-                    waited += delay
+            if replayable and policy.should_retry_status(status):
+                delay = attempts.next_delay(self._retry_after(response))
+                if delay is not None:
+                    self._discard(response, url)
+                    log.debug("HTTP %s on %s; retry in %.2fs", status, redact_url(url), delay)
+                    self.sleep(delay)
                     continue
             return response
 
+    def _discard(self, response: httpx.Response, url: str) -> None:
+        """Read a small unwanted body so the connection can be reused, then close."""
+        with contextlib.suppress(ImgmirrorError):
+            self.read_body(response, url)
+        response.close()
+
     def fail(self, response: httpx.Response, method: str, url: str) -> RegistryError:
-        """Turn a non-success response into the matching :class:`RegistryError`."""
-        try:
-            body = read_capped(response, MAX_SMALL_BODY) if not response.is_closed else b""
-        except (httpx.HTTPError, httpx.StreamError):
-            body = b""
-        finally:
-            response.close()
+        """Turn a non-success response into the matching :class:`RegistryError`.
+
+        The registry's error code and message (``{"errors": [...]}``, capped) are kept.
+        """
+        if response.is_stream_consumed:
+            body = response.content
+        else:
+            try:
+                body = self.read_body(response, url)
+            except ImgmirrorError:
+                body = b""
+        response.close()
         error = registry_error_from_response(
             response.status_code,
             method,
             url,
             body,
             response.headers.get("content-type"),
-            retry_after=parse_retry_after(response.headers.get("retry-after")),
+            retry_after=self._retry_after(response),
         )
         if isinstance(error, AuthenticationError):
-            if self.auth.credential is None:
-                error.hint = (
-                    f"{self.host} needs credentials: pass {self.auth.creds_hint} "
-                    "USER:PASSWORD, or log in with docker login"
-                )
-            else:
-                user = self.auth.credential.username
-                error.hint = (
-                    f"{self.host} refused the credentials of user {user!r}: "
-                    f"check the username and password given with {self.auth.creds_hint}"
-                )
-        return error
+            return self.auth.refused(response.status_code, method, url, error)
+        return self._with_role(error)
 
-    def _expect(
+    def expect(
         self, response: httpx.Response, method: str, url: str, ok: Iterable[int] = ()
     ) -> httpx.Response:
+        """``response`` if its status is in ``ok`` (default: any 2xx), else its error raised."""
         codes = set(ok)
         if (codes and response.status_code in codes) or (
             not codes and 200 <= response.status_code < 300

@@ -1,20 +1,32 @@
-"""When and how long to wait before trying a registry request again.
+"""When and how long to wait before trying a registry request or a transfer again.
 
-Pure policy: :class:`RetryPolicy` decides whether a failed attempt may be repeated and
-computes the delay (exponential backoff with full jitter, or the server's ``Retry-After``),
-bounded both in attempts and in total time. The client's send loop asks it; nothing here
-sleeps or does I/O.
+Pure policy: :class:`RetryPolicy` (a frozen value, like urllib3's ``Retry``) holds the one set
+of transient statuses and the backoff (exponential with full jitter, or the server's
+``Retry-After``), bounded both in attempts and in total waiting time. Every loop that retries
+asks it, through an :class:`Attempts` tracker::
+
+    attempts = policy.start()
+    while True:
+        try:
+            return do_it()
+        except NetworkError:
+            delay = attempts.next_delay()
+            if delay is None:
+                raise
+            sleep(delay)
+
+Nothing here sleeps or does I/O; the clock and the random source are injectable for tests.
 """
 
 from __future__ import annotations
 
-import email.utils
 import random
 import time
+from collections.abc import Callable
 
 import attrs
 
-__all__ = ["RETRY_STATUSES", "RetryPolicy", "parse_retry_after"]
+__all__ = ["RETRY_STATUSES", "Attempts", "RetryPolicy", "parse_retry_after"]
 
 #: Statuses worth another try: timeouts, rate limits and the transient 5xx family.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -31,6 +43,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # noqa: PLC0415 - 11 ms at start-up, needed only for dated Retry-After
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -46,20 +60,22 @@ class RetryPolicy:
     """Bounded exponential backoff with jitter.
 
     Attributes:
-        attempts: total tries per request, the first one included.
-        backoff: base delay in seconds; attempt ``n`` waits up to ``backoff * 2**n``.
+        attempts: total tries per request or transfer, the first one included.
+        backoff: base delay in seconds; attempt ``n`` waits up to ``backoff * 2**(n-1)``.
         max_delay: cap on a single wait, ``Retry-After`` included.
-        deadline: cap on the total time spent waiting for one request.
+        deadline: cap on the total time spent waiting for one request or transfer.
+        statuses: the HTTP statuses that are transient.
     """
 
     attempts: int = 5
     backoff: float = 0.25
     max_delay: float = 30.0
     deadline: float = 120.0
+    statuses: frozenset[int] = RETRY_STATUSES
 
     def should_retry_status(self, status: int) -> bool:
         """Whether a response status is transient."""
-        return status in RETRY_STATUSES
+        return status in self.statuses
 
     def delay(
         self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None
@@ -77,3 +93,54 @@ class RetryPolicy:
     def allows(self, attempt: int, waited: float, next_delay: float) -> bool:
         """Whether another attempt fits in both the count and the time budget."""
         return attempt < self.attempts and waited + next_delay <= self.deadline
+
+    def start(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> Attempts:
+        """A tracker for one request or transfer, its first attempt under way."""
+        return Attempts(self, clock, rng)
+
+
+class Attempts:
+    """The retry budget of one request or transfer (see :meth:`RetryPolicy.start`).
+
+    The budget in time counts from :meth:`RetryPolicy.start` (or the last :meth:`reset`),
+    attempts included, so a loop whose attempts are slow (stalls) stops once the deadline has
+    passed; a resumed transfer that makes progress calls :meth:`reset`.
+    """
+
+    __slots__ = ("_clock", "_rng", "_started", "attempt", "policy", "waited")
+
+    def __init__(
+        self, policy: RetryPolicy, clock: Callable[[], float], rng: random.Random | None
+    ) -> None:
+        self.policy = policy
+        self.attempt = 1
+        self.waited = 0.0
+        self._clock = clock
+        self._rng = rng
+        self._started = clock()
+
+    def next_delay(self, retry_after: float | None = None) -> float | None:
+        """The attempt under way failed: how long to wait before the next, or None to give up.
+
+        Args:
+            retry_after: the server's ``Retry-After`` in seconds, if it sent one.
+        """
+        policy = self.policy
+        delay = policy.delay(self.attempt, retry_after, self._rng)
+        elapsed = self._clock() - self._started
+        if self.attempt >= policy.attempts or elapsed + delay > policy.deadline:
+            return None
+        self.attempt += 1
+        self.waited += delay
+        return delay
+
+    def reset(self) -> None:
+        """Progress was made (a resumed transfer moved bytes): start a fresh budget."""
+        self.attempt = 1
+        self.waited = 0.0
+        self._started = self._clock()

@@ -9,14 +9,15 @@ errors naming the fix for that host (:func:`tls_error`).
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 
-from ..errors import TLSVerificationError
-from ..reference import is_loopback_host
+from ..errors import TLSConfigError, TLSVerificationError
 from .retry import RetryPolicy
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "client_cert_for",
     "ssl_context",
     "tls_error",
+    "trust_for",
 ]
 
 DEFAULT_CERTS_DIRS: tuple[str, ...] = ("/etc/docker/certs.d", "/etc/containers/certs.d")
@@ -37,8 +39,15 @@ class ClientOptions:
     """How registry clients connect. Immutable; use :func:`attrs.evolve` for variants.
 
     Attributes:
-        retry: backoff policy for transient failures.
-        timeout: seconds to wait for a connection or for the next bytes of a response.
+        retry: the one retry policy (transient statuses, backoff, attempts, deadline).
+        timeout: the stall timeout in seconds: a request fails when no reply comes, or its
+            body moves slower than ``min_rate`` bytes per second, for this long.
+        connect_timeout: seconds to wait for a TCP (and TLS) connection.
+        min_rate: the floor rate in bytes per second below which a transfer counts as stalled.
+        max_reply_bytes: cap on small reply bodies (ping, upload replies, error bodies).
+        max_manifest_bytes: cap on a manifest or a page of tags (containerd uses 4 MiB).
+        monolithic_bytes: blobs up to this size are uploaded in one ``PUT``.
+        replay_bytes: how much of an upload is kept to send again when it breaks off.
         ca_file: a PEM bundle trusted for every registry, on top of the system store.
         certs_dirs: docker-style ``certs.d`` directories, searched per host.
         insecure_registries: hosts (``host`` or ``host:port``) reached over plain HTTP or
@@ -48,7 +57,13 @@ class ClientOptions:
     """
 
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
-    timeout: float = 60.0
+    timeout: float = 30.0
+    connect_timeout: float = 5.0
+    min_rate: float = 1024.0
+    max_reply_bytes: int = 256 * 1024
+    max_manifest_bytes: int = 4 * 1024 * 1024
+    monolithic_bytes: int = 1024 * 1024
+    replay_bytes: int = 4 * 1024 * 1024
     ca_file: str | None = None
     certs_dirs: tuple[str, ...] = DEFAULT_CERTS_DIRS
     insecure_registries: frozenset[str] = frozenset()
@@ -59,10 +74,6 @@ class ClientOptions:
         """Whether ``host`` was marked insecure, with or without its port."""
         bare = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         return host in self.insecure_registries or bare in self.insecure_registries
-
-    def may_use_http(self, host: str) -> bool:
-        """Plain HTTP is allowed for loopback registries (as docker does) and insecure ones."""
-        return is_loopback_host(host) or self.is_insecure(host)
 
 
 def certs_dir_for(host: str, certs_dirs: tuple[str, ...]) -> Path | None:
@@ -147,81 +158,122 @@ def tls_error(exc: BaseException, host: str, options: ClientOptions) -> TLSVerif
     return None
 
 
-_system_lock = threading.Lock()
-_system_context: list[ssl.SSLContext] = []
+_TrustKey = tuple[bool, str | None, str | None, tuple[tuple[str, int, int], ...]]
+_trusts: dict[_TrustKey, DeferredTrust] = {}
+_trusts_lock = threading.Lock()
 
 
-def _system_store_context() -> ssl.SSLContext:
-    """One verifying context over the system CA store, shared by every client.
+def trust_for(host: str, options: ClientOptions) -> DeferredTrust:
+    """The shared trust setting for ``host``: one context per distinct setting, per process.
 
-    Loading the store takes about 20 ms per context, paid at every start of the command;
-    like Go's crypto/x509, the store is read once per process.
+    Registries with the same trust inputs (insecure or not, ``--ca-file``, their certs.d
+    directory, and the version of each of those files) share one :class:`ssl.SSLContext`:
+    building one and loading the system CA store costs about 30 ms, and most runs touch several
+    registries with the same setting.
     """
-    with _system_lock:
-        if not _system_context:
-            _system_context.append(ssl.create_default_context())
-        return _system_context[0]
+    directory = certs_dir_for(host, options.certs_dirs)
+    files = [Path(options.ca_file)] if options.ca_file else []
+    if directory is not None:
+        files += sorted(p for p in directory.iterdir() if p.suffix in (".crt", ".cert", ".key"))
+    key = (
+        options.is_insecure(host),
+        options.ca_file,
+        str(directory) if directory else None,
+        tuple(_stamp(path) for path in files),
+    )
+    with _trusts_lock:
+        trust = _trusts.get(key)
+        if trust is None:
+            trust = _trusts[key] = DeferredTrust(host, options)
+        return trust
+
+
+def _stamp(path: Path) -> tuple[str, int, int]:
+    """What identifies a trust file's version: a changed file gets a new context."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return (str(path), -1, -1)
+    return (str(path), stat.st_mtime_ns, stat.st_size)
 
 
 def ssl_context(host: str, options: ClientOptions) -> ssl.SSLContext:
-    """Build the TLS context for one registry host.
+    """The TLS context for one registry host, its trust store loaded (see :func:`trust_for`).
 
     Insecure hosts get a context that does not verify. Otherwise the system store is trusted,
     plus ``--ca-file`` and the host's ``certs.d`` CAs; a client certificate found there is
     presented.
+
+    Raises:
+        TLSConfigError: ``--ca-file`` or a certs.d file is missing or not PEM.
     """
-    if options.is_insecure(host):
-        return _unverified_context()
-    directory = certs_dir_for(host, options.certs_dirs)
-    if not options.ca_file and directory is None:
-        return _system_store_context()
-    context = ssl.create_default_context()
-    _load_host_trust(context, host, options)
-    return context
+    trust = trust_for(host, options)
+    trust.load()
+    return trust.context
 
 
 class DeferredTrust:
-    """A verifying context whose trust store is loaded only before the first TLS connection.
+    """A TLS context whose trust store is loaded only before the first TLS connection.
 
-    For loopback registries, which are usually plain HTTP: reading the system CA store costs
-    about 20 ms at every start of the command, for a context most runs never use. The context
-    given to httpx is complete (verification on, hostname checked) but trusts nothing until
-    :meth:`load` has run, so an early TLS connection fails closed rather than open.
+    Most runs against loopback registries never use TLS, and reading the system CA store
+    costs about 20 ms. The context given to httpx is complete (verification on, hostname
+    checked) but trusts nothing until :meth:`load` has run, so an early TLS connection fails
+    closed rather than open. Contexts for insecure hosts verify nothing and need no loading.
     """
 
     def __init__(self, host: str, options: ClientOptions) -> None:
-        self.host = host
-        self.options = options
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        self._loaded = False
+        self._insecure = options.is_insecure(host)
+        self._ca_file = options.ca_file
+        self._directory = certs_dir_for(host, options.certs_dirs)
+        self._loaded = self._insecure
         self._lock = threading.Lock()
+        if self._insecure:
+            self.context.check_hostname = False
+            self.context.verify_mode = ssl.CERT_NONE
 
     def load(self) -> None:
-        """Load the system store, ``--ca-file``, certs.d CAs and client certificate, once."""
+        """Load the system store, ``--ca-file``, certs.d CAs and client certificate, once.
+
+        Raises:
+            TLSConfigError: a CA or client certificate file is missing or not PEM.
+        """
         if self._loaded:
             return
         with self._lock:
             if not self._loaded:
                 self.context.load_default_certs(ssl.Purpose.SERVER_AUTH)
-                _load_host_trust(self.context, self.host, self.options)
+                self._load_files()
                 self._loaded = True
 
-
-def _unverified_context() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def _load_host_trust(context: ssl.SSLContext, host: str, options: ClientOptions) -> None:
-    """Add ``--ca-file``, the host's certs.d CAs and its client certificate to ``context``."""
-    if options.ca_file:
-        context.load_verify_locations(cafile=options.ca_file)
-    directory = certs_dir_for(host, options.certs_dirs)
-    if directory is not None:
+    def _load_files(self) -> None:
+        context = self.context
+        if self._ca_file:
+            with _readable(self._ca_file, "CA file", "pass a PEM file of CA certificates"):
+                context.load_verify_locations(cafile=self._ca_file)
+        directory = self._directory
+        if directory is None:
+            return
         for ca in sorted(directory.glob("*.crt")):
-            context.load_verify_locations(cafile=str(ca))
+            with _readable(str(ca), "CA file", "make it a PEM file of CA certificates"):
+                context.load_verify_locations(cafile=str(ca))
         pair = client_cert_for(directory)
         if pair is not None:
-            context.load_cert_chain(certfile=str(pair[0]), keyfile=str(pair[1]))
+            with _readable(str(pair[0]), "client certificate", "use a PEM certificate and key"):
+                context.load_cert_chain(certfile=str(pair[0]), keyfile=str(pair[1]))
+
+
+@contextlib.contextmanager
+def _readable(path: str, what: str, fix: str) -> Iterator[None]:
+    """Turn a missing or unparsable trust file into one :class:`TLSConfigError`."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise TLSConfigError(f"{what} {path} does not exist", hint=fix) from None
+    except ssl.SSLError as exc:
+        reason = exc.reason or exc.strerror or "not PEM"
+        raise TLSConfigError(f"{what} {path} cannot be used ({reason})", hint=fix) from None
+    except OSError as exc:
+        raise TLSConfigError(
+            f"{what} {path} cannot be read ({exc.strerror or exc})", hint=fix
+        ) from None

@@ -1,0 +1,91 @@
+"""RetryPolicy and its Attempts tracker, on a fake clock; StallWatch on a fake clock."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+
+from imgmirror.transport.retry import RetryPolicy, parse_retry_after
+from imgmirror.transport.stall import StallWatch
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_attempts_are_bounded_in_count():
+    policy = RetryPolicy(attempts=3, backoff=1.0, deadline=1000)
+    attempts = policy.start(clock=FakeClock(), rng=random.Random(1))  # noqa: S311
+
+    first, second, third = (attempts.next_delay() for _ in range(3))
+
+    assert first is not None
+    assert 0.5 <= first <= 1.0
+    assert second is not None
+    assert 1.0 <= second <= 2.0
+    assert third is None
+
+
+def test_attempts_are_bounded_in_time_attempts_included():
+    clock = FakeClock()
+    attempts = RetryPolicy(attempts=100, backoff=1.0, deadline=10).start(clock=clock)
+
+    assert attempts.next_delay() is not None
+    clock.now += 9.5  # a slow attempt eats the budget
+    assert attempts.next_delay() is None
+
+
+def test_retry_after_wins_and_is_capped():
+    attempts = RetryPolicy(max_delay=5, deadline=100).start(clock=FakeClock())
+
+    assert attempts.next_delay(retry_after=3) == 3
+    assert attempts.next_delay(retry_after=60) == 5
+
+
+def test_reset_after_progress_gives_a_fresh_budget():
+    clock = FakeClock()
+    attempts = RetryPolicy(attempts=2, deadline=10).start(clock=clock)
+    assert attempts.next_delay() is not None
+    clock.now += 50
+    attempts.reset()
+    assert attempts.next_delay() is not None
+    assert attempts.next_delay() is None
+
+
+def test_statuses_are_one_set_on_the_policy():
+    policy = RetryPolicy()
+    assert all(policy.should_retry_status(s) for s in (408, 429, 500, 502, 503, 504))
+    assert not policy.should_retry_status(404)
+    assert RetryPolicy(statuses=frozenset({418})).should_retry_status(418)
+
+
+def test_retry_after_date_and_seconds():
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", now=90.0) == 10.0
+    assert parse_retry_after("soon") is None
+
+
+def test_email_utils_is_not_imported_at_start_up():
+    code = "import imgmirror.transport.retry, sys; print('email.utils' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_stall_watch_fails_a_drip_and_passes_a_steady_flow():
+    clock = FakeClock()
+    drip = StallWatch(window=30, min_rate=1024, clock=clock)
+    stalled = False
+    for _ in range(40):
+        clock.now += 1
+        stalled = stalled or drip.moved(1)
+    assert stalled
+
+    steady = StallWatch(window=30, min_rate=1024, clock=clock)
+    for _ in range(100):
+        clock.now += 1
+        assert not steady.moved(2048)
