@@ -195,10 +195,22 @@ class TLSVerificationError(NetworkError):
         message: What failed.
         host: The host whose certificate was refused.
         hint: What to do (trust a CA, or mark the registry insecure).
+        certs_dir: The host's certs.d directory, where a CA or client certificate would go.
+        kind: ``"untrusted"`` (its certificate) or ``"client-certificate"`` (ours is missing).
     """
 
-    def __init__(self, message: str, *, host: str, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str,
+        hint: str | None = None,
+        certs_dir: str | None = None,
+        kind: str | None = None,
+    ) -> None:
         self.host = host
+        self.certs_dir = certs_dir
+        self.kind = kind
         super().__init__(message, hint=hint)
 
 

@@ -56,7 +56,7 @@ class Session:
             if authfile is not None:
                 self._keychains.append(DefaultKeychain(authfile, defaults=False))
             self._keychains.append(keychain)
-        self._clients: dict[tuple[str, Credential | None], RegistryClient] = {}
+        self._clients: dict[tuple[str, Credential | None, str | None], RegistryClient] = {}
         self._resolved: dict[str, Credential | None] = {}
         self._lock = threading.Lock()
         self.blobs = BlobEngine(jobs, self.options.retry)
@@ -82,7 +82,7 @@ class Session:
         """
         if credential is None:
             credential = self.credential_for(registry)
-        key = (registry, credential)
+        key = (registry, credential, role)  # one per side: errors name the side that failed
         with self._lock:
             client = self._clients.get(key)
             if client is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from typing import ClassVar
 
@@ -325,3 +326,21 @@ def test_bad_ca_file_is_one_line(tls_registry: Registry, anon_registry: Registry
     assert len(lines) == 1, proc.stderr
     assert str(ca_file) in lines[0]
     assert "PEM" in lines[0]
+
+
+# -- 7. roles, not flags ------------------------------------------------------------------
+
+
+def test_same_registry_copy_failing_on_push_names_the_destination_option(
+    token_registry: Registry, tmp_path
+):
+    seed(token_registry, "src/app", "1", make_image(marker="roles"))
+    hidden = ("REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "DOCKER_AUTH_CONFIG")
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
+    env |= {"DOCKER_CONFIG": str(tmp_path), "HOME": str(tmp_path)}  # no stored credentials
+    proc = run_cli(
+        "copy", token_registry.ref("src/app", "1"), token_registry.ref("dst/app", "1"), env=env
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "--dest-creds" in proc.stderr
+    assert "--src-creds" not in proc.stderr

@@ -164,9 +164,11 @@ def test_session_explicit_credentials_win_and_keychain_is_asked_once() -> None:
         explicit = session.client("reg", Credential("e", "x"), role="source")
         assert explicit.auth.credential == Credential("e", "x")
         first = session.client("reg", None, role="source")
-        again = session.client("reg", None, role="destination")
+        again = session.client("reg", None, role="source")
+        other_side = session.client("reg", None, role="destination")
         assert first is again
-        assert first.auth.credential == Credential("k", "v")
+        assert other_side is not first  # its errors name the destination
+        assert first.auth.credential == other_side.auth.credential == Credential("k", "v")
     assert asked == ["reg"]
 
 

@@ -19,7 +19,12 @@ from typing import Annotated, Any
 import typer
 
 from .._version import __version__
-from ..errors import AuthenticationError, ImgmirrorError, credentials_hint
+from ..errors import (
+    AuthenticationError,
+    ImgmirrorError,
+    TLSVerificationError,
+    credentials_hint,
+)
 from ..terminal import TerminalProgress
 from ..transport.tls import DEFAULT_CERTS_DIRS, ClientOptions
 from .creds import DEST_ENV, SRC_ENV, creds_option
@@ -89,10 +94,21 @@ ROLE_OPTIONS = {"source": "--src-creds", "destination": "--dest-creds", "registr
 
 
 def _for_the_cli(exc: ImgmirrorError) -> ImgmirrorError:
-    """Name the CLI option in a credentials hint (the library names only the role)."""
+    """Name the CLI options in a hint (the library names roles and settings, never options)."""
     option = ROLE_OPTIONS.get(exc.role or "")
     if option and isinstance(exc, AuthenticationError) and exc.host:
         exc.hint = credentials_hint(exc.host, exc.username, option=option)
+    elif isinstance(exc, TLSVerificationError) and exc.certs_dir:
+        if exc.kind == "untrusted":
+            exc.hint = (
+                f"put the registry's CA certificate in {exc.certs_dir}/ca.crt, "
+                f"pass --ca-file FILE, or pass --insecure-registry {exc.host}"
+            )
+        elif exc.kind == "client-certificate":
+            exc.hint = (
+                f"put the client certificate and key in {exc.certs_dir}/client.cert and "
+                f"{exc.certs_dir}/client.key (or in DIR/{exc.host}/ with --certs-dir DIR)"
+            )
     return exc
 
 

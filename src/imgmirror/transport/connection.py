@@ -402,14 +402,12 @@ class Connection:
         """Resolve a ``Location`` sent in reply to ``url``, refusing an HTTPS->HTTP downgrade.
 
         Raises:
-            InsecureLocation: the registry, reached over HTTPS, points at itself over HTTP.
+            InsecureLocation: the registry, reached over HTTPS, points its own host name (on
+                any port) at plain HTTP.
         """
         target = httpx.URL(url).join(location)
-        if (
-            target.scheme == "http"
-            and target.netloc.decode("ascii", "replace") == self.host
-            and (self._base or "").startswith("https:")
-        ):
+        base = httpx.URL(self._base or "http://-")
+        if target.scheme == "http" and base.scheme == "https" and target.host == base.host:
             method = response.request.method
             raise self._with_role(
                 InsecureLocation(

@@ -120,9 +120,10 @@ def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
 def tls_error(exc: BaseException, host: str, options: ClientOptions) -> TLSVerificationError | None:
     """A :class:`TLSVerificationError` naming the fix, if ``exc`` is a TLS trust failure.
 
-    Covers an untrusted server certificate (put ``ca.crt`` in certs.d, ``--ca-file`` or
-    ``--insecure-registry``) and a server refusing our client certificate (put
-    ``client.cert``/``client.key`` in certs.d). Other errors give None.
+    Covers an untrusted server certificate (put ``ca.crt`` in certs.d, trust a CA file or mark
+    the host insecure) and a server refusing our client certificate (put
+    ``client.cert``/``client.key`` in certs.d). The error's ``kind`` and ``certs_dir`` let the
+    CLI name its options. Other errors give None.
     """
     cause = _ssl_cause(exc)
     certs_base = options.certs_dirs[0] if options.certs_dirs else DEFAULT_CERTS_DIRS[0]
@@ -133,9 +134,11 @@ def tls_error(exc: BaseException, host: str, options: ClientOptions) -> TLSVerif
             f"TLS certificate of {host} could not be verified ({reason})",
             host=host,
             hint=(
-                f"put the registry's CA certificate in {host_dir}/ca.crt, "
-                f"pass --ca-file FILE, or pass --insecure-registry {host}"
+                f"put the registry's CA certificate in {host_dir}/ca.crt, trust a CA file "
+                f"that signed it, or mark {host} insecure"
             ),
+            certs_dir=str(host_dir),
+            kind="untrusted",
         )
     if cause is not None and getattr(cause, "reason", None) in _CLIENT_CERT_REFUSED:
         existing = certs_dir_for(host, options.certs_dirs)
@@ -147,8 +150,10 @@ def tls_error(exc: BaseException, host: str, options: ClientOptions) -> TLSVerif
                 host=host,
                 hint=(
                     f"put the client certificate and key in {host_dir}/client.cert and "
-                    f"{host_dir}/client.key (or in DIR/{host}/ with --certs-dir DIR)"
+                    f"{host_dir}/client.key (or in {host}/ of another certs.d directory)"
                 ),
+                certs_dir=str(host_dir),
+                kind="client-certificate",
             )
         return TLSVerificationError(
             f"registry {host} did not accept the client certificate {pair[0]} ({cause.reason})",
