@@ -11,14 +11,14 @@ from __future__ import annotations
 import base64
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 import imgmirror
 from imgmirror.challenge import validate_realm
 from imgmirror.errors import CredentialsError
+from tests.support.handlers import Quiet
 from tests.support.images import Image, make_image
 from tests.support.registry import Registry
 from tests.support.tools import skopeo_digest
@@ -27,22 +27,6 @@ pytestmark = [pytest.mark.registry, pytest.mark.skopeo]
 
 USER, PASSWORD = "alice", "Redirect-Secret-123"
 BASIC = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-
-
-class _Quiet(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
 
 class Storage:
@@ -54,7 +38,7 @@ class Storage:
         self.served: list[str] = []
         storage = self
 
-        class Handler(_Quiet):
+        class Handler(Quiet):
             def do_GET(self) -> None:
                 if "Authorization" in self.headers:
                     storage.authorizations.append(self.headers["Authorization"])
@@ -82,7 +66,7 @@ class FakeRegistry:
         self.requests_without_auth = 0
         registry = self
 
-        class Handler(_Quiet):
+        class Handler(Quiet):
             def _authorized(self) -> bool:
                 if self.headers.get("Authorization") == BASIC:
                     return True

@@ -13,6 +13,7 @@ import time
 from typing import ClassVar
 
 import attrs
+import httpx
 import pytest
 
 from imgmirror.credentials import Credential
@@ -100,6 +101,18 @@ def test_authorization_goes_to_the_own_host_and_scheme_only():
     assert client._may_authorize("https://registry.test/v2/x")
     assert not client._may_authorize("http://registry.test/v2/x")
     assert not client._may_authorize("https://storage.test/v2/x")
+
+
+@pytest.mark.parametrize("location", ["http://registry.test/up", "http://registry.test:8080/up"])
+def test_a_plain_http_location_for_the_own_host_is_refused_on_any_port(location: str):
+    client = RegistryClient("registry.test", options=ClientOptions())
+    client._base = "https://registry.test"
+    url = "https://registry.test/v2/app/blobs/uploads/"
+    reply = httpx.Response(202, request=httpx.Request("POST", url))
+    with pytest.raises(InsecureLocation):
+        client.location(url, location, reply)
+    assert client.location(url, "https://registry.test/up", reply) == "https://registry.test/up"
+    assert client.location(url, "http://storage.test/b", reply) == "http://storage.test/b"
 
 
 # -- 2. every body capped, never truncated; registry errors shown --------------------------

@@ -89,3 +89,18 @@ def test_stall_watch_fails_a_drip_and_passes_a_steady_flow():
     for _ in range(100):
         clock.now += 1
         assert not steady.moved(2048)
+
+
+def test_replay_buffer_keeps_a_bounded_tail_by_offset():
+    from imgmirror.transport.upload import ReplayBuffer
+
+    replay = ReplayBuffer(limit=10)
+    for piece in (b"aaaa", b"bbbb", b"cccc", b"dddd"):
+        replay.record(piece)
+
+    assert replay.end == 16
+    assert replay.since(16) == []
+    assert b"".join(replay.since(10) or []) == b"ccdddd"
+    assert b"".join(replay.since(8) or []) == b"ccccdddd"
+    assert replay.since(3) is None  # evicted: the caller starts the blob again
+    assert replay.since(17) is None  # the registry claims more than was sent
