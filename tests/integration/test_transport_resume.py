@@ -6,6 +6,7 @@ Range."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import ClassVar
 
 import pytest
@@ -140,3 +141,19 @@ def test_broken_chunked_upload_resumes_at_the_registry_offset():
     first, second = _ResumableUploads.patches
     assert first == ""
     assert second.startswith(f"{len(data) // 2}-")
+
+
+def test_a_source_that_breaks_is_not_mistaken_for_a_broken_upload(anon_registry: Registry):
+    data, descriptor = _blob()
+    boom = NetworkError("the source registry broke off")
+
+    def source() -> Iterator[bytes]:
+        yield data[: 2 * 1024 * 1024]
+        raise boom
+
+    with (
+        RegistryClient(anon_registry.host, options=FAST) as client,
+        pytest.raises(NetworkError) as caught,
+    ):
+        client.upload_blob("app", descriptor, source())
+    assert caught.value is boom

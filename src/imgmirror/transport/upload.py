@@ -86,6 +86,7 @@ class ChunkedUpload:
         self.location = location
         self.resumes = 0
         self._scopes = [f"repository:{repo}:pull,push"]
+        self._source_error: BaseException | None = None
 
     def send(self, chunks: Iterable[bytes]) -> None:
         """Send the blob (``chunks`` is consumed once) and close the session."""
@@ -100,7 +101,7 @@ class ChunkedUpload:
                 self._patch(start, pending, source, replay)
                 break
             except NetworkError:
-                delay = attempts.next_delay()
+                delay = None if self._source_error else attempts.next_delay()
                 if delay is None:
                     raise
                 client.sleep(delay)
@@ -121,7 +122,14 @@ class ChunkedUpload:
 
         def body() -> Iterator[bytes]:
             yield from pending
-            for chunk in source:
+            while True:
+                try:
+                    chunk = next(source)
+                except StopIteration:
+                    return
+                except BaseException as exc:
+                    self._source_error = exc  # the source broke, not the upload
+                    raise
                 replay.record(chunk)
                 yield chunk
 
