@@ -25,7 +25,7 @@ from ..errors import (
     TLSVerificationError,
     credentials_hint,
 )
-from ..terminal import TerminalProgress
+from ..terminal import LogProgress, TerminalProgress
 from ..transport.tls import DEFAULT_CERTS_DIRS, ClientOptions
 from .creds import DEST_ENV, SRC_ENV, creds_option
 
@@ -156,13 +156,21 @@ def _signals_unwind() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def running(quiet: bool, as_json: bool) -> Iterator[TerminalProgress | None]:
-    """Run a transfer: progress on a terminal (not for scripts or --quiet), errors reported;
+def running(quiet: bool, as_json: bool) -> Iterator[TerminalProgress | LogProgress | None]:
+    """Run a transfer with its errors reported, and progress on stderr: a live display on a
+    terminal, a plain line every few seconds otherwise; none with --quiet or --json.
     SIGTERM/SIGHUP are handled like Ctrl-C (exit 143/129)."""
-    progress = None if quiet or as_json or not sys.stderr.isatty() else TerminalProgress()
+    progress: TerminalProgress | LogProgress | None = None
+    if not (quiet or as_json):
+        progress = TerminalProgress() if sys.stderr.isatty() else LogProgress()
     with reported_errors(), _signals_unwind():
         try:
             yield progress
+        except BaseException:
+            if progress is not None:
+                progress.close(interrupted=True)
+                progress = None
+            raise
         finally:
             if progress is not None:
                 progress.close()
