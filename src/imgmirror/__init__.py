@@ -1,46 +1,43 @@
 """imgmirror: copy container images between registries and into docker-loadable archives.
 
-The stable surface is re-exported here; see ``docs/design.md`` for the layering. Values and
-errors are imported at once; the operations (and httpx beneath them) on first use, so that
-``import imgmirror`` and the CLI start fast.
+The stable surface is re-exported here; see ``docs/design.md`` for the layering. Every name
+is imported on first use (the operations bring httpx), so that ``import imgmirror`` costs
+almost nothing and ``imgmirror --version`` answers before any of it loads.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .credentials import Credential
-from .digest import Digest
-from .errors import (
-    ArchiveError,
-    AuthenticationError,
-    CredentialsError,
-    ImgmirrorError,
-    InvalidDigest,
-    InvalidManifest,
-    InvalidPlatform,
-    InvalidReference,
-    ManifestError,
-    NetworkError,
-    NotFound,
-    PermissionDenied,
-    PlatformNotFound,
-    RateLimited,
-    RegistryError,
-    TLSVerificationError,
-    UnsupportedMediaType,
-    VerificationError,
-)
-from .platform import Platform
-from .progress import ProgressListener
-from .reference import Reference
-from .transport.retry import RetryPolicy
-from .transport.tls import ClientOptions
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
+    from typing import Any
+
     from .copier import CopyResult, copy
+    from .credentials import Credential
+    from .digest import Digest
+    from .errors import (
+        ArchiveError,
+        AuthenticationError,
+        CredentialsError,
+        ImgmirrorError,
+        InvalidDigest,
+        InvalidManifest,
+        InvalidPlatform,
+        InvalidReference,
+        ManifestError,
+        NetworkError,
+        NotFound,
+        PermissionDenied,
+        PlatformNotFound,
+        RateLimited,
+        RegistryError,
+        TLSVerificationError,
+        UnsupportedMediaType,
+        VerificationError,
+    )
     from .keychain import DefaultKeychain, Keychain, StaticKeychain
     from .lookup import (
         Inspection,
@@ -52,10 +49,43 @@ if TYPE_CHECKING:
     )
     from .nodeconfig import NodeConfig
     from .nodefiles import node_config
+    from .platform import Platform
+    from .progress import ProgressListener
     from .pusher import PushResult, push
+    from .reference import Reference
     from .saver import SaveResult, save
+    from .transport.retry import RetryPolicy
+    from .transport.tls import ClientOptions
 
+_ERRORS = (
+    "ArchiveError",
+    "AuthenticationError",
+    "CredentialsError",
+    "ImgmirrorError",
+    "InvalidDigest",
+    "InvalidManifest",
+    "InvalidPlatform",
+    "InvalidReference",
+    "ManifestError",
+    "NetworkError",
+    "NotFound",
+    "PermissionDenied",
+    "PlatformNotFound",
+    "RateLimited",
+    "RegistryError",
+    "TLSVerificationError",
+    "UnsupportedMediaType",
+    "VerificationError",
+)
 _LAZY = {
+    **dict.fromkeys(_ERRORS, "errors"),
+    "Credential": "credentials",
+    "Digest": "digest",
+    "Platform": "platform",
+    "ProgressListener": "progress",
+    "Reference": "reference",
+    "RetryPolicy": "transport.retry",
+    "ClientOptions": "transport.tls",
     "copy": "copier",
     "CopyResult": "copier",
     "save": "saver",

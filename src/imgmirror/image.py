@@ -14,13 +14,41 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from .digest import Digest
-from .errors import PlatformNotFound
+from .errors import InvalidManifest, PlatformNotFound
 from .imagetree import ImageTree, Manifest, bottom_up, check_depth, choose_children, subset_index
-from .manifest import Descriptor, ImageIndex, ImageManifest
+from .manifest import Descriptor, ImageIndex, ImageManifest, parse_config
+from .mediatypes import is_config
 from .platform import Platform
 from .transport.client import RegistryClient
 
-__all__ = ["fetch_children", "fetch_image", "tree_from"]
+__all__ = ["MAX_CONFIG", "check_lone_platform", "fetch_children", "fetch_image", "tree_from"]
+
+MAX_CONFIG = 4 * 1024 * 1024  # bytes of an image config held in memory
+
+
+def check_lone_platform(
+    client: RegistryClient, repo: str, image: ImageManifest, platforms: Sequence[Platform]
+) -> None:
+    """A single-platform image asked for platforms it is not: say which one it is.
+
+    Raises:
+        PlatformNotFound: the image's config declares a platform none of ``platforms`` match.
+    """
+    config = image.config
+    if not is_config(config.media_type) or config.size > MAX_CONFIG:
+        return  # not an image config (an artifact): no platform to hold against it
+    with client.open_blob(repo, config) as chunks:
+        raw = b"".join(chunks)
+    try:
+        declared = parse_config(raw).platform
+    except InvalidManifest:
+        return
+    if not any(declared.matches(p) for p in platforms):
+        wanted = ", ".join(str(p) for p in platforms)
+        raise PlatformNotFound(
+            f"{repo}@{image.digest} is a single-platform image for {declared}, not {wanted}",
+            hint=f"it has only {declared}; ask for that platform, or for none",
+        )
 
 
 def fetch_image(
@@ -50,6 +78,8 @@ def tree_from(
 ) -> ImageTree:
     """The :class:`ImageTree` below an already fetched top manifest (see :func:`fetch_image`)."""
     if isinstance(top, ImageManifest):
+        if platforms:
+            check_lone_platform(client, repo, top, platforms)
         return ImageTree(top=top, source_digest=top.digest)
     wanted = choose_children(top, platforms)
     if not wanted and platforms is not None:

@@ -34,6 +34,7 @@ DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 
 _HUB_ALIASES = frozenset({"docker.io", "index.docker.io"})
+_DOCKER_TRANSPORT = "docker://"
 _DEFAULT_TAG = "latest"
 _MAX_PATH = 255
 _MAX_TAG = 128
@@ -126,12 +127,14 @@ class Reference:
 
         ``default_tag`` is the tag of a reference that names neither tag nor digest; pass
         None to learn that none was given (``tag`` and ``digest`` both None).
+        A ``docker://`` prefix (skopeo's transport name) is accepted and dropped.
 
         Raises:
             InvalidReference: If ``text`` does not follow the grammar; the message says why.
         """
         if not text or text != text.strip():
             raise _fail(text, "empty or surrounded by whitespace" if text else "empty")
+        text = text.removeprefix(_DOCKER_TRANSPORT)
         rest, at, digest_text = text.partition("@")
         digest = None
         if at:

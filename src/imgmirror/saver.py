@@ -134,9 +134,23 @@ def parse_image_arg(arg: ImageArg) -> tuple[Reference, Reference, bool]:
     return source, name.with_tag(digest_tag(source.digest)), True
 
 
+_UNWRITABLE = frozenset(
+    {".xz", ".txz", ".bz2", ".tbz", ".tbz2", ".lzma", ".lz", ".lz4", ".zip", ".7z", ".z"}
+)
+
+
 def archive_compression(path: str | os.PathLike[str]) -> Literal["gzip", "zstd"] | None:
-    """The outer compression an output name asks for (``.gz``/``.tgz``, ``.zst``/``.zstd``)."""
+    """The outer compression an output name asks for (``.gz``/``.tgz``, ``.zst``/``.zstd``).
+
+    Raises:
+        ArchiveError: the name asks for a compression imgmirror cannot write (``.xz``, ...).
+    """
     suffix = Path(path).suffix.lower()
+    if suffix in _UNWRITABLE:
+        raise ArchiveError(
+            f"cannot write {suffix} archives: {path}",
+            hint="name the output .tar (plain), .tar.gz or .tar.zst",
+        )
     if suffix in (".gz", ".tgz"):
         return "gzip"
     if suffix in (".zst", ".zstd"):
@@ -237,7 +251,7 @@ def save(
         )
     parsed = [parse_image_arg(arg) for arg in images]
     shown = os.fspath(path)
-    kind = archive_compression(shown)
+    kind = archive_compression(shown)  # before any request: refuse a name it cannot honour
     credential = Credential.coerce(src_creds)
     with (
         open_output(shown) as out,

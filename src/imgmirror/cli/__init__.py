@@ -3,16 +3,57 @@
 No protocol logic lives here. :mod:`.common` holds the app and what the commands share;
 :mod:`.transfer` has ``copy``, ``save`` and ``push``; :mod:`.secret` the pull-Secret tools;
 :mod:`.nodes` ``node-config``; :mod:`.lookup` ``ls``, ``digest``, ``inspect``, ``catalog``.
+:func:`main` answers ``--version`` before importing any of them (typer, rich, attrs), and
+accepts ``--debug`` after the command as well as before it.
 """
 
 from __future__ import annotations
 
-from . import lookup, nodes, secret, transfer
-from .common import app
+import sys
 
-__all__ = ["app", "lookup", "main", "nodes", "secret", "transfer"]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
+
+    import typer
+
+__all__ = ["app", "main", "root_first"]
+
+#: Root options also accepted after the command (moved in front before typer parses).
+ROOT_FLAGS = ("--debug",)
+
+
+def root_first(args: list[str]) -> list[str]:
+    """Move root flags given after the command (``copy … --debug``) in front of it; an
+    argument after ``--`` is never moved."""
+    end = args.index("--") if "--" in args else len(args)
+    head, tail = args[:end], args[end:]
+    moved = [a for a in head if a in ROOT_FLAGS]
+    if not moved:
+        return args
+    return [*dict.fromkeys(moved), *(a for a in head if a not in ROOT_FLAGS), *tail]
+
+
+def load_app() -> typer.Typer:
+    """The typer app with every command registered."""
+    from . import lookup, nodes, secret, transfer  # noqa: F401, PLC0415 - registering commands
+    from .common import app  # noqa: PLC0415
+
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return load_app()
+    raise AttributeError(f"module 'imgmirror.cli' has no attribute {name!r}")
 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    args = sys.argv[1:]
+    if args == ["--version"]:
+        from .._version import __version__  # noqa: PLC0415
+
+        sys.stdout.write(f"imgmirror {__version__}\n")
+        return
+    load_app()(args=root_first(args), prog_name="imgmirror")

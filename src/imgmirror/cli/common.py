@@ -58,7 +58,7 @@ app = typer.Typer(
         "without a Docker daemon."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -79,7 +79,11 @@ def _root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
     debug: Annotated[
-        bool, typer.Option("--debug", help="Log requests and show tracebacks on errors.")
+        bool,
+        typer.Option(
+            "--debug",
+            help="Log requests and show tracebacks on errors (also accepted after the command).",
+        ),
     ] = False,
 ) -> None:
     _state["debug"] = debug

@@ -24,7 +24,7 @@ app.add_typer(secret_app, name="secret")
 
 @secret_app.command("create")
 def secret_create_command(
-    name: Annotated[str, typer.Argument(help="Name of the Secret.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Name of the Secret.")],
     registry: Annotated[
         str, typer.Option("--registry", metavar="HOST[:PORT]", help="Registry the Secret is for.")
     ],
@@ -44,7 +44,12 @@ def secret_create_command(
         str, typer.Option("--output", "-o", metavar="yaml|json", help="Output format.")
     ] = "yaml",
 ) -> None:
-    """Print the Secret kubectl create secret docker-registry would create."""
+    """Print the Secret kubectl create secret docker-registry would create.
+
+    \b
+    Example:
+      imgmirror secret create regcred --registry reg.corp --creds - < creds.txt
+    """
     from ..pullsecret import create_secret, render  # noqa: PLC0415 - imported when run
 
     if output not in ("yaml", "json"):
@@ -86,7 +91,13 @@ def secret_check_command(
     certs_dir: CertsDirOpt = None,
     insecure_registry: InsecureOpt = None,
 ) -> None:
-    """Report every problem that would stop the kubelet from using a pull Secret, with its fix."""
+    """Report every problem that would stop the kubelet from using a pull Secret, with its fix.
+
+    \b
+    Example:
+      kubectl get secret regcred -o yaml > regcred.yaml
+      imgmirror secret check regcred.yaml --registry reg.corp
+    """
     from ..keychain import try_credentials  # noqa: PLC0415 - imported when run
     from ..pullsecret import check_text, parse_authfile  # noqa: PLC0415
 

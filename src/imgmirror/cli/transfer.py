@@ -40,9 +40,18 @@ __all__ = ["copy_command", "push_command", "save_command"]
 
 @app.command("copy")
 def copy_command(
-    source: Annotated[str, typer.Argument(help="Image to copy, e.g. registry.k8s.io/pause:3.9")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="SRC", help="Image to copy, e.g. registry.k8s.io/pause:3.9 (docker:// is fine)."
+        ),
+    ],
     destination: Annotated[
-        str, typer.Argument(help="Where to put it, e.g. registry.corp/mirror/pause:3.9")
+        str,
+        typer.Argument(
+            metavar="DST",
+            help="Where to put it, e.g. registry.corp/mirror/pause:3.9; without a tag, SRC's tag.",
+        ),
     ],
     platform: PlatformOpt = None,
     src_creds: SrcCredsOpt = None,
@@ -56,7 +65,16 @@ def copy_command(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Copy an image between registries; an index is copied whole, digests unchanged."""
+    """Copy the image SRC to DST; an index is copied whole, digests unchanged.
+
+    --platform picks images from an index; asked of a single-platform image of another \
+platform, it is an error that names the image's platform.
+
+    \b
+    Example:
+      imgmirror copy registry.k8s.io/pause:3.9 reg.corp/mirror/pause:3.9 \\
+          --dest-creds "$USER:$PASS" --platform linux/arm64
+    """
     from ..copier import copy  # noqa: PLC0415 - imported when the command runs
 
     with running(quiet, as_json) as progress:
@@ -120,9 +138,9 @@ def save_command(
             "--output",
             "-o",
             metavar="FILE",
-            help="Archive to write (.gz/.zst: compressed). A regular file appears only when "
-            "complete; a device or FIFO is written as a stream; - writes to stdout (not a "
-            "terminal), and the summary then goes to stderr.",
+            help="Archive to write: .tar, or .gz/.zst compressed (.xz/.bz2 are refused). A "
+            "regular file appears only when complete; a device or FIFO is written as a stream; "
+            "- writes to stdout (not a terminal), and the summary then goes to stderr.",
         ),
     ],
     platform: SavePlatformOpt = None,
@@ -147,7 +165,13 @@ def save_command(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Save images into one archive for docker load and ctr images import."""
+    """Save images into one archive FILE for docker load and ctr images import.
+
+    \b
+    Example:
+      imgmirror save registry.k8s.io/pause:3.9 -o pause.tar
+      imgmirror save alpine:3.19=reg.corp/alpine:3.19 -o alpine.tar.zst
+    """
     from ..saver import load_commands, save  # noqa: PLC0415 - imported when the command runs
 
     if archive_format not in ("docker", "legacy", "oci"):
@@ -229,6 +253,10 @@ io.containerd.image.name):
 Archives that keep the registry's manifests (OCI layouts, imgmirror save) are pushed byte \
 for byte: same digests. Older docker save archives hold none: a Docker manifest is built \
 (layers gzipped on the fly, config unchanged, so the image ID stays the same).
+
+\b
+Example:
+  imgmirror push pause.tar reg.corp/mirror --dest-creds "$USER:$PASS"
 """
 
 

@@ -16,7 +16,14 @@ import httpx
 
 from .. import mediatypes
 from ..digest import Digest
-from ..errors import NetworkError, NotFound, RegistryError, ReplyTooLarge, VerificationError
+from ..errors import (
+    ImgmirrorError,
+    NetworkError,
+    NotFound,
+    RegistryError,
+    ReplyTooLarge,
+    VerificationError,
+)
 from ..manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
 from .connection import Connection, api_host
 from .download import BlobDownload
@@ -55,6 +62,24 @@ def _whole(chunks: Iterable[bytes], size: int) -> bytes:
     return b"".join(parts)
 
 
+def _manifest_not_found(registry: str, repo: str, ref: str, code: str | None) -> tuple[str, str]:
+    """What a 404 on a manifest means: no such repository (``NAME_UNKNOWN``), or no such
+    tag or digest in it (``MANIFEST_UNKNOWN``); other registries may not say which."""
+    name = f"{registry}/{repo}@{ref}" if ":" in ref else f"{registry}/{repo}:{ref}"
+    what = "digest" if ":" in ref else "tag"
+    if code == "NAME_UNKNOWN":
+        return (
+            f"repository {registry}/{repo} not found",
+            "check the repository name (and that these credentials may see it)",
+        )
+    if code == "MANIFEST_UNKNOWN":
+        return (
+            f"{what} {ref} not found in {registry}/{repo}",
+            f"the repository exists; check the {what}",
+        )
+    return f"{name} not found", "check the repository name and the tag or digest"
+
+
 class RegistryClient(Connection):
     """Speaks the distribution API to one registry; built like a :class:`Connection`."""
 
@@ -87,16 +112,13 @@ class RegistryClient(Connection):
         response = self.request("GET", url, scopes=[_pull(repo)], headers=headers, stream=True)
         if response.status_code == 404:
             error = self.fail(response, "GET", url)
-            raise NotFound(
-                f"{self.registry}/{repo}:{ref} not found"
-                if ":" not in ref
-                else f"{self.registry}/{repo}@{ref} not found",
-                status=404,
-                method="GET",
-                url=url,
-                code=error.code,
-                hint="check the repository name and the tag or digest",
-            )
+            code = error.code
+            if code != "NAME_UNKNOWN":
+                code = {True: "MANIFEST_UNKNOWN", False: "NAME_UNKNOWN", None: None}[
+                    self._repository_exists(repo)
+                ]
+            message, hint = _manifest_not_found(self.registry, repo, ref, code)
+            raise NotFound(message, status=404, method="GET", url=url, code=error.code, hint=hint)
         self.expect(response, "GET", url)
         cap = self.options.max_manifest_bytes
         try:
@@ -114,6 +136,17 @@ class RegistryClient(Connection):
             if actual != expected:
                 raise VerificationError(f"manifest {repo}@{ref}", str(expected), str(actual))
         return raw, response.headers.get("content-type")
+
+    def _repository_exists(self, repo: str) -> bool | None:
+        """After a manifest 404: does the repository exist (None: cannot tell)? The
+        distribution registry answers ``MANIFEST_UNKNOWN`` either way; its tag list tells."""
+        url = f"{self.base_url}/v2/{repo}/tags/list?n=1"
+        try:
+            response = self.request("GET", url, scopes=[_pull(repo)])
+        except ImgmirrorError:
+            return None
+        response.close()
+        return {200: True, 404: False}.get(response.status_code)
 
     def head_manifest(self, repo: str, ref: str) -> Descriptor | None:
         """Resolve a tag or digest without downloading, or None if it does not exist."""
