@@ -1,4 +1,4 @@
-"""Developer tasks: ``nox -s tests``, ``demo``, ``lint``, ``mypy``, ``bench``, ``soak``."""
+"""Developer tasks: ``nox -s tests``, ``demo``, ``lint``, ``mypy``, ``docs``, ``bench``, ``soak``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import shutil
 
 import nox
 
-nox.options.sessions = ["lint", "mypy", "tests"]
+nox.options.sessions = ["lint", "mypy", "docs", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 # Debian packages the integration tests and the demo drive for real.
@@ -78,6 +78,13 @@ def mypy(session: nox.Session) -> None:
     """mypy --strict over the package and the tests."""
     session.install("-e", ".[dev]")
     session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site with the API reference, in strict mode (broken links fail)."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict")
 
 
 @nox.session

@@ -167,9 +167,8 @@ class TerminalProgress(ProgressTally):
 
 
 class LogProgress(ProgressTally):
-    """A plain line every ``interval`` seconds (and one per failed blob) on a stream.
-
-    ``interval`` defaults to ``$IMGMIRROR_PROGRESS_INTERVAL`` or 5 seconds.
+    """A plain line every ``interval`` seconds on a stream (an error stays the one line the
+    CLI prints after it). ``interval`` defaults to ``$IMGMIRROR_PROGRESS_INTERVAL`` or 5 s.
     """
 
     def __init__(self, stream: TextIO | None = None, interval: float | None = None) -> None:
@@ -189,12 +188,6 @@ class LogProgress(ProgressTally):
             self._thread = threading.Thread(target=self._tick, name="progress", daemon=True)
             self._thread.start()
 
-    def blob_finished(self, digest: Digest, outcome: str) -> None:
-        """A failed or interrupted blob gets its own line at once."""
-        super().blob_finished(digest, outcome)
-        if outcome in _BAD:
-            self._write(f"imgmirror: blob {digest} {outcome}")
-
     def _tick(self) -> None:
         while not self._stop.wait(self.interval):
             self._write(self.line(self.snapshot()))
@@ -210,7 +203,7 @@ class LogProgress(ProgressTally):
             self.stream.flush()
 
     def close(self, *, interrupted: bool = False) -> None:
-        """Stop the periodic lines; with ``interrupted``, name the blobs cut short."""
+        """Stop the periodic lines (blobs still in flight count as interrupted)."""
         if interrupted:
             for blob in self.snapshot().in_flight:
                 self.blob_finished(blob.digest, "interrupted")
