@@ -65,11 +65,11 @@ def _whole(chunks: Iterable[bytes], size: int) -> bytes:
 def _manifest_not_found(registry: str, repo: str, ref: str, code: str | None) -> tuple[str, str]:
     """What a 404 on a manifest means: no such repository (``NAME_UNKNOWN``), or no such
     tag or digest in it (``MANIFEST_UNKNOWN``); other registries may not say which."""
-    name = f"{registry}/{repo}@{ref}" if ":" in ref else f"{registry}/{repo}:{ref}"
+    wanted = f"{repo}@{ref}" if ":" in ref else f"{repo}:{ref}"
     what = "digest" if ":" in ref else "tag"
     if code == "NAME_UNKNOWN":
         return (
-            f"repository {registry}/{repo} not found",
+            f"repository {registry}/{repo} not found (looking for {wanted})",
             "check the repository name (and that these credentials may see it)",
         )
     if code == "MANIFEST_UNKNOWN":
@@ -77,7 +77,7 @@ def _manifest_not_found(registry: str, repo: str, ref: str, code: str | None) ->
             f"{what} {ref} not found in {registry}/{repo}",
             f"the repository exists; check the {what}",
         )
-    return f"{name} not found", "check the repository name and the tag or digest"
+    return f"{registry}/{wanted} not found", "check the repository name and the tag or digest"
 
 
 class RegistryClient(Connection):
