@@ -221,6 +221,7 @@ def render(
     images: str,
     method: str,
     bounds: str,
+    startup: str = "",
 ) -> str:
     """The whole markdown document."""
     mark = {True: "met", False: "**missed**", None: "not measured"}
@@ -249,6 +250,7 @@ def render(
         "| --- | --- | --- |",
         *[f"| {_escape(c.target)} | {_escape(c.measured)} | {mark[c.met]} |" for c in checks],
         "",
+        *(["## Start-up", "", startup, ""] if startup else []),
         "## Method",
         "",
         method,

@@ -19,7 +19,7 @@ from pathlib import Path
 from tests.support.certs import make_pki
 from tests.support.registry import RegistryFactory
 
-from . import notes, report
+from . import notes, report, startup
 from .images import MIB, BenchImage, build_image, upload_image
 from .measure import imgmirror_argv, imgmirror_has_command, run_timed
 from .scenarios import SRC_REPO, Bench, Row, cold_copy, push_archive, repeat_copy, save_archive
@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         images=notes.images_text(images.values()),
         method=notes.METHOD,
         bounds=notes.bounds_text(rows, MAIN),
+        startup=startup.section(),
     )
     print(text)
     if not args.no_write:
