@@ -57,28 +57,7 @@ if TYPE_CHECKING:
     from .transport.retry import RetryPolicy
     from .transport.tls import ClientOptions
 
-_ERRORS = (
-    "ArchiveError",
-    "AuthenticationError",
-    "CredentialsError",
-    "ImgmirrorError",
-    "InvalidDigest",
-    "InvalidManifest",
-    "InvalidPlatform",
-    "InvalidReference",
-    "ManifestError",
-    "NetworkError",
-    "NotFound",
-    "PermissionDenied",
-    "PlatformNotFound",
-    "RateLimited",
-    "RegistryError",
-    "TLSVerificationError",
-    "UnsupportedMediaType",
-    "VerificationError",
-)
 _LAZY = {
-    **dict.fromkeys(_ERRORS, "errors"),
     "Credential": "credentials",
     "Digest": "digest",
     "Platform": "platform",
@@ -153,7 +132,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    # every public name not listed in _LAZY is an exception class from errors.py
+    module = _LAZY.get(name, "errors" if name in __all__ else None)
     if module is None:
         raise AttributeError(f"module 'imgmirror' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from tests.support.images import make_image
 from tests.support.registry import Registry, free_port
 from tests.support.seed import seed
-from tests.support.tools import run_cli, skopeo_digest
+from tests.support.tools import one_line_error, run_cli, skopeo_digest
 
 pytestmark = [pytest.mark.registry]
-
-
-def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 1, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert lines[0].startswith("imgmirror: error: ")
-    return lines[0]
 
 
 @pytest.mark.skopeo

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,9 @@ from imgmirror.cli import root_first
 from tests.support.images import make_image
 from tests.support.registry import Registry
 from tests.support.seed import seed
-from tests.support.tools import run_cli, skopeo_digest
+from tests.support.tools import one_line_error, run_cli, skopeo_digest
 
 pytestmark = [pytest.mark.registry]
-
-
-def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 1, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("imgmirror: error: ")
-    return lines[0]
 
 
 def test_platform_of_a_single_platform_image_must_match(anon_registry: Registry, tmp_path: Path):
@@ -64,6 +55,11 @@ def test_debug_is_accepted_after_the_command(anon_registry: Registry):
         (["push"], ["FILE", "DEST"]),
         (["secret", "create"], ["NAME"]),
         (["secret", "check"], ["FILE"]),
+        (["ls"], ["REPO"]),
+        (["catalog"], []),
+        (["digest"], ["IMAGE"]),
+        (["inspect"], ["IMAGE"]),
+        (["node-config"], ["SOURCE=MIRROR"]),
     ],
 )
 def test_help_shows_placeholders_and_an_example(command: list[str], placeholders: list[str]):

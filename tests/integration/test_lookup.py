@@ -18,7 +18,7 @@ import imgmirror
 from tests.support.images import docker_archive, make_image, make_index
 from tests.support.registry import Registry
 from tests.support.seed import RegistryClient, seed
-from tests.support.tools import run_cli, skopeo, skopeo_inspect_raw
+from tests.support.tools import one_line_error, run_cli, skopeo, skopeo_inspect_raw
 
 pytestmark = [pytest.mark.registry]
 
@@ -27,14 +27,6 @@ def _last_json(proc: subprocess.CompletedProcess[str]) -> dict[str, object]:
     assert proc.returncode == 0, proc.stderr
     result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
-
-
-def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 1, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("imgmirror: error: ")
-    return lines[0]
 
 
 class _TagPages(BaseHTTPRequestHandler):
@@ -109,7 +101,7 @@ def test_ls_against_the_registry(anon_registry: Registry):
     )
     assert sorted(proc.stdout.split()) == sorted(oracle["Tags"]) == tags
     missing = run_cli("ls", f"{anon_registry.host}/nothing")
-    assert "nothing" in _one_line_error(missing)
+    assert "nothing" in one_line_error(missing)
 
 
 def test_catalog_follows_link_pagination(anon_registry: Registry):
@@ -139,7 +131,7 @@ def test_digest_is_one_head_and_missing_exits_1(anon_registry: Registry):
     assert '"HEAD /v2/app/manifests/1 ' in requests
     assert '"GET /v2/app/manifests/' not in requests
     missing = run_cli("digest", anon_registry.ref("app", "nope"))
-    assert "not found" in _one_line_error(missing)
+    assert "not found" in one_line_error(missing)
 
 
 def test_inspect_index_platform_raw_and_config(anon_registry: Registry):
@@ -219,13 +211,13 @@ def test_catalog_and_credentials_tls_like_copy(basic_registry: Registry, tmp_pat
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["one/app", "two/app"]
     refused = run_cli("catalog", basic_registry.host, *tls, env=_no_creds_env(tmp_path))
-    assert "--creds" in _one_line_error(refused)
+    assert "--creds" in one_line_error(refused)
     via_stdin = run_cli(
         "ls", f"{basic_registry.host}/one/app", "--creds", "alice:-", *tls, stdin="secret\n"
     )
     assert via_stdin.stdout.split() == ["1"], via_stdin.stderr
     untrusted = run_cli("digest", basic_registry.ref("one/app", "1"), "--creds", "alice:secret")
-    assert "certificate" in _one_line_error(untrusted).lower()
+    assert "certificate" in one_line_error(untrusted).lower()
 
 
 def _no_creds_env(tmp_path: Path) -> dict[str, str]:
@@ -262,7 +254,7 @@ def test_archive_digest_and_inspect(tmp_path: Path):
         f"{second.config.digest} reg.corp/b:2, reg.corp/b:3",
     ]
     missing = run_cli("inspect", str(tmp_path / "nope.tar"))
-    assert "nope.tar" in _one_line_error(missing)
+    assert "nope.tar" in one_line_error(missing)
 
 
 def test_archive_from_save_keeps_the_registry_digest(anon_registry: Registry, tmp_path: Path):

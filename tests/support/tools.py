@@ -26,6 +26,7 @@ __all__ = [
     "SkopeoError",
     "missing",
     "on_ci",
+    "one_line_error",
     "require_root",
     "require_tool",
     "skopeo",
@@ -201,6 +202,16 @@ def skopeo_copy(
     if dst_t.startswith("docker://"):
         args += skopeo_transport_args(dst_registry, prefix="dest-")
     skopeo(*args, *extra, src_t, dst_t)
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    """Assert the CLI failed with exit status 1 and one ``imgmirror: error:`` line; return it."""
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert lines[0].startswith("imgmirror: error: ")
+    return lines[0]
 
 
 def run_cli(

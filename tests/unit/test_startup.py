@@ -34,36 +34,29 @@ def test_version_loads_none_of_the_heavy_modules():
     assert modules.isdisjoint(HEAVY), modules & set(HEAVY)
 
 
-def test_the_package_loads_a_name_only_when_used():
-    code = (
-        "import sys, imgmirror; before = set(sys.modules); imgmirror.Reference;"
-        "print(sorted(m for m in set(sys.modules) - before if m.startswith('imgmirror')))"
-    )
+def modules_after(statements: str) -> set[str]:
+    """The modules loaded once a fresh interpreter has run ``statements``."""
+    code = f"import json, sys; {statements}; print(json.dumps(list(sys.modules)))"
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    first = subprocess.run(
-        [sys.executable, "-c", "import json, sys, imgmirror; print(json.dumps(list(sys.modules)))"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    return set(json.loads(proc.stdout))
 
-    assert "imgmirror.reference" in proc.stdout
-    assert "imgmirror.copier" not in proc.stdout
-    assert not {"attrs", "httpx", "typer"} & set(json.loads(first.stdout))
+
+def test_the_package_loads_a_name_only_when_used():
+    bare = modules_after("import imgmirror")
+    used = modules_after("import imgmirror; imgmirror.Reference; imgmirror.NotFound")
+
+    assert not {"attrs", "httpx", "typer"} & bare
+    assert {"imgmirror.reference", "imgmirror.errors"} <= used
+    assert "imgmirror.copier" not in used
 
 
 def test_touching_the_operations_does_not_load_the_cli_libraries():
-    code = (
-        "import json, sys, imgmirror; imgmirror.copy; imgmirror.save; imgmirror.push;"
-        "print(json.dumps(list(sys.modules)))"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
+    modules = {
+        m.split(".")[0]
+        for m in modules_after("import imgmirror; imgmirror.copy; imgmirror.save; imgmirror.push")
+    }
 
-    modules = {m.split(".")[0] for m in json.loads(proc.stdout)}
     assert "httpx" in modules
     assert not {"typer", "click", "rich", "pygments"} & modules

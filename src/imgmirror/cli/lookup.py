@@ -47,7 +47,12 @@ def ls_command(
     insecure_registry: InsecureOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the tags of a repository, one per line."""
+    """List the tags of a repository, one per line.
+
+    \b
+    Example:
+      imgmirror ls registry.corp/k8s/pause
+    """
     from ..lookup import list_tags  # noqa: PLC0415 - imported when the command runs
 
     with reported_errors():
@@ -71,7 +76,12 @@ def catalog_command(
     insecure_registry: InsecureOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the repositories of a registry (where it allows /v2/_catalog), one per line."""
+    """List the repositories of a registry (where it allows /v2/_catalog), one per line.
+
+    \b
+    Example:
+      imgmirror catalog registry.corp:5000
+    """
     from ..lookup import list_repositories  # noqa: PLC0415 - imported when the command runs
 
     with reported_errors():
@@ -99,6 +109,10 @@ def digest_command(
     """Print the digest IMAGE resolves to (one HEAD request; exit 1 if it does not exist).
 
     For an archive: each image's digest and names, one image per line.
+
+    \b
+    Example:
+      imgmirror digest registry.k8s.io/pause:3.9
     """
     from ..lookup import image_digest, inspect_archive, is_archive_path  # noqa: PLC0415
 
@@ -190,6 +204,10 @@ creation time, entrypoint and cmd.
 IMAGE may be an archive (imgmirror save, docker save, skopeo, ctr export): every image it \
 holds is shown with its names and digests. Manifests imgmirror cannot parse (Docker schema 1, \
 unknown media types) are shown as far as they can be read, with what could not be.
+
+\b
+Example:
+  imgmirror inspect registry.k8s.io/pause:3.9
 """
 
 

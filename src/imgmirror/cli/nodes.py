@@ -26,6 +26,10 @@ Files, relative to /etc (-o DIR writes them under DIR; otherwise they are printe
   docker/daemon.json (registry-mirrors: Docker Hub only), docker/certs.d/MIRROR/
 The containerd config.toml lines, CRI-O pause_image and kubelet --pod-infra-container-image
 values for the pause image under the mirror are printed, never edited in place.
+
+\b
+Example:
+  imgmirror node-config --mirror registry.k8s.io=registry.corp:5000/k8s -o /etc
 """
 
 
