@@ -184,9 +184,18 @@ class LogProgress(ProgressTally):
     def planned(self, blobs: Sequence[Descriptor], verb: str) -> None:
         """Start the periodic lines."""
         super().planned(blobs, verb)
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._tick, name="progress", daemon=True)
-            self._thread.start()
+        self._start()
+
+    def blob_started(self, digest: Digest, size: int) -> None:
+        """Start the periodic lines, if the operation announced no plan."""
+        super().blob_started(digest, size)
+        self._start()
+
+    def _start(self) -> None:
+        with self._write_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._tick, name="progress", daemon=True)
+                self._thread.start()
 
     def _tick(self) -> None:
         while not self._stop.wait(self.interval):

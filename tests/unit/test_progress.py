@@ -131,3 +131,18 @@ def test_log_lines_show_life():
     text = stream.getvalue()
     assert re.search(r"imgmirror: pushing:  25% 1\.0 MiB/4\.0 MiB .*0/1 blobs", text), text
     assert progress.outcome(a.digest) == "interrupted"
+
+
+def test_log_lines_start_without_a_plan_too():
+    stream = io.StringIO()
+    progress = LogProgress(stream, interval=0.01)
+    a = blob(1, 2 * MIB)
+    progress.blob_started(a.digest, a.size)
+    progress.blob_advanced(a.digest, 1 * MIB)
+    deadline = 200
+    while "imgmirror: copying:" not in stream.getvalue() and deadline:
+        progress._stop.wait(0.01)
+        deadline -= 1
+    progress.close()
+
+    assert "imgmirror: copying:  50% 1.0 MiB/2.0 MiB" in stream.getvalue()
