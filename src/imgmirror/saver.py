@@ -287,9 +287,6 @@ def save(
             client = session.client(origin.registry, credential, role="source")
             return client.open_blob(origin.repository, blob)
 
-        if progress is not None:
-            blobs = [e.blob for e in plan.entries if isinstance(e, BlobEntry | LayerTarEntry)]
-            progress.planned(blobs, "save")
         # A plain file can take header fixups, so decompressed layers are read only once,
         # and blobs can be fetched several at a time, each written at its own offset.
         patchable = kind is None and out.seekable
