@@ -1,4 +1,5 @@
-"""Developer tasks: ``nox -s tests``, ``demo``, ``lint``, ``mypy``, ``docs``, ``bench``, ``soak``."""
+"""Developer tasks: ``nox -s tests``, ``demo``, ``lint``, ``mypy``, ``docs``, ``bench``, ``soak``
+(the documentation site)."""
 
 from __future__ import annotations
 
