@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -82,9 +83,20 @@ def run_measured(args: list[str], workdir: Path, timeout: float = RUN_TIMEOUT) -
     )
 
 
+PROGRESS_LINE = re.compile(r"imgmirror: (copying|saving|pushing): ")
+
+
 def check_outcome(outcome: Outcome, what: str) -> None:
-    """Success, or a clean failure: exit 1, one line on stderr, no traceback; RSS bounded."""
-    lines = [line for line in outcome.stderr.splitlines() if line.strip()]
+    """Success, or a clean failure: exit 1, one line on stderr, no traceback; RSS bounded.
+
+    The periodic progress lines of a piped run (``imgmirror: copying: ...``, every few
+    seconds) come before the error and are not part of it.
+    """
+    lines = [
+        line
+        for line in outcome.stderr.splitlines()
+        if line.strip() and not PROGRESS_LINE.match(line)
+    ]
     assert outcome.returncode in (0, 1), f"{what}: exit {outcome.returncode}\n{outcome.stderr}"
     assert "Traceback" not in outcome.stderr, f"{what}: traceback\n{outcome.stderr}"
     if not outcome.ok:
