@@ -9,6 +9,7 @@ ImgmirrorError                     .message, .hint, .role ("source"/"destination
 ├── InvalidReference (ValueError)  an image reference string does not parse
 ├── InvalidDigest (ValueError)     a digest string does not parse / unsupported algorithm
 ├── InvalidPlatform (ValueError)   a platform string or object does not parse
+├── InvalidSyncFile (ValueError)   a sync file or image list: file, line and what is wrong
 ├── ManifestError
 │   ├── UnsupportedMediaType       schema 1, unknown manifest types
 │   ├── InvalidManifest (ValueError) malformed JSON or missing fields
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidManifest",
     "InvalidPlatform",
     "InvalidReference",
+    "InvalidSyncFile",
     "ManifestError",
     "NetworkError",
     "NotFound",
@@ -105,6 +107,10 @@ class ImgmirrorError(Exception):
 
 class InvalidReference(ImgmirrorError, ValueError):
     """An image reference string does not follow the distribution grammar."""
+
+
+class InvalidSyncFile(ImgmirrorError, ValueError):
+    """A sync file or image list is malformed; the message names the file and line."""
 
 
 class InvalidDigest(ImgmirrorError, ValueError):

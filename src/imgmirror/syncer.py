@@ -1,0 +1,345 @@
+"""Keep a set of images mirrored: :func:`sync` runs a sync file over one session.
+
+The run has three steps. The file is parsed and checked completely (nothing is contacted
+before it is). Each entry is expanded into images: a repository entry lists the source's tags
+once and selects from them. Each image is then checked cheaply: a manifest ``HEAD`` at the
+source (skipped for an image named by digest) and one at the destination; equal digests mean
+``unchanged`` and nothing else is sent, so a no-op re-run costs two requests per tag and no
+manifest or blob is downloaded. Only changed images are copied, byte for byte as ``copy`` does.
+
+Images run in parallel (``jobs`` at once) over one :class:`~imgmirror.session.Session`, so each
+registry is pinged and authenticated once per scope set. Blob transfers of every image share
+one pool of ``jobs`` workers; a blob that two images need at the same destination registry is
+transferred once and mounted into the second repository. A failed image does not stop the
+others unless ``fail_fast``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import TypeVar
+
+import attrs
+
+from . import mediatypes
+from .blobshare import SharedBlobs
+from .copier import plan_copy
+from .credentials import Credential, CredentialInput
+from .errors import CredentialsError, ImgmirrorError, NotFound
+from .image import choose_children, fetch_image, subset_index
+from .keychain import Keychain
+from .manifest import Descriptor, ImageIndex
+from .platform import Platform
+from .progress import NullProgress, ProgressListener
+from .reference import Reference
+from .session import Session
+from .shards import Shard
+from .syncfile import SyncEntry, SyncSpec, parse_sync_file
+from .syncreport import SyncObserver, SyncReport, SyncResult
+from .tagselect import NoTagsSelected, select_tags
+from .transport.client import RegistryClient
+from .transport.tls import ClientOptions
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+__all__ = ["SyncItem", "expand_entry", "load_sync_file", "sync"]
+
+
+@attrs.frozen
+class SyncItem:
+    """One image to mirror: where from, where to, which platforms."""
+
+    source: Reference
+    destination: Reference
+    platforms: tuple[Platform, ...] | None
+    origin: str
+
+
+def load_sync_file(path: str | os.PathLike[str], *, to: str | None = None) -> SyncSpec:
+    """Read and parse a sync file; a relative ``authfile:`` is taken from the file's folder.
+
+    Raises:
+        InvalidSyncFile: the file cannot be read or is malformed (file and line named).
+    """
+    from .errors import InvalidSyncFile  # noqa: PLC0415 - keeps the import list short
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidSyncFile(f"cannot read sync file {os.fspath(path)}: {exc}") from None
+    spec = parse_sync_file(text, os.fspath(path), to=to)
+    if spec.authfile is not None:
+        spec = attrs.evolve(spec, authfile=str(Path(path).parent / spec.authfile))
+    return spec
+
+
+def expand_entry(entry: SyncEntry, tags: Sequence[str] | None) -> list[SyncItem]:
+    """The images an entry names, given the source's tag list (pure).
+
+    Raises:
+        NoTagsSelected: a repository entry whose filters match nothing.
+    """
+    if entry.selector is None:
+        sources = [entry.source]
+    else:
+        chosen = select_tags(entry.selector, tags)
+        sources = [attrs.evolve(entry.source, tag=t, digest=None) for t in chosen]
+    return [
+        SyncItem(source, entry.destination(source), entry.platforms, entry.origin)
+        for source in sources
+    ]
+
+
+def _only_registry(what: str, registries: set[str]) -> None:
+    if len(registries) > 1:
+        raise CredentialsError(
+            f"explicit {what} credentials were given but the sync file reads {what}s on "
+            f"{len(registries)} registries ({', '.join(sorted(registries))}); credentials "
+            "are only ever sent to one registry",
+            hint="put them in an authfile (one entry per registry) instead",
+        )
+
+
+@attrs.define
+class _Run:
+    session: Session
+    src_cred: Credential | None
+    dst_cred: Credential | None
+    jobs: int
+    dry_run: bool
+    fail_fast: bool
+    observer: SyncObserver
+    progress: ProgressListener
+    blob_pool: ThreadPoolExecutor
+    shared: SharedBlobs = attrs.field(factory=SharedBlobs)
+    stop: threading.Event = attrs.field(factory=threading.Event)
+
+    def src(self, registry: str) -> RegistryClient:
+        return self.session.client(registry, self.src_cred, creds_hint="--src-creds")
+
+    def dst(self, registry: str) -> RegistryClient:
+        return self.session.client(registry, self.dst_cred, creds_hint="--dest-creds")
+
+    def expand(self, entry: SyncEntry) -> list[SyncItem]:
+        tags = None
+        if entry.selector is not None and entry.selector.needs_listing:
+            try:
+                tags = self.src(entry.source.registry).list_tags(entry.source.repository)
+            except NotFound:
+                raise ImgmirrorError(
+                    f"source repository {entry.source.name} does not exist",
+                    hint=f"check the repository name ({entry.origin})",
+                ) from None
+        try:
+            return expand_entry(entry, tags)
+        except NoTagsSelected as exc:
+            raise ImgmirrorError(
+                f"{entry.source.name}: {exc}", hint=f"check the filters ({entry.origin})"
+            ) from None
+
+    def wanted_digest(self, item: SyncItem) -> str:
+        """The digest the destination tag must have: one HEAD at the source (none by digest)."""
+        source = item.source
+        client = self.src(source.registry)
+        if source.digest is not None and item.platforms is None:
+            return str(source.digest)
+        found = client.head_manifest(source.repository, source.identifier)
+        if found is None:
+            raise ImgmirrorError(f"{source} does not exist at the source")
+        if item.platforms is None or not mediatypes.is_index(found.media_type):
+            return str(found.digest)
+        index = client.get_manifest(source.repository, str(found.digest))
+        assert isinstance(index, ImageIndex)
+        chosen = choose_children(index, item.platforms)
+        if len(chosen) == 1:
+            return str(chosen[0].digest)
+        return str(subset_index(index, chosen).digest)
+
+    def check(self, item: SyncItem) -> tuple[str, bool]:
+        """(wanted digest, already there)."""
+        wanted = self.wanted_digest(item)
+        dest = item.destination
+        there = self.dst(dest.registry).head_manifest(
+            dest.repository, dest.tag or wanted if dest.digest is None else str(dest.digest)
+        )
+        return wanted, there is not None and str(there.digest) == wanted
+
+    def copy(self, item: SyncItem) -> tuple[str, int]:
+        """Copy one image: blobs on the shared pool, then manifests; (digest, bytes)."""
+        source, dest = item.source, item.destination
+        src, dst = self.src(source.registry), self.dst(dest.registry)
+        tree = fetch_image(src, source.repository, source.identifier, item.platforms)
+        same = source.registry == dest.registry and source.repository != dest.repository
+        plan = plan_copy(tree, dest, source.repository if same else None)
+        cancel = threading.Event()
+
+        def one(blob: Descriptor) -> int:
+            if self.stop.is_set():
+                cancel.set()
+            outcome = self.shared.transfer(
+                src, source.repository, dst, dest.repository, blob,
+                mount_from=plan.mount_from, progress=self.progress, cancel=cancel,
+            )  # fmt: skip
+            return blob.size if outcome == "copied" else 0
+
+        futures = [self.blob_pool.submit(one, blob) for blob in plan.blobs]
+        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        if pending:
+            cancel.set()
+            wait(pending)
+        for future in futures:
+            if future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
+        for push in plan.manifests:
+            dst.put_manifest(dest.repository, push.ref, push.raw, push.media_type)
+        return str(tree.top.digest), sum(f.result() for f in futures)
+
+    def one(self, item: SyncItem) -> SyncResult | None:
+        if self.stop.is_set():
+            return None
+        self.observer.started(str(item.source), str(item.destination))
+        try:
+            wanted, there = self.check(item)
+            if there:
+                result = _result(item, wanted, "unchanged")
+            elif self.dry_run:
+                result = _result(item, wanted, "would-copy")
+            else:
+                digest, nbytes = self.copy(item)
+                result = _result(item, digest, "copied", nbytes)
+        except ImgmirrorError as exc:
+            result = _result(item, None, "failed", error=str(exc))
+            if self.fail_fast:
+                self.stop.set()
+        self.observer.finished(result)
+        return result
+
+
+def _result(
+    item: SyncItem, digest: str | None, action: str, nbytes: int = 0, error: str | None = None
+) -> SyncResult:
+    return SyncResult(
+        source=str(item.source),
+        destination=str(item.destination),
+        digest=digest,
+        action=action,
+        bytes_copied=nbytes,
+        error=error,
+        origin=item.origin,
+    )
+
+
+def _entry_failure(entry: SyncEntry, exc: ImgmirrorError) -> SyncResult:
+    destination = str(entry.target or entry.prefix)
+    source = entry.source.name if entry.selector else str(entry.source)
+    return SyncResult(source, destination, None, "failed", 0, str(exc), entry.origin)
+
+
+def _map(run: _Run, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """Run ``function`` over ``items`` on ``run.jobs`` threads; Ctrl-C stops everything."""
+    with ThreadPoolExecutor(max_workers=max(1, min(run.jobs, len(items) or 1))) as pool:
+        futures: list[Future[R]] = [pool.submit(function, item) for item in items]
+        try:
+            wait(futures)
+        except BaseException:
+            run.stop.set()
+            for future in futures:
+                future.cancel()
+            raise
+    return [future.result() for future in futures]
+
+
+def _expand_all(run: _Run, entries: Sequence[SyncEntry]) -> tuple[list[SyncItem], list[SyncResult]]:
+    def expand(entry: SyncEntry) -> list[SyncItem] | SyncResult:
+        if run.stop.is_set():
+            return []
+        try:
+            return run.expand(entry)
+        except ImgmirrorError as exc:
+            failure = _entry_failure(entry, exc)
+            run.observer.finished(failure)
+            if run.fail_fast:
+                run.stop.set()
+            return failure
+
+    items: dict[tuple[Reference, Reference], SyncItem] = {}
+    failures: list[SyncResult] = []
+    for outcome in _map(run, expand, entries):
+        if isinstance(outcome, SyncResult):
+            failures.append(outcome)
+            continue
+        for item in outcome:
+            items.setdefault((item.source, item.destination), item)
+    return list(items.values()), failures
+
+
+def sync(
+    spec: SyncSpec | str | os.PathLike[str],
+    *,
+    to: str | None = None,
+    dry_run: bool = False,
+    jobs: int = 4,
+    fail_fast: bool = False,
+    shard: Shard | str | None = None,
+    src_creds: CredentialInput = None,
+    dest_creds: CredentialInput = None,
+    authfile: str | None = None,
+    keychain: Keychain | None = None,
+    options: ClientOptions | None = None,
+    progress: ProgressListener | None = None,
+    observer: SyncObserver | None = None,
+) -> SyncReport:
+    """Mirror every image a sync file selects; see docs/sync.md.
+
+    Args:
+        spec: a path to a sync file, or a parsed :class:`~imgmirror.syncfile.SyncSpec`.
+        to: destination prefix replacing the file's ``defaults.to`` (only with a path).
+        dry_run: check what is there and report ``would-copy``/``unchanged``; write nothing.
+        jobs: images checked and blobs transferred at once (one budget for the whole run).
+        fail_fast: stop at the first failure (images not started are not reported).
+        shard: ``"I/N"`` or a :class:`~imgmirror.shards.Shard`: only the entries in it.
+        src_creds, dest_creds: explicit credentials; each only when the file reads from
+            (writes to) a single registry. Otherwise use ``authfile`` or the keychain.
+        authfile, keychain, options: as for :func:`imgmirror.copy`; ``authfile`` wins over
+            the file's ``defaults.authfile``.
+        progress: per-blob events of the copies.
+        observer: per-image events (started, finished with its result).
+
+    Returns:
+        A :class:`~imgmirror.syncreport.SyncReport`; ``report.failed`` counts failures
+        (a failure never raises).
+
+    Raises:
+        InvalidSyncFile: the file is malformed (before anything is contacted).
+        CredentialsError: explicit credentials with several registries on that side.
+    """
+    started = time.monotonic()
+    if not isinstance(spec, SyncSpec):
+        spec = load_sync_file(spec, to=to)
+    chosen = Shard.parse(shard) if isinstance(shard, str) else shard
+    entries = [e for e in spec.entries if chosen is None or chosen.owns(e.key)]
+    src_cred, dst_cred = Credential.coerce(src_creds), Credential.coerce(dest_creds)
+    if src_cred is not None:
+        _only_registry("source", {e.source.registry for e in entries})
+    watcher = observer or SyncObserver()
+    with (
+        Session(options, authfile=authfile or spec.authfile, keychain=keychain) as session,
+        ThreadPoolExecutor(max_workers=max(1, jobs)) as blobs,
+    ):
+        run = _Run(
+            session, src_cred, dst_cred, jobs, dry_run, fail_fast, watcher,
+            progress or NullProgress(), blobs,
+        )  # fmt: skip
+        items, failures = _expand_all(run, entries)
+        if dst_cred is not None:
+            _only_registry("destination", {i.destination.registry for i in items})
+        watcher.planned(len(items))
+        done = _map(run, run.one, items)
+    results = failures + [r for r in done if isinstance(r, SyncResult)]
+    return SyncReport(tuple(results), time.monotonic() - started, dry_run)
