@@ -22,6 +22,7 @@ from .errors import (
     InvalidManifest,
     InvalidPlatform,
     InvalidReference,
+    InvalidSyncFile,
     ManifestError,
     NetworkError,
     NotFound,
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
     from .nodefiles import node_config
     from .pusher import PushResult, push
     from .saver import SaveResult, save
+    from .syncer import sync
+    from .syncreport import SyncReport, SyncResult
 
 _LAZY = {
     "copy": "copier",
@@ -73,6 +76,9 @@ _LAZY = {
     "list_repositories": "lookup",
     "list_tags": "lookup",
     "NodeConfig": "nodeconfig",
+    "sync": "syncer",
+    "SyncReport": "syncreport",
+    "SyncResult": "syncreport",
 }
 
 __all__ = [
@@ -90,6 +96,7 @@ __all__ = [
     "InvalidManifest",
     "InvalidPlatform",
     "InvalidReference",
+    "InvalidSyncFile",
     "Keychain",
     "ManifestError",
     "NetworkError",
@@ -106,6 +113,8 @@ __all__ = [
     "RetryPolicy",
     "SaveResult",
     "StaticKeychain",
+    "SyncReport",
+    "SyncResult",
     "TLSVerificationError",
     "UnsupportedMediaType",
     "VerificationError",
@@ -119,6 +128,7 @@ __all__ = [
     "node_config",
     "push",
     "save",
+    "sync",
 ]
 
 

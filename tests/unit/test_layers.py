@@ -25,6 +25,12 @@ PURE = [
     "nodeconfig",
     "inspection",
     "imagetree",
+    "naming",
+    "semver",
+    "tagselect",
+    "syncfile",
+    "shards",
+    "syncreport",
 ]
 FORBIDDEN_IN_PURE = {"httpx", "socket", "subprocess", "ssl", "imgmirror.transport"}
 ABOVE_PURE = {
@@ -39,6 +45,8 @@ ABOVE_PURE = {
     "transport",
     "lookup",
     "nodefiles",
+    "syncer",
+    "blobshare",
 }
 
 
