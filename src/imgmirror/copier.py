@@ -29,6 +29,7 @@ from .image import fetch_image, tree_from
 from .imagetree import ImageTree
 from .keychain import Keychain
 from .manifest import Descriptor
+from .naming import is_prefix, under_prefix
 from .parallel import LinkedEvent, run_parallel
 from .platform import Platform
 from .progress import NullProgress, ProgressListener
@@ -278,7 +279,9 @@ def copy(
 
     Args:
         src: source reference, e.g. ``"registry.k8s.io/pause:3.9"``.
-        dst: destination reference. Without a tag, the source's tag is used.
+        dst: destination reference. Without a tag, the source's tag is used. Ending in
+            ``/`` it is a prefix (see :mod:`imgmirror.naming`): ``reg.corp/mirror/`` puts
+            ``registry.k8s.io/pause:3.9`` at ``reg.corp/mirror/pause:3.9``.
         platforms: ``["linux/arm64"]`` copies only that platform's image, unchanged, and
             tags it; several platforms make a new, smaller index. None copies everything.
         src_creds, dest_creds: ``"user:pass"``, ``(user, pass)`` or a
@@ -299,9 +302,12 @@ def copy(
             and child manifest arrived and verified.
     """
     source = src if isinstance(src, Reference) else Reference.parse(src)
-    destination = dst if isinstance(dst, Reference) else Reference.parse(dst, default_tag=None)
-    if destination.tag is None and destination.digest is None and source.tag is not None:
-        destination = destination.with_tag(source.tag)  # no tag given: keep the source's
+    if isinstance(dst, str) and is_prefix(dst):
+        destination = under_prefix(source, dst)
+    else:
+        destination = dst if isinstance(dst, Reference) else Reference.parse(dst, default_tag=None)
+        if destination.tag is None and destination.digest is None and source.tag is not None:
+            destination = destination.with_tag(source.tag)  # no tag given: keep the source's
     with Session(options, authfile=authfile, keychain=keychain, jobs=jobs) as session:
         return copy_image(
             session,

@@ -31,7 +31,8 @@ from .blobshare import SharedBlobs
 from .copier import plan_copy
 from .credentials import Credential, CredentialInput
 from .errors import CredentialsError, ImgmirrorError, NotFound
-from .image import choose_children, fetch_image, subset_index
+from .image import fetch_image
+from .imagetree import choose_children, subset_index
 from .keychain import Keychain
 from .manifest import Descriptor, ImageIndex
 from .platform import Platform
@@ -48,7 +49,7 @@ from .transport.tls import ClientOptions
 T = TypeVar("T")
 R = TypeVar("R")
 
-__all__ = ["SyncItem", "expand_entry", "load_sync_file", "sync"]
+__all__ = ["SyncItem", "expand_entry", "load_sync_file", "selected_images", "sync"]
 
 
 @attrs.frozen
@@ -96,6 +97,59 @@ def expand_entry(entry: SyncEntry, tags: Sequence[str] | None) -> list[SyncItem]
     ]
 
 
+def _expand(client: RegistryClient, entry: SyncEntry) -> list[SyncItem]:
+    """List the source's tags when the entry needs them, then select."""
+    tags = None
+    if entry.selector is not None and entry.selector.needs_listing:
+        try:
+            tags = client.list_tags(entry.source.repository)
+        except NotFound:
+            raise ImgmirrorError(
+                f"source repository {entry.source.name} does not exist",
+                hint=f"check the repository name ({entry.origin})",
+            ) from None
+    try:
+        return expand_entry(entry, tags)
+    except NoTagsSelected as exc:
+        raise ImgmirrorError(
+            f"{entry.source.name}: {exc}", hint=f"check the filters ({entry.origin})"
+        ) from None
+
+
+def selected_images(
+    spec: SyncSpec | str | os.PathLike[str],
+    *,
+    src_creds: CredentialInput = None,
+    authfile: str | None = None,
+    keychain: Keychain | None = None,
+    options: ClientOptions | None = None,
+) -> list[SyncItem]:
+    """Every image a sync file selects, in file order, each once (tag lists read).
+
+    For ``save -f``: unlike :func:`sync`, the first entry that fails raises.
+
+    Raises:
+        InvalidSyncFile: the file is malformed.
+        ImgmirrorError: a repository is missing, a filter matches nothing, a registry fails.
+    """
+    if not isinstance(spec, SyncSpec):
+        spec = load_sync_file(spec, to=_NO_DESTINATION)
+    credential = Credential.coerce(src_creds)
+    if credential is not None:
+        _only_registry("source", {e.source.registry for e in spec.entries})
+    items: dict[Reference, SyncItem] = {}
+    with Session(options, authfile=authfile or spec.authfile, keychain=keychain) as session:
+        for entry in spec.entries:
+            client = session.client(entry.source.registry, credential, creds_hint="--src-creds")
+            for item in _expand(client, entry):
+                items.setdefault(item.source, item)
+    return list(items.values())
+
+
+#: A placeholder prefix for reading a file only for its sources (``save -f``).
+_NO_DESTINATION = "localhost/unused"
+
+
 def _only_registry(what: str, registries: set[str]) -> None:
     if len(registries) > 1:
         raise CredentialsError(
@@ -127,21 +181,7 @@ class _Run:
         return self.session.client(registry, self.dst_cred, creds_hint="--dest-creds")
 
     def expand(self, entry: SyncEntry) -> list[SyncItem]:
-        tags = None
-        if entry.selector is not None and entry.selector.needs_listing:
-            try:
-                tags = self.src(entry.source.registry).list_tags(entry.source.repository)
-            except NotFound:
-                raise ImgmirrorError(
-                    f"source repository {entry.source.name} does not exist",
-                    hint=f"check the repository name ({entry.origin})",
-                ) from None
-        try:
-            return expand_entry(entry, tags)
-        except NoTagsSelected as exc:
-            raise ImgmirrorError(
-                f"{entry.source.name}: {exc}", hint=f"check the filters ({entry.origin})"
-            ) from None
+        return _expand(self.src(entry.source.registry), entry)
 
     def wanted_digest(self, item: SyncItem) -> str:
         """The digest the destination tag must have: one HEAD at the source (none by digest)."""
