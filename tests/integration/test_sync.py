@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections import Counter
@@ -314,3 +315,25 @@ def test_bad_file_refused_before_anything_is_contacted(ends, tmp_path):
     assert done.stderr.startswith(f"imgmirror: error: {path}:5: semver range")
     assert "Traceback" not in done.stderr
     assert (log_offset(src), log_offset(dst)) == marks
+
+
+def test_authfile_key_in_defaults_gives_the_destination_credentials(ends, tmp_path):
+    src, dst = ends
+    digest = put(src, "pause", "3.9")
+    token = base64.b64encode(b"pusher:pushpass").decode()
+    (tmp_path / "auth.json").write_text(json.dumps({"auths": {dst.host: {"auth": token}}}))
+    path = write(
+        tmp_path,
+        f"defaults:\n  to: {dst.host}/m\n  authfile: auth.json\n"
+        f"images:\n  - {src.host}/pause:3.9\n",
+    )
+    empty = tmp_path / "home"
+    empty.mkdir()
+    env = {**os.environ, "HOME": str(empty), "DOCKER_CONFIG": str(empty),
+           "REGISTRY_AUTH_FILE": str(empty / "none.json")}  # fmt: skip
+
+    done = run_cli("sync", str(path), "--json", env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[0])["digest"] == digest
+    assert skopeo_digest(f"{dst.host}/m/pause:3.9", dst, creds=PUSHER) == digest
