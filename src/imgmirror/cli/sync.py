@@ -75,7 +75,7 @@ class SyncLines(SyncObserver, ProgressListener):
     def started(self, source: str, destination: str) -> None:
         with self._lock:
             self._in_flight[source] = time.monotonic()
-            self._draw()
+            self._draw(force=True)
 
     def finished(self, result: SyncResult) -> None:
         with self._lock:
