@@ -173,6 +173,15 @@ class _Run:
     blob_pool: ThreadPoolExecutor
     shared: SharedBlobs = attrs.field(factory=SharedBlobs)
     stop: threading.Event = attrs.field(factory=threading.Event)
+    cancels: set[threading.Event] = attrs.field(factory=set)
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+    def abort(self) -> None:
+        """Ctrl-C: start nothing more and stop every transfer at its next chunk."""
+        self.stop.set()
+        with self.lock:
+            for cancel in self.cancels:
+                cancel.set()
 
     def src(self, registry: str) -> RegistryClient:
         return self.session.client(registry, self.src_cred, creds_hint="--src-creds")
@@ -218,10 +227,10 @@ class _Run:
         same = source.registry == dest.registry and source.repository != dest.repository
         plan = plan_copy(tree, dest, source.repository if same else None)
         cancel = threading.Event()
+        with self.lock:
+            self.cancels.add(cancel)
 
         def one(blob: Descriptor) -> int:
-            if self.stop.is_set():
-                cancel.set()
             outcome = self.shared.transfer(
                 src, source.repository, dst, dest.repository, blob,
                 mount_from=plan.mount_from, progress=self.progress, cancel=cancel,
@@ -229,10 +238,14 @@ class _Run:
             return blob.size if outcome == "copied" else 0
 
         futures = [self.blob_pool.submit(one, blob) for blob in plan.blobs]
-        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        if pending:
-            cancel.set()
-            wait(pending)
+        try:
+            _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            if pending:
+                cancel.set()
+                wait(pending)
+        finally:
+            with self.lock:
+                self.cancels.discard(cancel)
         for future in futures:
             if future.exception() is not None:
                 raise future.exception()  # type: ignore[misc]
@@ -288,7 +301,7 @@ def _map(run: _Run, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
         try:
             wait(futures)
         except BaseException:
-            run.stop.set()
+            run.abort()
             for future in futures:
                 future.cancel()
             raise
