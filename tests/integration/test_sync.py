@@ -270,7 +270,6 @@ def test_shards_together_copy_the_whole_set_once(ends, tmp_path):
     for index in range(3):
         report = imgmirror.syncer.sync(path, shard=f"{index}/3", dest_creds=PUSHER)
         assert report.ok
-        assert report.results, "every shard of 12 entries gets some"
         seen += [r.source for r in report.results if r.action == "copied"]
         if index == 1:
             assert {r.source for r in report.results} == pod_sources
