@@ -8,9 +8,10 @@ source (skipped for an image named by digest) and one at the destination; equal 
 manifest or blob is downloaded. Only changed images are copied, byte for byte as ``copy`` does.
 
 Images run in parallel (``jobs`` at once) over one :class:`~imgmirror.session.Session`, so each
-registry is pinged and authenticated once per scope set. Blob transfers of every image share
-one pool of ``jobs`` workers; a blob that two images need at the same destination registry is
-transferred once and mounted into the second repository. A failed image does not stop the
+registry is pinged and authenticated once per scope set, and copied with
+:func:`~imgmirror.copier.copy_image` through the session's blob engine: one budget of ``jobs``
+blob transfers for the whole run, and a blob two images need at the same destination registry
+is transferred once and mounted into the second repository. A failed image does not stop the
 others unless ``fail_fast``.
 """
 
@@ -20,25 +21,23 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TypeVar
 
 import attrs
 
 from . import mediatypes
-from .blobshare import SharedBlobs
-from .copier import plan_copy
+from .copier import CopyResult, copy_image
 from .credentials import Credential, CredentialInput
 from .errors import CredentialsError, ImgmirrorError, NotFound
-from .image import fetch_image
 from .imagetree import choose_children, subset_index
 from .keychain import Keychain
-from .manifest import Descriptor, ImageIndex
+from .manifest import ImageIndex
 from .platform import Platform
 from .progress import NullProgress, ProgressListener
 from .reference import Reference
-from .session import Session
+from .session import DEFAULT_JOBS, Session
 from .shards import Shard
 from .syncfile import SyncEntry, SyncSpec, parse_sync_file
 from .syncreport import SyncObserver, SyncReport, SyncResult
@@ -170,18 +169,13 @@ class _Run:
     fail_fast: bool
     observer: SyncObserver
     progress: ProgressListener
-    blob_pool: ThreadPoolExecutor
-    shared: SharedBlobs = attrs.field(factory=SharedBlobs)
     stop: threading.Event = attrs.field(factory=threading.Event)
-    cancels: set[threading.Event] = attrs.field(factory=set)
-    lock: threading.Lock = attrs.field(factory=threading.Lock)
+    aborted: threading.Event = attrs.field(factory=threading.Event)
 
     def abort(self) -> None:
         """Ctrl-C: start nothing more and stop every transfer at its next chunk."""
         self.stop.set()
-        with self.lock:
-            for cancel in self.cancels:
-                cancel.set()
+        self.aborted.set()
 
     def src(self, registry: str) -> RegistryClient:
         return self.session.client(registry, self.src_cred, creds_hint="--src-creds")
@@ -193,7 +187,8 @@ class _Run:
         return _expand(self.src(entry.source.registry), entry)
 
     def wanted_digest(self, item: SyncItem) -> str:
-        """The digest the destination tag must have: one HEAD at the source (none by digest)."""
+        """The digest the destination must hold: one HEAD at the source (none by digest);
+        with ``platforms`` narrowing an index, the index is read to compute it."""
         source = item.source
         client = self.src(source.registry)
         if source.digest is not None and item.platforms is None:
@@ -211,7 +206,7 @@ class _Run:
         return str(subset_index(index, chosen).digest)
 
     def check(self, item: SyncItem) -> tuple[str, bool]:
-        """(wanted digest, already there)."""
+        """(wanted digest, already there): a manifest HEAD at each end."""
         wanted = self.wanted_digest(item)
         dest = item.destination
         there = self.dst(dest.registry).head_manifest(
@@ -219,53 +214,33 @@ class _Run:
         )
         return wanted, there is not None and str(there.digest) == wanted
 
-    def copy(self, item: SyncItem) -> tuple[str, int]:
-        """Copy one image: blobs on the shared pool, then manifests; (digest, bytes)."""
-        source, dest = item.source, item.destination
-        src, dst = self.src(source.registry), self.dst(dest.registry)
-        tree = fetch_image(src, source.repository, source.identifier, item.platforms)
-        same = source.registry == dest.registry and source.repository != dest.repository
-        plan = plan_copy(tree, dest, source.repository if same else None)
-        cancel = threading.Event()
-        with self.lock:
-            self.cancels.add(cancel)
+    def copy(self, item: SyncItem) -> CopyResult:
+        """One image through the session's blob engine (shared budget, mounts, dedupe)."""
+        return copy_image(
+            self.session, item.source, item.destination, platforms=item.platforms,
+            src_creds=self.src_cred, dest_creds=self.dst_cred, progress=self.progress,
+            cancel=self.aborted,
+        )  # fmt: skip
 
-        def one(blob: Descriptor) -> int:
-            outcome = self.shared.transfer(
-                src, source.repository, dst, dest.repository, blob,
-                mount_from=plan.mount_from, progress=self.progress, cancel=cancel,
-            )  # fmt: skip
-            return blob.size if outcome == "copied" else 0
-
-        futures = [self.blob_pool.submit(one, blob) for blob in plan.blobs]
-        try:
-            _, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            if pending:
-                cancel.set()
-                wait(pending)
-        finally:
-            with self.lock:
-                self.cancels.discard(cancel)
-        for future in futures:
-            if future.exception() is not None:
-                raise future.exception()  # type: ignore[misc]
-        for push in plan.manifests:
-            dst.put_manifest(dest.repository, push.ref, push.raw, push.media_type)
-        return str(tree.top.digest), sum(f.result() for f in futures)
+    def settle(self, item: SyncItem) -> SyncResult:
+        """Check and copy one image. A whole image to a tag goes straight to ``copy_image``,
+        which ends after a manifest HEAD at each end when the digests match; a dry run, a
+        platform subset or a digest-only destination is checked here first."""
+        if self.dry_run or item.platforms is not None or item.destination.tag is None:
+            wanted, there = self.check(item)
+            if there or self.dry_run:
+                return _result(item, wanted, "unchanged" if there else "would-copy")
+        copied = self.copy(item)
+        if copied.unchanged:
+            return _result(item, copied.digest, "unchanged")
+        return _result(item, copied.digest, "copied", copied.bytes_copied)
 
     def one(self, item: SyncItem) -> SyncResult | None:
         if self.stop.is_set():
             return None
         self.observer.started(str(item.source), str(item.destination))
         try:
-            wanted, there = self.check(item)
-            if there:
-                result = _result(item, wanted, "unchanged")
-            elif self.dry_run:
-                result = _result(item, wanted, "would-copy")
-            else:
-                digest, nbytes = self.copy(item)
-                result = _result(item, digest, "copied", nbytes)
+            result = self.settle(item)
         except ImgmirrorError as exc:
             result = _result(item, None, "failed", error=str(exc))
             if self.fail_fast:
@@ -337,7 +312,7 @@ def sync(
     *,
     to: str | None = None,
     dry_run: bool = False,
-    jobs: int = 4,
+    jobs: int = DEFAULT_JOBS,
     fail_fast: bool = False,
     shard: Shard | str | None = None,
     src_creds: CredentialInput = None,
@@ -381,18 +356,17 @@ def sync(
     if src_cred is not None:
         _only_registry("source", {e.source.registry for e in entries})
     watcher = observer or SyncObserver()
-    with (
-        Session(options, authfile=authfile or spec.authfile, keychain=keychain) as session,
-        ThreadPoolExecutor(max_workers=max(1, jobs)) as blobs,
-    ):
+    with Session(
+        options, authfile=authfile or spec.authfile, keychain=keychain, jobs=jobs
+    ) as session:
         run = _Run(
             session, src_cred, dst_cred, jobs, dry_run, fail_fast, watcher,
-            progress or NullProgress(), blobs,
+            progress or NullProgress(),
         )  # fmt: skip
         items, failures = _expand_all(run, entries)
         if dst_cred is not None:
             _only_registry("destination", {i.destination.registry for i in items})
-        watcher.planned(len(items))
+        watcher.expanded(len(items))
         done = _map(run, run.one, items)
     results = failures + [r for r in done if isinstance(r, SyncResult)]
     return SyncReport(tuple(results), time.monotonic() - started, dry_run)

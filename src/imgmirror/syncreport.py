@@ -91,7 +91,7 @@ class SyncObserver:
     """Per-image events of a run; every method does nothing here. Called from worker
     threads: implementations must be thread-safe."""
 
-    def planned(self, images: int) -> None:
+    def expanded(self, images: int) -> None:
         """Every entry is expanded: ``images`` images will be checked."""
 
     def started(self, source: str, destination: str) -> None:

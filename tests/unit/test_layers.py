@@ -46,7 +46,6 @@ ABOVE_PURE = {
     "lookup",
     "nodefiles",
     "syncer",
-    "blobshare",
 }
 
 

@@ -28,7 +28,7 @@ def test_result_lines():
 def test_live_block_on_a_terminal_and_lines_on_stdout(capsys):
     live = io.StringIO()
     lines = SyncLines(as_json=False, live=live)
-    lines.planned(2)
+    lines.expanded(2)
     lines.started("q.io/a:1", "r.io/m/a:1")
     lines.blob_advanced(Digest.parse(DIGEST), 2048)
     lines.finished(COPIED)

@@ -67,7 +67,7 @@ class SyncLines(SyncObserver, ProgressListener):
         self._last = 0.0
         self._start = time.monotonic()
 
-    def planned(self, images: int) -> None:  # type: ignore[override]
+    def expanded(self, images: int) -> None:
         with self._lock:
             self._total = images
             self._draw(force=True)
@@ -176,7 +176,7 @@ def sync_command(
         typer.Option(
             "--jobs", "-j", min=1, max=64, help="Images and blobs in flight at once (one budget)."
         ),
-    ] = 4,
+    ] = 8,
     fail_fast: Annotated[
         bool, typer.Option("--fail-fast", help="Stop at the first failure.")
     ] = False,
