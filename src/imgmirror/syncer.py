@@ -139,7 +139,7 @@ def selected_images(
     items: dict[Reference, SyncItem] = {}
     with Session(options, authfile=authfile or spec.authfile, keychain=keychain) as session:
         for entry in spec.entries:
-            client = session.client(entry.source.registry, credential, creds_hint="--src-creds")
+            client = session.client(entry.source.registry, credential, role="source")
             for item in _expand(client, entry):
                 items.setdefault(item.source, item)
     return list(items.values())
@@ -178,10 +178,10 @@ class _Run:
         self.aborted.set()
 
     def src(self, registry: str) -> RegistryClient:
-        return self.session.client(registry, self.src_cred, creds_hint="--src-creds")
+        return self.session.client(registry, self.src_cred, role="source")
 
     def dst(self, registry: str) -> RegistryClient:
-        return self.session.client(registry, self.dst_cred, creds_hint="--dest-creds")
+        return self.session.client(registry, self.dst_cred, role="destination")
 
     def expand(self, entry: SyncEntry) -> list[SyncItem]:
         return _expand(self.src(entry.source.registry), entry)
