@@ -18,6 +18,8 @@ ImgmirrorError                     .message, .hint, .role ("source"/"destination
 ├── CredentialsError               bad creds string, failing credential helper, bad authfile,
 │                                  unusable token response or token realm
 ├── ArchiveError                   unsafe path, missing blob, bad manifest.json, corrupt layer
+├── ReferrerError                  a signature/SBOM/attestation cannot be found or carried
+│   └── InvalidArtifactType (ValueError) an unknown artifact type name (not sig/att/sbom)
 ├── TransferCancelled              stopped: the operation failed elsewhere or was interrupted
 ├── TLSConfigError                 --ca-file or a certs.d file is missing or not PEM
 ├── NetworkError                   connection refused, DNS, timeout, stall (wraps httpx errors)
@@ -45,6 +47,7 @@ __all__ = [
     "CredentialsError",
     "ImgmirrorError",
     "InsecureLocation",
+    "InvalidArtifactType",
     "InvalidDigest",
     "InvalidManifest",
     "InvalidPlatform",
@@ -56,6 +59,7 @@ __all__ = [
     "PermissionDenied",
     "PlatformNotFound",
     "RateLimited",
+    "ReferrerError",
     "RegistryError",
     "ReplyTooLarge",
     "TLSConfigError",
@@ -180,6 +184,15 @@ class CredentialsError(ImgmirrorError):
 
 class ArchiveError(ImgmirrorError):
     """An archive (or a layer inside one) is unsafe, incomplete or corrupt."""
+
+
+class ReferrerError(ImgmirrorError):
+    """A referrer (signature, SBOM, attestation) cannot be discovered or carried: a fallback
+    tag or referrers response that is not an index, a cycle, a referrer that failed to copy."""
+
+
+class InvalidArtifactType(ReferrerError, ValueError):
+    """An artifact type name is neither a short name (sig, att, sbom) nor a media type."""
 
 
 class TransferCancelled(ImgmirrorError):

@@ -31,6 +31,8 @@ PURE = [
     "syncfile",
     "shards",
     "syncreport",
+    "artifacts",
+    "referrers",
 ]
 FORBIDDEN_IN_PURE = {"httpx", "socket", "subprocess", "ssl", "imgmirror.transport"}
 ABOVE_PURE = {
