@@ -18,6 +18,7 @@ from .errors import (
     AuthenticationError,
     CredentialsError,
     ImgmirrorError,
+    InvalidArtifactType,
     InvalidDigest,
     InvalidManifest,
     InvalidPlatform,
@@ -29,6 +30,7 @@ from .errors import (
     PermissionDenied,
     PlatformNotFound,
     RateLimited,
+    ReferrerError,
     RegistryError,
     TLSVerificationError,
     UnsupportedMediaType,
@@ -42,6 +44,7 @@ from .transport.tls import ClientOptions
 
 if TYPE_CHECKING:
     from .copier import CopyResult, copy
+    from .discovery import find_referrers
     from .keychain import DefaultKeychain, Keychain, StaticKeychain
     from .lookup import (
         Inspection,
@@ -79,6 +82,7 @@ _LAZY = {
     "sync": "syncer",
     "SyncReport": "syncreport",
     "SyncResult": "syncreport",
+    "find_referrers": "discovery",
 }
 
 __all__ = [
@@ -92,6 +96,7 @@ __all__ = [
     "Digest",
     "ImgmirrorError",
     "Inspection",
+    "InvalidArtifactType",
     "InvalidDigest",
     "InvalidManifest",
     "InvalidPlatform",
@@ -109,6 +114,7 @@ __all__ = [
     "PushResult",
     "RateLimited",
     "Reference",
+    "ReferrerError",
     "RegistryError",
     "RetryPolicy",
     "SaveResult",
@@ -120,6 +126,7 @@ __all__ = [
     "VerificationError",
     "__version__",
     "copy",
+    "find_referrers",
     "image_digest",
     "inspect",
     "inspect_archive",

@@ -28,6 +28,7 @@ __all__ = [
     "MAX_REFERRERS",
     "Referrer",
     "ReferrerNode",
+    "annotations_of",
     "artifact_type_of",
     "empty_referrers_index",
     "merge_fallback_index",
@@ -157,18 +158,25 @@ def artifact_type_of(raw: bytes, media_type: str) -> str:
     return media_type
 
 
+def annotations_of(raw: bytes) -> dict[str, str]:
+    """A manifest's own ``annotations`` (empty when absent or not a string map)."""
+    value = _document(raw, "manifest").get("annotations")
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return value
+    return {}
+
+
 def referrer_entry(raw: bytes, media_type: str) -> dict[str, Any]:
     """The descriptor a referrers index lists for a manifest: media type, digest, size,
     ``artifactType`` and the manifest's annotations."""
-    doc = _document(raw, "manifest")
     entry: dict[str, Any] = {
         "mediaType": media_type,
         "digest": str(Digest.of(raw)),
         "size": len(raw),
         "artifactType": artifact_type_of(raw, media_type),
     }
-    annotations = doc.get("annotations")
-    if isinstance(annotations, dict) and annotations:
+    annotations = annotations_of(raw)
+    if annotations:
         entry["annotations"] = annotations
     return entry
 

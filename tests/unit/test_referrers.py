@@ -199,3 +199,23 @@ def test_walk_refuses_cycles_and_visits_each_digest_once() -> None:
     many = {SUBJECT: [_ref(str(i), SUBJECT) for i in range(5)]}
     with pytest.raises(ReferrerError, match="more than 3"):
         walk_referrers([SUBJECT], lambda d: many.get(d, []), limit=3)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["copy", "a", "b", "--referrers"], ["copy", "a", "b", "--referrers=all"]),
+        (["copy", "--referrers", "--json", "a"], ["copy", "--referrers=all", "--json", "a"]),
+        (["copy", "--referrers", "sig,sbom", "a"], ["copy", "--referrers", "sig,sbom", "a"]),
+        (
+            ["copy", "--referrers", "reg:5000/x:1", "b"],
+            ["copy", "--referrers=all", "reg:5000/x:1", "b"],
+        ),
+        (["copy", "--referrers=att", "a"], ["copy", "--referrers=att", "a"]),
+        (["copy", "--", "--referrers"], ["copy", "--", "--referrers"]),
+    ],
+)
+def test_bare_referrers_option_means_all(argv: list[str], expected: list[str]) -> None:
+    from imgmirror.cli.referrer_options import bare_referrers
+
+    assert bare_referrers(argv) == expected

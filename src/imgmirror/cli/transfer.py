@@ -32,6 +32,7 @@ from .common import (
     make_options,
     running,
 )
+from .referrer_options import ReferrersOpt, ReferrersOptionalOpt, referrers_wanted
 
 if TYPE_CHECKING:
     from ..saver import SaveResult
@@ -61,6 +62,8 @@ def copy_command(
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
+    referrers: ReferrersOpt = None,
+    referrers_optional: ReferrersOptionalOpt = False,
 ) -> None:
     """Copy an image between registries; an index is copied whole, digests unchanged."""
     from ..copier import copy  # noqa: PLC0415 - imported when the command runs
@@ -76,7 +79,12 @@ def copy_command(
             authfile=authfile,
             options=make_options(ca_file, certs_dir, insecure_registry, timeout),
             progress=progress,
+            referrers=referrers_wanted(referrers, referrers_optional),
+            referrers_optional=referrers_optional,
         )
+    carried = result.referrers
+    for failure in carried.failed if carried else ():
+        typer.echo(f"imgmirror: warning: {failure}", err=True)
     if as_json:
         emit_json(result.to_json())
         return
@@ -88,6 +96,10 @@ def copy_command(
             f"{result.blobs_skipped} already there, {result.blobs_mounted} mounted; "
             f"{result.manifests_pushed} manifest(s) pushed"
         )
+        if carried is not None:
+            typer.echo(
+                f"  referrers: {len(carried.copied)} copied, {len(carried.failed)} left behind"
+            )
 
 
 SavePlatformOpt = Annotated[
