@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 import imgmirror
 from imgmirror.errors import InvalidArtifactType, ReferrerError
-from tests.support.images import OCI_INDEX, Image, make_image
+from tests.support.images import OCI_INDEX, Image, make_image, make_index
 from tests.support.referrers_front import ReferrersFront
 from tests.support.registry import Registry, RegistryFactory
 from tests.support.seed import RegistryClient
@@ -279,3 +279,37 @@ def test_referrers_command_lists_a_tree(anon_registry: Registry) -> None:
     result = run_cli("referrers", anon_registry.ref(REPO, "3.9"), "--type", "sigs")
     assert result.returncode == 1
     assert result.stderr.startswith("imgmirror: error: unknown artifact type 'sigs'")
+
+
+def test_referrers_of_index_children_travel_too(
+    fronts: tuple[ReferrersFront, ReferrersFront], registry_factory: RegistryFactory
+) -> None:
+    source, destination = fronts
+    arm = make_image(fmt="oci", platform="linux/arm64", marker="idx")
+    amd = make_image(fmt="oci", platform="linux/amd64", marker="idx")
+    index = make_index([amd, arm], fmt="oci")
+    key = new_key()
+    sig = cosign_signature(index.digest, f"example.invalid/{REPO}", key)
+    arm_sbom = sbom_artifact(arm.descriptor(with_platform=False), name="arm")
+    with RegistryClient(source.as_registry()) as client:
+        client.push_index(REPO, index, "multi")
+        client.push_image(REPO, sig, _fallback(index.digest) + ".sig")
+        client.push_image(REPO, arm_sbom)
+    result = imgmirror.copy(
+        source.ref(REPO, "multi"), destination.ref(REPO, "multi"), referrers=True
+    )
+    assert result.referrers is not None
+    assert {str(r.digest) for r in result.referrers.copied} == {sig.digest, arm_sbom.digest}
+    assert destination.referrers[(REPO, arm.digest)][0]["digest"] == arm_sbom.digest
+    # one platform: only that child's referrers (the index is not copied, nor its signature)
+    plain = registry_factory(name="plain")
+    single = imgmirror.copy(
+        source.ref(REPO, "multi"),
+        plain.ref(REPO, "arm"),
+        platforms=["linux/arm64"],
+        referrers="sbom",
+    )
+    assert single.referrers is not None
+    assert [str(r.digest) for r in single.referrers.copied] == [arm_sbom.digest]
+    listed = json.loads(_manifest(plain, _fallback(arm.digest)))["manifests"]
+    assert [m["digest"] for m in listed] == [arm_sbom.digest]
