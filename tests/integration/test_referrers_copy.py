@@ -143,6 +143,16 @@ def test_copy_carries_referrers_by_fallback_and_cosign_tags(
     for artifact in (world.sbom, world.att, world.sbom_sig):
         assert _manifest(dst, artifact.digest) == artifact.manifest
     assert result.to_json()["referrers"]["fallback_tags"]  # type: ignore[index]
+    # a repeat copy of the unchanged image still carries a referrer added since
+    later = sbom_artifact(world.image.descriptor(with_platform=False), name="later")
+    with RegistryClient(src) as client:
+        client.push_image(REPO, later)
+        index = _index(world.sbom, world.att, later)
+        client.push_manifest(REPO, _fallback(world.image.digest), index, OCI_INDEX)
+    again = imgmirror.copy(src.ref(REPO, "3.9"), dst.ref(REPO, "3.9"), referrers="sbom")
+    assert (again.blobs_copied, again.blobs_skipped) == (0, len(world.image.blobs))
+    image_index = json.loads(_manifest(dst, _fallback(world.image.digest)))
+    assert later.digest in {m["digest"] for m in image_index["manifests"]}
 
 
 def test_copy_through_the_referrers_api(fronts: tuple[ReferrersFront, ReferrersFront]) -> None:
