@@ -95,6 +95,7 @@ def bench(session: nox.Session) -> None:
     ensure_system_packages(session, "docker-registry", "skopeo", "time", "curl")
     session.install("-e", ".[test]")
     session.run("python", "-m", "benchmarks.run", *session.posargs)
+    session.run("python", "-m", "benchmarks.syncbench")  # the sync section, after the rest
     if os.geteuid() == 0:  # the latency lab needs a network namespace
         session.run("python", "-m", "benchmarks.latency")
     else:

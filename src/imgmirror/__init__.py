@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .copier import CopyResult, copy
+    from .discovery import find_referrers
     from .credentials import Credential
     from .digest import Digest
     from .errors import (
@@ -23,16 +24,19 @@ if TYPE_CHECKING:
         AuthenticationError,
         CredentialsError,
         ImgmirrorError,
+        InvalidArtifactType,
         InvalidDigest,
         InvalidManifest,
         InvalidPlatform,
         InvalidReference,
+        InvalidSyncFile,
         ManifestError,
         NetworkError,
         NotFound,
         PermissionDenied,
         PlatformNotFound,
         RateLimited,
+        ReferrerError,
         RegistryError,
         TLSVerificationError,
         UnsupportedMediaType,
@@ -54,6 +58,8 @@ if TYPE_CHECKING:
     from .pusher import PushResult, push
     from .reference import Reference
     from .saver import SaveResult, save
+    from .syncer import sync
+    from .syncreport import SyncReport, SyncResult
     from .transport.retry import RetryPolicy
     from .transport.tls import ClientOptions
 
@@ -82,6 +88,10 @@ _LAZY = {
     "list_repositories": "lookup",
     "list_tags": "lookup",
     "NodeConfig": "nodeconfig",
+    "sync": "syncer",
+    "SyncReport": "syncreport",
+    "SyncResult": "syncreport",
+    "find_referrers": "discovery",
 }
 
 __all__ = [
@@ -95,10 +105,12 @@ __all__ = [
     "Digest",
     "ImgmirrorError",
     "Inspection",
+    "InvalidArtifactType",
     "InvalidDigest",
     "InvalidManifest",
     "InvalidPlatform",
     "InvalidReference",
+    "InvalidSyncFile",
     "Keychain",
     "ManifestError",
     "NetworkError",
@@ -111,15 +123,19 @@ __all__ = [
     "PushResult",
     "RateLimited",
     "Reference",
+    "ReferrerError",
     "RegistryError",
     "RetryPolicy",
     "SaveResult",
     "StaticKeychain",
+    "SyncReport",
+    "SyncResult",
     "TLSVerificationError",
     "UnsupportedMediaType",
     "VerificationError",
     "__version__",
     "copy",
+    "find_referrers",
     "image_digest",
     "inspect",
     "inspect_archive",
@@ -128,6 +144,7 @@ __all__ = [
     "node_config",
     "push",
     "save",
+    "sync",
 ]
 
 

@@ -17,10 +17,12 @@ import logging
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from . import mediatypes
+from .artifacts import ArtifactFilter
 from .blobs import BlobEngine, BlobJob, BlobTally
 from .credentials import Credential, CredentialInput
 from .digest import Digest
@@ -29,6 +31,7 @@ from .image import fetch_image, tree_from
 from .imagetree import ImageTree
 from .keychain import Keychain
 from .manifest import Descriptor
+from .naming import is_prefix, under_prefix
 from .parallel import LinkedEvent, run_parallel
 from .platform import Platform
 from .progress import NullProgress, ProgressListener
@@ -36,6 +39,9 @@ from .reference import Reference
 from .session import DEFAULT_JOBS, Session
 from .transport.client import RegistryClient
 from .transport.tls import ClientOptions
+
+if TYPE_CHECKING:
+    from .attach import ReferrerCarry, ReferrersResult
 
 __all__ = ["CopyPlan", "CopyResult", "ManifestPush", "copy", "copy_image", "plan_copy"]
 
@@ -83,10 +89,14 @@ class CopyResult:
     bytes_copied: int
     manifests_pushed: int
     unchanged: bool = False
+    referrers: ReferrersResult | None = None
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict (``--json`` output)."""
-        return attrs.asdict(self)
+        out: dict[str, Any] = attrs.asdict(self, filter=lambda a, _: a.name != "referrers")
+        if self.referrers is not None:
+            out["referrers"] = self.referrers.to_json()
+        return out
 
 
 def plan_copy(tree: ImageTree, destination: Reference) -> CopyPlan:
@@ -113,6 +123,8 @@ def copy_image(
     dest_creds: Credential | None = None,
     progress: ProgressListener | None = None,
     cancel: threading.Event | None = None,
+    referrers: bool | str | Sequence[str] | None = None,
+    referrers_optional: bool = False,
 ) -> CopyResult:
     """Copy one image inside ``session``, sharing its clients, tokens and blob engine.
 
@@ -125,6 +137,7 @@ def copy_image(
         src_creds, dest_creds: explicit credentials; None asks the session's keychain.
         progress: receives ``planned(blobs, "copy")`` then per-blob events.
         cancel: set it to stop this copy (and any others sharing the event) at the next chunk.
+        referrers, referrers_optional: as for :func:`copy`.
 
     Raises:
         ImgmirrorError: any failure; nothing is tagged unless every blob and child manifest
@@ -136,10 +149,17 @@ def copy_image(
         else [p if isinstance(p, Platform) else Platform.parse(p) for p in platforms]
     )
     listener = progress or NullProgress()
+    wanted_referrers = ArtifactFilter.parse(referrers)
     src = session.client(source.registry, src_creds, role="source")
     dst = session.client(destination.registry, dest_creds, role="destination")
     tree, existing = _open_ends(
-        src, source, dst, destination, platforms=wanted, jobs=session.blobs.jobs
+        src,
+        source,
+        dst,
+        destination,
+        platforms=wanted,
+        jobs=session.blobs.jobs,
+        reuse=wanted_referrers is None,  # referrers may be new even when the image is not
     )
     if tree is None:
         assert existing is not None
@@ -157,6 +177,7 @@ def copy_image(
             manifests_pushed=0,
             unchanged=True,
         )
+    carry = _find_referrers(src, source, tree, wanted_referrers, referrers_optional)
     plan = plan_copy(tree, destination)
     listener.planned(plan.blobs, "copy")
     hints = (
@@ -177,6 +198,20 @@ def copy_image(
     )
     for push in plan.manifests:
         dst.put_manifest(destination.repository, push.ref, push.raw, push.media_type)
+    carried = None
+    if carry is not None:
+        send = functools.partial(
+            _copy_blobs,
+            session.blobs,
+            src=src,
+            src_repo=source.repository,
+            dst=dst,
+            dst_repo=destination.repository,
+            hints=hints,
+            progress=NullProgress(),
+            cancel=LinkedEvent(cancel),
+        )
+        carried = carry.push(dst, destination.repository, lambda blobs: send(blobs=blobs))
     top = tree.top
     return CopyResult(
         source=str(source),
@@ -191,7 +226,24 @@ def copy_image(
         blobs_mounted=tally.mounted,
         bytes_copied=tally.bytes,
         manifests_pushed=len(plan.manifests),
+        referrers=carried,
     )
+
+
+def _find_referrers(
+    src: RegistryClient,
+    source: Reference,
+    tree: ImageTree,
+    wanted: ArtifactFilter | None,
+    optional: bool,
+) -> ReferrerCarry | None:
+    """The referrers to carry for every manifest of ``tree``, found before anything moves."""
+    if wanted is None:
+        return None
+    from .attach import prepare_referrers  # noqa: PLC0415 - attach imports this module
+
+    subjects = [tree.top.digest, *(child.digest for child in tree.children)]
+    return prepare_referrers(src, source.repository, subjects, wanted, optional=optional)
 
 
 def _open_ends(
@@ -202,14 +254,16 @@ def _open_ends(
     *,
     platforms: Sequence[Platform] | None,
     jobs: int,
+    reuse: bool = True,
 ) -> tuple[ImageTree | None, Descriptor | None]:
     """Read the source while the destination is being reached (ping, token, tag ``HEAD``).
 
     For a whole image whose destination tag already holds the source digest, returns
-    ``(None, that descriptor)`` after one manifest ``HEAD`` at each end; else the tree.
+    ``(None, that descriptor)`` after one manifest ``HEAD`` at each end (unless not
+    ``reuse``); else the tree.
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="destination") as side:
-        if platforms is not None or destination.tag is None:
+        if platforms is not None or destination.tag is None or not reuse:
             side.submit(dst.ping)  # errors surface again on the first real request
             return fetch_image(
                 src, source.repository, source.identifier, platforms, jobs=jobs
@@ -272,13 +326,17 @@ def copy(
     keychain: Keychain | None = None,
     options: ClientOptions | None = None,
     progress: ProgressListener | None = None,
+    referrers: bool | str | Sequence[str] | None = None,
+    referrers_optional: bool = False,
 ) -> CopyResult:
     """Copy an image (or a whole index) from ``src`` to ``dst``: a one-shot
     :func:`copy_image` in a session of its own.
 
     Args:
         src: source reference, e.g. ``"registry.k8s.io/pause:3.9"``.
-        dst: destination reference. Without a tag, the source's tag is used.
+        dst: destination reference. Without a tag, the source's tag is used. Ending in
+            ``/`` it is a prefix (see :mod:`imgmirror.naming`): ``reg.corp/mirror/`` puts
+            ``registry.k8s.io/pause:3.9`` at ``reg.corp/mirror/pause:3.9``.
         platforms: ``["linux/arm64"]`` copies only that platform's image, unchanged, and
             tags it; several platforms make a new, smaller index. None copies everything.
         src_creds, dest_creds: ``"user:pass"``, ``(user, pass)`` or a
@@ -290,6 +348,11 @@ def copy(
             asked instead of the standard credential files.
         options: TLS, retry and timeout settings.
         progress: receives per-blob events.
+        referrers: also carry what refers to the image and its children (signatures,
+            SBOMs, attestations; see ``docs/referrers.md``): True for all, or artifact
+            types (``"sig"``, ``"att"``, ``"sbom"`` or media types, a list or comma-separated).
+        referrers_optional: carry referrers best effort: failures are reported in
+            ``result.referrers.failed`` instead of failing the copy.
 
     Returns:
         A :class:`CopyResult` whose ``digest`` is the destination's top manifest digest.
@@ -299,9 +362,12 @@ def copy(
             and child manifest arrived and verified.
     """
     source = src if isinstance(src, Reference) else Reference.parse(src)
-    destination = dst if isinstance(dst, Reference) else Reference.parse(dst, default_tag=None)
-    if destination.tag is None and destination.digest is None and source.tag is not None:
-        destination = destination.with_tag(source.tag)  # no tag given: keep the source's
+    if isinstance(dst, str) and is_prefix(dst):
+        destination = under_prefix(source, dst)
+    else:
+        destination = dst if isinstance(dst, Reference) else Reference.parse(dst, default_tag=None)
+        if destination.tag is None and destination.digest is None and source.tag is not None:
+            destination = destination.with_tag(source.tag)  # no tag given: keep the source's
     with Session(options, authfile=authfile, keychain=keychain, jobs=jobs) as session:
         return copy_image(
             session,
@@ -311,4 +377,6 @@ def copy(
             src_creds=Credential.coerce(src_creds),
             dest_creds=Credential.coerce(dest_creds),
             progress=progress,
+            referrers=referrers,
+            referrers_optional=referrers_optional,
         )

@@ -9,6 +9,7 @@ ImgmirrorError                     .message, .hint, .role ("source"/"destination
 ├── InvalidReference (ValueError)  an image reference string does not parse
 ├── InvalidDigest (ValueError)     a digest string does not parse / unsupported algorithm
 ├── InvalidPlatform (ValueError)   a platform string or object does not parse
+├── InvalidSyncFile (ValueError)   a sync file or image list: file, line and what is wrong
 ├── ManifestError
 │   ├── UnsupportedMediaType       schema 1, unknown manifest types
 │   ├── InvalidManifest (ValueError) malformed JSON or missing fields
@@ -17,6 +18,8 @@ ImgmirrorError                     .message, .hint, .role ("source"/"destination
 ├── CredentialsError               bad creds string, failing credential helper, bad authfile,
 │                                  unusable token response or token realm
 ├── ArchiveError                   unsafe path, missing blob, bad manifest.json, corrupt layer
+├── ReferrerError                  a signature/SBOM/attestation cannot be found or carried
+│   └── InvalidArtifactType (ValueError) an unknown artifact type name (not sig/att/sbom)
 ├── TransferCancelled              stopped: the operation failed elsewhere or was interrupted
 ├── TLSConfigError                 --ca-file or a certs.d file is missing or not PEM
 ├── NetworkError                   connection refused, DNS, timeout, stall (wraps httpx errors)
@@ -44,16 +47,19 @@ __all__ = [
     "CredentialsError",
     "ImgmirrorError",
     "InsecureLocation",
+    "InvalidArtifactType",
     "InvalidDigest",
     "InvalidManifest",
     "InvalidPlatform",
     "InvalidReference",
+    "InvalidSyncFile",
     "ManifestError",
     "NetworkError",
     "NotFound",
     "PermissionDenied",
     "PlatformNotFound",
     "RateLimited",
+    "ReferrerError",
     "RegistryError",
     "ReplyTooLarge",
     "TLSConfigError",
@@ -105,6 +111,10 @@ class ImgmirrorError(Exception):
 
 class InvalidReference(ImgmirrorError, ValueError):
     """An image reference string does not follow the distribution grammar."""
+
+
+class InvalidSyncFile(ImgmirrorError, ValueError):
+    """A sync file or image list is malformed; the message names the file and line."""
 
 
 class InvalidDigest(ImgmirrorError, ValueError):
@@ -174,6 +184,15 @@ class CredentialsError(ImgmirrorError):
 
 class ArchiveError(ImgmirrorError):
     """An archive (or a layer inside one) is unsafe, incomplete or corrupt."""
+
+
+class ReferrerError(ImgmirrorError):
+    """A referrer (signature, SBOM, attestation) cannot be discovered or carried: a fallback
+    tag or referrers response that is not an index, a cycle, a referrer that failed to copy."""
+
+
+class InvalidArtifactType(ReferrerError, ValueError):
+    """An artifact type name is neither a short name (sig, att, sbom) nor a media type."""
 
 
 class TransferCancelled(ImgmirrorError):

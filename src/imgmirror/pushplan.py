@@ -19,6 +19,7 @@ from .credentials import Credential
 from .digest import Digest
 from .errors import ArchiveError, CredentialsError, InvalidReference
 from .manifest import ImageIndex, ImageManifest
+from .naming import Prefix, under_prefix
 from .reference import DOCKER_HUB, Reference
 
 __all__ = [
@@ -51,7 +52,8 @@ def map_destination(
     * No ``dest``: the name the image carries.
     * ``dest`` with a tag (``reg/repo:v1``): exactly that; only for a one-image archive.
     * ``dest`` without a tag is a registry or ``registry/prefix`` under which the image's own
-      repository path and tag are kept: ``reg.corp/mirror`` + ``gcr.io/google_containers/
+      repository path and tag are kept (:func:`imgmirror.naming.under_prefix`, the rule sync
+      and ``copy SRC PREFIX/`` use): ``reg.corp/mirror`` + ``gcr.io/google_containers/
       pause:3.9`` -> ``reg.corp/mirror/google_containers/pause:3.9``; Docker Hub images keep
       ``library/`` (``alpine:3.19`` -> ``reg.corp/mirror/library/alpine:3.19``). For an
       image without a name it is the repository, tag ``tag`` (the bare tag an OCI layout
@@ -97,9 +99,8 @@ def map_destination(
                 hint="give DEST as registry/repo:tag",
             )
         return Reference.parse(f"{dest}:{tag or 'latest'}")
-    path = f"{prefix}/{image_name.repository}" if prefix else image_name.repository
-    tag = image_name.tag or "latest"
-    return Reference.parse(f"{registry}/{path}:{tag}")
+    named = attrs.evolve(image_name, tag=image_name.tag or "latest", digest=None)
+    return under_prefix(named, Prefix(registry, prefix.strip("/")))
 
 
 @attrs.frozen

@@ -25,6 +25,14 @@ PURE = [
     "nodeconfig",
     "inspection",
     "imagetree",
+    "naming",
+    "semver",
+    "tagselect",
+    "syncfile",
+    "shards",
+    "syncreport",
+    "artifacts",
+    "referrers",
 ]
 FORBIDDEN_IN_PURE = {"httpx", "socket", "subprocess", "ssl", "imgmirror.transport"}
 ABOVE_PURE = {
@@ -39,6 +47,7 @@ ABOVE_PURE = {
     "transport",
     "lookup",
     "nodefiles",
+    "syncer",
 }
 
 

@@ -2,7 +2,8 @@
 
 No protocol logic lives here. :mod:`.common` holds the app and what the commands share;
 :mod:`.transfer` has ``copy``, ``save`` and ``push``; :mod:`.secret` the pull-Secret tools;
-:mod:`.nodes` ``node-config``; :mod:`.lookup` ``ls``, ``digest``, ``inspect``, ``catalog``.
+:mod:`.nodes` ``node-config``; :mod:`.lookup` ``ls``, ``digest``, ``inspect``, ``catalog``;
+:mod:`.sync` the ``sync`` command; :mod:`.referrers` the referrers listing.
 :func:`main` answers ``--version`` before importing any of them (typer, rich, attrs), and
 accepts ``--debug`` after the command as well as before it.
 """
@@ -36,7 +37,8 @@ def root_first(args: list[str]) -> list[str]:
 
 def load_app() -> typer.Typer:
     """The typer app with every command registered."""
-    from . import lookup, nodes, secret, transfer  # noqa: F401, PLC0415 - registering commands
+    from . import lookup, nodes, secret, sync, transfer  # noqa: F401, PLC0415 - registering
+    from . import referrers  # noqa: F401, PLC0415 - registered after the transfer commands
     from .common import app  # noqa: PLC0415
 
     return app
@@ -56,4 +58,6 @@ def main() -> None:
 
         sys.stdout.write(f"imgmirror {__version__}\n")
         return
-    load_app()(args=root_first(args), prog_name="imgmirror")
+    from .referrer_options import bare_referrers  # noqa: PLC0415
+
+    load_app()(args=bare_referrers(root_first(args)), prog_name="imgmirror")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..terminal import human_bytes
+from ..transport.tls import ClientOptions
 from .common import (
     DEFAULT_TIMEOUT,
     AuthfileOpt,
@@ -31,6 +32,7 @@ from .common import (
     make_options,
     running,
 )
+from .referrer_options import ReferrersOpt, ReferrersOptionalOpt, referrers_wanted
 
 if TYPE_CHECKING:
     from ..saver import SaveResult
@@ -50,7 +52,9 @@ def copy_command(
         str,
         typer.Argument(
             metavar="DST",
-            help="Where to put it, e.g. registry.corp/mirror/pause:3.9; without a tag, SRC's tag.",
+            help="Where to put it, e.g. registry.corp/mirror/pause:3.9 (without a tag, SRC's "
+            "tag); ending in / it is a prefix: registry.corp/mirror/ + registry.k8s.io/pause:3.9 "
+            "-> registry.corp/mirror/pause:3.9 (the source's path and tag kept, its host dropped).",
         ),
     ],
     platform: PlatformOpt = None,
@@ -64,6 +68,8 @@ def copy_command(
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
+    referrers: ReferrersOpt = None,
+    referrers_optional: ReferrersOptionalOpt = False,
 ) -> None:
     """Copy the image SRC to DST; an index is copied whole, digests unchanged.
 
@@ -88,7 +94,12 @@ platform, it is an error that names the image's platform.
             authfile=authfile,
             options=make_options(ca_file, certs_dir, insecure_registry, timeout),
             progress=progress,
+            referrers=referrers_wanted(referrers, referrers_optional),
+            referrers_optional=referrers_optional,
         )
+    carried = result.referrers
+    for failure in carried.failed if carried else ():
+        typer.echo(f"imgmirror: warning: {failure}", err=True)
     if as_json:
         emit_json(result.to_json())
         return
@@ -100,6 +111,10 @@ platform, it is an error that names the image's platform.
             f"{result.blobs_skipped} already there, {result.blobs_mounted} mounted; "
             f"{result.manifests_pushed} manifest(s) pushed"
         )
+        if carried is not None:
+            typer.echo(
+                f"  referrers: {len(carried.copied)} copied, {len(carried.failed)} left behind"
+            )
 
 
 SavePlatformOpt = Annotated[
@@ -124,14 +139,6 @@ FormatOpt = Annotated[
 
 @app.command("save")
 def save_command(
-    images: Annotated[
-        list[str],
-        typer.Argument(
-            metavar="IMAGE[=NAME]...",
-            help="Images to save, e.g. registry.k8s.io/pause:3.9; =NAME saves it under "
-            "another name.",
-        ),
-    ],
     output: Annotated[
         str,
         typer.Option(
@@ -143,6 +150,24 @@ def save_command(
             "- writes to stdout (not a terminal), and the summary then goes to stderr.",
         ),
     ],
+    images: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="IMAGE[=NAME]...",
+            help="Images to save, e.g. registry.k8s.io/pause:3.9; =NAME saves it under "
+            "another name.",
+        ),
+    ] = None,
+    sync_file: Annotated[
+        str | None,
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="SYNC_FILE",
+            help="Also save every image this sync file selects (docs/sync.md), under its "
+            "source name.",
+        ),
+    ] = None,
     platform: SavePlatformOpt = None,
     archive_format: FormatOpt = "docker",
     src_creds: SrcCredsOpt = None,
@@ -176,16 +201,23 @@ def save_command(
 
     if archive_format not in ("docker", "legacy", "oci"):
         raise typer.BadParameter("use docker, legacy or oci", param_hint="--format")
+    if not images and sync_file is None:
+        raise typer.BadParameter("name IMAGEs to save, or a sync file with -f")
+    options = make_options(ca_file, certs_dir, insecure_registry, timeout)
     with running(quiet, as_json) as progress:
+        if sync_file is not None:
+            images, platform = _from_sync_file(
+                sync_file, list(images or ()), platform, src_creds, authfile, options
+            )
         result = save(
-            images,
+            images or [],
             output,
             platform=platform,
             format=archive_format,  # type: ignore[arg-type]
             src_creds=src_creds,
             jobs=jobs,
             authfile=authfile,
-            options=make_options(ca_file, certs_dir, insecure_registry, timeout),
+            options=options,
             progress=progress,
         )
     commands = load_commands(result)
@@ -224,6 +256,26 @@ def _print_saved(result: SaveResult, commands: list[str], err: bool) -> None:
     typer.echo("\n".join(lines), err=err)
 
 
+def _from_sync_file(
+    path: str,
+    images: list[str],
+    platform: list[str] | None,
+    src_creds: str | None,
+    authfile: str | None,
+    options: ClientOptions,
+) -> tuple[list[str], list[str] | None]:
+    """Add what a sync file selects; its platforms apply when --platform is not given and
+    every entry asks for the same ones."""
+    from ..syncer import selected_images  # noqa: PLC0415
+
+    items = selected_images(path, src_creds=src_creds, authfile=authfile, options=options)
+    images += [str(item.source) for item in items]
+    wanted = {item.platforms for item in items}
+    if platform is None and len(wanted) == 1 and (only := wanted.pop()) is not None:
+        platform = [str(p) for p in only]
+    return images, platform
+
+
 PUSH_HELP = """Push the images of an archive to a registry.
 
 FILE is a tarball from docker save (any version), skopeo (docker-archive, oci-archive), \
@@ -239,6 +291,8 @@ io.containerd.image.name):
 \b
   no DEST                 each image goes to the name it carries
                           (--dest-creds then needs --to-archive-names)
+  --to PREFIX             a registry or registry/path: as DEST without a tag,
+                          always a prefix (the naming rule of sync)
   DEST with a tag         exactly there; only for a one-image archive
                           (reg.corp/mirror/pause:3.9)
   DEST without a tag      a registry, or registry/prefix; each image keeps
@@ -260,6 +314,16 @@ Example:
 """
 
 
+def _prefix_option(text: str) -> str:
+    from ..errors import InvalidReference  # noqa: PLC0415
+    from ..naming import Prefix  # noqa: PLC0415
+
+    try:
+        return str(Prefix.parse(text))
+    except InvalidReference as exc:
+        raise typer.BadParameter(str(exc), param_hint="--to") from None
+
+
 @app.command("push", help=PUSH_HELP)
 def push_command(
     archive: Annotated[
@@ -275,6 +339,15 @@ def push_command(
             metavar="DEST",
             help="A registry, registry/prefix or registry/repo:tag (see above). Default: the "
             "names in the archive.",
+        ),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="PREFIX",
+            help="Push every image under this prefix (registry or registry/path), as "
+            "sync and copy SRC PREFIX/ name them.",
         ),
     ] = None,
     dest_creds: DestCredsOpt = None,
@@ -320,6 +393,11 @@ def push_command(
                 err=True,
             )
         return to_archive_names
+
+    if to is not None:
+        if destination is not None:
+            raise typer.BadParameter("give DEST or --to PREFIX, not both", param_hint="--to")
+        destination = _prefix_option(to)
 
     with running(quiet, as_json) as progress:
         try:

@@ -20,18 +20,24 @@ from ..errors import (
     ImgmirrorError,
     NetworkError,
     NotFound,
+    ReferrerError,
     RegistryError,
     ReplyTooLarge,
     VerificationError,
 )
 from ..manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
+from ..referrers import Referrer, referrers_from_index
 from .connection import Connection, api_host
 from .download import BlobDownload
 from .upload import ChunkedUpload, refused_monolithic
 
-__all__ = ["Mount", "RegistryClient", "api_host"]
+__all__ = ["ManifestPut", "Mount", "RegistryClient", "api_host"]
 
 log = logging.getLogger("imgmirror")
+
+#: Largest referrers API page we read, and most pages we follow.
+MAX_REFERRERS_PAGE = 4 * 1024 * 1024
+MAX_REFERRERS_PAGES = 100
 
 
 def _pull(repo: str) -> str:
@@ -48,6 +54,15 @@ class Mount:
 
     mounted: bool
     location: str | None = None
+
+
+@attrs.frozen
+class ManifestPut:
+    """What a manifest PUT stored: the digest, and the ``OCI-Subject`` the registry answered
+    with (a registry that indexes referrers itself names the manifest's subject there)."""
+
+    digest: Digest
+    subject: Digest | None = None
 
 
 def _whole(chunks: Iterable[bytes], size: int) -> bytes:
@@ -283,6 +298,10 @@ class RegistryClient(Connection):
 
     def put_manifest(self, repo: str, ref: str, raw: bytes, media_type: str) -> Digest:
         """Store manifest bytes unchanged under a tag or digest; returns their digest."""
+        return self.store_manifest(repo, ref, raw, media_type).digest
+
+    def store_manifest(self, repo: str, ref: str, raw: bytes, media_type: str) -> ManifestPut:
+        """:meth:`put_manifest`, also returning the ``OCI-Subject`` header of the reply."""
         url = self._url(repo, "manifests", ref)
         response = self.request(
             "PUT", url, scopes=[_push(repo)], headers={"Content-Type": media_type}, content=raw
@@ -293,7 +312,62 @@ class RegistryClient(Connection):
         returned = response.headers.get("docker-content-digest")
         if returned and returned != str(digest):
             raise VerificationError(f"manifest {repo}:{ref} at {self.host}", str(digest), returned)
-        return digest
+        subject = response.headers.get("oci-subject")
+        try:
+            return ManifestPut(digest, Digest.parse(subject.strip()) if subject else None)
+        except ValueError:
+            log.debug("ignoring malformed OCI-Subject %r from %s", subject, self.host)
+            return ManifestPut(digest)
+
+    def list_referrers(
+        self, repo: str, subject: Digest, artifact_type: str | None = None
+    ) -> tuple[Referrer, ...] | None:
+        """The referrers API (``GET /v2/<repo>/referrers/<digest>``), ``Link`` pages followed.
+
+        Returns None when the registry does not serve the API (404). With ``artifact_type``,
+        the registry is asked to filter; entries it did not filter out are dropped here.
+
+        Raises:
+            ReferrerError: a page is not an OCI index, is larger than 4 MiB, or there are
+                more than 100 pages.
+        """
+        first = self._url(repo, "referrers", str(subject))
+        if artifact_type:
+            first = str(httpx.URL(first).copy_merge_params({"artifactType": artifact_type}))
+        url: str | None = first
+        found: list[Referrer] = []
+        page = 0
+        while url is not None:
+            if page == MAX_REFERRERS_PAGES:
+                raise ReferrerError(
+                    f"referrers of {repo}@{subject} at {self.host}: more than "
+                    f"{MAX_REFERRERS_PAGES} pages"
+                )
+            response = self.request(
+                "GET",
+                url,
+                scopes=[_pull(repo)],
+                headers={"Accept": mediatypes.OCI_INDEX},
+                stream=True,
+            )
+            if response.status_code in (404, 405) and page == 0:
+                response.close()
+                return None
+            self.expect(response, "GET", url)
+            what = f"referrers of {repo}@{subject} at {self.host}"
+            try:
+                raw = self.read_body(response, url, MAX_REFERRERS_PAGE)
+            except ReplyTooLarge:
+                raise ReferrerError(
+                    f"{what}: a page is larger than {MAX_REFERRERS_PAGE} bytes"
+                ) from None
+            found.extend(referrers_from_index(raw, subject, what))
+            link = response.links.get("next", {}).get("url")
+            url = str(httpx.URL(url).join(link)) if link else None
+            page += 1
+        if artifact_type:
+            found = [r for r in found if r.artifact_type == artifact_type]
+        return tuple(found)
 
     def _paged(self, url: str, scopes: Sequence[str], key: str) -> list[str]:
         """The ``key`` lists of a paginated listing, following ``Link: <...>; rel="next"``."""

@@ -1,0 +1,372 @@
+"""Keep a set of images mirrored: :func:`sync` runs a sync file over one session.
+
+The run has three steps. The file is parsed and checked completely (nothing is contacted
+before it is). Each entry is expanded into images: a repository entry lists the source's tags
+once and selects from them. Each image is then checked cheaply: a manifest ``HEAD`` at the
+source (skipped for an image named by digest) and one at the destination; equal digests mean
+``unchanged`` and nothing else is sent, so a no-op re-run costs two requests per tag and no
+manifest or blob is downloaded. Only changed images are copied, byte for byte as ``copy`` does.
+
+Images run in parallel (``jobs`` at once) over one :class:`~imgmirror.session.Session`, so each
+registry is pinged and authenticated once per scope set, and copied with
+:func:`~imgmirror.copier.copy_image` through the session's blob engine: one budget of ``jobs``
+blob transfers for the whole run, and a blob two images need at the same destination registry
+is transferred once and mounted into the second repository. A failed image does not stop the
+others unless ``fail_fast``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import TypeVar
+
+import attrs
+
+from . import mediatypes
+from .copier import CopyResult, copy_image
+from .credentials import Credential, CredentialInput
+from .errors import CredentialsError, ImgmirrorError, NotFound
+from .imagetree import choose_children, subset_index
+from .keychain import Keychain
+from .manifest import ImageIndex
+from .platform import Platform
+from .progress import NullProgress, ProgressListener
+from .reference import Reference
+from .session import DEFAULT_JOBS, Session
+from .shards import Shard
+from .syncfile import SyncEntry, SyncSpec, parse_sync_file
+from .syncreport import SyncObserver, SyncReport, SyncResult
+from .tagselect import NoTagsSelected, select_tags
+from .transport.client import RegistryClient
+from .transport.tls import ClientOptions
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+__all__ = ["SyncItem", "expand_entry", "load_sync_file", "selected_images", "sync"]
+
+
+@attrs.frozen
+class SyncItem:
+    """One image to mirror: where from, where to, which platforms."""
+
+    source: Reference
+    destination: Reference
+    platforms: tuple[Platform, ...] | None
+    origin: str
+
+
+def load_sync_file(path: str | os.PathLike[str], *, to: str | None = None) -> SyncSpec:
+    """Read and parse a sync file; a relative ``authfile:`` is taken from the file's folder.
+
+    Raises:
+        InvalidSyncFile: the file cannot be read or is malformed (file and line named).
+    """
+    from .errors import InvalidSyncFile  # noqa: PLC0415 - keeps the import list short
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidSyncFile(f"cannot read sync file {os.fspath(path)}: {exc}") from None
+    spec = parse_sync_file(text, os.fspath(path), to=to)
+    if spec.authfile is not None:
+        spec = attrs.evolve(spec, authfile=str(Path(path).parent / spec.authfile))
+    return spec
+
+
+def expand_entry(entry: SyncEntry, tags: Sequence[str] | None) -> list[SyncItem]:
+    """The images an entry names, given the source's tag list (pure).
+
+    Raises:
+        NoTagsSelected: a repository entry whose filters match nothing.
+    """
+    if entry.selector is None:
+        sources = [entry.source]
+    else:
+        chosen = select_tags(entry.selector, tags)
+        sources = [attrs.evolve(entry.source, tag=t, digest=None) for t in chosen]
+    return [
+        SyncItem(source, entry.destination(source), entry.platforms, entry.origin)
+        for source in sources
+    ]
+
+
+def _expand(client: RegistryClient, entry: SyncEntry) -> list[SyncItem]:
+    """List the source's tags when the entry needs them, then select."""
+    tags = None
+    if entry.selector is not None and entry.selector.needs_listing:
+        try:
+            tags = client.list_tags(entry.source.repository)
+        except NotFound:
+            raise ImgmirrorError(
+                f"source repository {entry.source.name} does not exist",
+                hint=f"check the repository name ({entry.origin})",
+            ) from None
+    try:
+        return expand_entry(entry, tags)
+    except NoTagsSelected as exc:
+        raise ImgmirrorError(
+            f"{entry.source.name}: {exc}", hint=f"check the filters ({entry.origin})"
+        ) from None
+
+
+def selected_images(
+    spec: SyncSpec | str | os.PathLike[str],
+    *,
+    src_creds: CredentialInput = None,
+    authfile: str | None = None,
+    keychain: Keychain | None = None,
+    options: ClientOptions | None = None,
+) -> list[SyncItem]:
+    """Every image a sync file selects, in file order, each once (tag lists read).
+
+    For ``save -f``: unlike :func:`sync`, the first entry that fails raises.
+
+    Raises:
+        InvalidSyncFile: the file is malformed.
+        ImgmirrorError: a repository is missing, a filter matches nothing, a registry fails.
+    """
+    if not isinstance(spec, SyncSpec):
+        spec = load_sync_file(spec, to=_NO_DESTINATION)
+    credential = Credential.coerce(src_creds)
+    if credential is not None:
+        _only_registry("source", {e.source.registry for e in spec.entries})
+    items: dict[Reference, SyncItem] = {}
+    with Session(options, authfile=authfile or spec.authfile, keychain=keychain) as session:
+        for entry in spec.entries:
+            client = session.client(entry.source.registry, credential, role="source")
+            for item in _expand(client, entry):
+                items.setdefault(item.source, item)
+    return list(items.values())
+
+
+#: A placeholder prefix for reading a file only for its sources (``save -f``).
+_NO_DESTINATION = "localhost/unused"
+
+
+def _only_registry(what: str, registries: set[str]) -> None:
+    if len(registries) > 1:
+        raise CredentialsError(
+            f"explicit {what} credentials were given but the sync file reads {what}s on "
+            f"{len(registries)} registries ({', '.join(sorted(registries))}); credentials "
+            "are only ever sent to one registry",
+            hint="put them in an authfile (one entry per registry) instead",
+        )
+
+
+@attrs.define
+class _Run:
+    session: Session
+    src_cred: Credential | None
+    dst_cred: Credential | None
+    jobs: int
+    dry_run: bool
+    fail_fast: bool
+    observer: SyncObserver
+    progress: ProgressListener
+    stop: threading.Event = attrs.field(factory=threading.Event)
+    aborted: threading.Event = attrs.field(factory=threading.Event)
+
+    def abort(self) -> None:
+        """Ctrl-C: start nothing more and stop every transfer at its next chunk."""
+        self.stop.set()
+        self.aborted.set()
+
+    def src(self, registry: str) -> RegistryClient:
+        return self.session.client(registry, self.src_cred, role="source")
+
+    def dst(self, registry: str) -> RegistryClient:
+        return self.session.client(registry, self.dst_cred, role="destination")
+
+    def expand(self, entry: SyncEntry) -> list[SyncItem]:
+        return _expand(self.src(entry.source.registry), entry)
+
+    def wanted_digest(self, item: SyncItem) -> str:
+        """The digest the destination must hold: one HEAD at the source (none by digest);
+        with ``platforms`` narrowing an index, the index is read to compute it."""
+        source = item.source
+        client = self.src(source.registry)
+        if source.digest is not None and item.platforms is None:
+            return str(source.digest)
+        found = client.head_manifest(source.repository, source.identifier)
+        if found is None:
+            raise ImgmirrorError(f"{source} does not exist at the source")
+        if item.platforms is None or not mediatypes.is_index(found.media_type):
+            return str(found.digest)
+        index = client.get_manifest(source.repository, str(found.digest))
+        assert isinstance(index, ImageIndex)
+        chosen = choose_children(index, item.platforms)
+        if len(chosen) == 1:
+            return str(chosen[0].digest)
+        return str(subset_index(index, chosen).digest)
+
+    def check(self, item: SyncItem) -> tuple[str, bool]:
+        """(wanted digest, already there): a manifest HEAD at each end."""
+        wanted = self.wanted_digest(item)
+        dest = item.destination
+        there = self.dst(dest.registry).head_manifest(
+            dest.repository, dest.tag or wanted if dest.digest is None else str(dest.digest)
+        )
+        return wanted, there is not None and str(there.digest) == wanted
+
+    def copy(self, item: SyncItem) -> CopyResult:
+        """One image through the session's blob engine (shared budget, mounts, dedupe)."""
+        return copy_image(
+            self.session, item.source, item.destination, platforms=item.platforms,
+            src_creds=self.src_cred, dest_creds=self.dst_cred, progress=self.progress,
+            cancel=self.aborted,
+        )  # fmt: skip
+
+    def settle(self, item: SyncItem) -> SyncResult:
+        """Check and copy one image. A whole image to a tag goes straight to ``copy_image``,
+        which ends after a manifest HEAD at each end when the digests match; a dry run, a
+        platform subset or a digest-only destination is checked here first."""
+        if self.dry_run or item.platforms is not None or item.destination.tag is None:
+            wanted, there = self.check(item)
+            if there or self.dry_run:
+                return _result(item, wanted, "unchanged" if there else "would-copy")
+        copied = self.copy(item)
+        if copied.unchanged:
+            return _result(item, copied.digest, "unchanged")
+        return _result(item, copied.digest, "copied", copied.bytes_copied)
+
+    def one(self, item: SyncItem) -> SyncResult | None:
+        if self.stop.is_set():
+            return None
+        self.observer.started(str(item.source), str(item.destination))
+        try:
+            result = self.settle(item)
+        except ImgmirrorError as exc:
+            result = _result(item, None, "failed", error=str(exc))
+            if self.fail_fast:
+                self.stop.set()
+        self.observer.finished(result)
+        return result
+
+
+def _result(
+    item: SyncItem, digest: str | None, action: str, nbytes: int = 0, error: str | None = None
+) -> SyncResult:
+    return SyncResult(
+        source=str(item.source),
+        destination=str(item.destination),
+        digest=digest,
+        action=action,
+        bytes_copied=nbytes,
+        error=error,
+        origin=item.origin,
+    )
+
+
+def _entry_failure(entry: SyncEntry, exc: ImgmirrorError) -> SyncResult:
+    destination = str(entry.target or entry.prefix)
+    source = entry.source.name if entry.selector else str(entry.source)
+    return SyncResult(source, destination, None, "failed", 0, str(exc), entry.origin)
+
+
+def _map(run: _Run, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """Run ``function`` over ``items`` on ``run.jobs`` threads; Ctrl-C stops everything."""
+    with ThreadPoolExecutor(max_workers=max(1, min(run.jobs, len(items) or 1))) as pool:
+        futures: list[Future[R]] = [pool.submit(function, item) for item in items]
+        try:
+            wait(futures)
+        except BaseException:
+            run.abort()
+            for future in futures:
+                future.cancel()
+            raise
+    return [future.result() for future in futures]
+
+
+def _expand_all(run: _Run, entries: Sequence[SyncEntry]) -> tuple[list[SyncItem], list[SyncResult]]:
+    def expand(entry: SyncEntry) -> list[SyncItem] | SyncResult:
+        if run.stop.is_set():
+            return []
+        try:
+            return run.expand(entry)
+        except ImgmirrorError as exc:
+            failure = _entry_failure(entry, exc)
+            run.observer.finished(failure)
+            if run.fail_fast:
+                run.stop.set()
+            return failure
+
+    items: dict[tuple[Reference, Reference], SyncItem] = {}
+    failures: list[SyncResult] = []
+    for outcome in _map(run, expand, entries):
+        if isinstance(outcome, SyncResult):
+            failures.append(outcome)
+            continue
+        for item in outcome:
+            items.setdefault((item.source, item.destination), item)
+    return list(items.values()), failures
+
+
+def sync(
+    spec: SyncSpec | str | os.PathLike[str],
+    *,
+    to: str | None = None,
+    dry_run: bool = False,
+    jobs: int = DEFAULT_JOBS,
+    fail_fast: bool = False,
+    shard: Shard | str | None = None,
+    src_creds: CredentialInput = None,
+    dest_creds: CredentialInput = None,
+    authfile: str | None = None,
+    keychain: Keychain | None = None,
+    options: ClientOptions | None = None,
+    progress: ProgressListener | None = None,
+    observer: SyncObserver | None = None,
+) -> SyncReport:
+    """Mirror every image a sync file selects; see docs/sync.md.
+
+    Args:
+        spec: a path to a sync file, or a parsed :class:`~imgmirror.syncfile.SyncSpec`.
+        to: destination prefix replacing the file's ``defaults.to`` (only with a path).
+        dry_run: check what is there and report ``would-copy``/``unchanged``; write nothing.
+        jobs: images checked and blobs transferred at once (one budget for the whole run).
+        fail_fast: stop at the first failure (images not started are not reported).
+        shard: ``"I/N"`` or a :class:`~imgmirror.shards.Shard`: only the entries in it.
+        src_creds, dest_creds: explicit credentials; each only when the file reads from
+            (writes to) a single registry. Otherwise use ``authfile`` or the keychain.
+        authfile, keychain, options: as for :func:`imgmirror.copy`; ``authfile`` wins over
+            the file's ``defaults.authfile``.
+        progress: per-blob events of the copies.
+        observer: per-image events (started, finished with its result).
+
+    Returns:
+        A :class:`~imgmirror.syncreport.SyncReport`; ``report.failed`` counts failures
+        (a failure never raises).
+
+    Raises:
+        InvalidSyncFile: the file is malformed (before anything is contacted).
+        CredentialsError: explicit credentials with several registries on that side.
+    """
+    started = time.monotonic()
+    if not isinstance(spec, SyncSpec):
+        spec = load_sync_file(spec, to=to)
+    chosen = Shard.parse(shard) if isinstance(shard, str) else shard
+    entries = [e for e in spec.entries if chosen is None or chosen.owns(e.key)]
+    src_cred, dst_cred = Credential.coerce(src_creds), Credential.coerce(dest_creds)
+    if src_cred is not None:
+        _only_registry("source", {e.source.registry for e in entries})
+    watcher = observer or SyncObserver()
+    with Session(
+        options, authfile=authfile or spec.authfile, keychain=keychain, jobs=jobs
+    ) as session:
+        run = _Run(
+            session, src_cred, dst_cred, jobs, dry_run, fail_fast, watcher,
+            progress or NullProgress(),
+        )  # fmt: skip
+        items, failures = _expand_all(run, entries)
+        if dst_cred is not None:
+            _only_registry("destination", {i.destination.registry for i in items})
+        watcher.expanded(len(items))
+        done = _map(run, run.one, items)
+    results = failures + [r for r in done if isinstance(r, SyncResult)]
+    return SyncReport(tuple(results), time.monotonic() - started, dry_run)

@@ -1,0 +1,77 @@
+"""What sync prints: result lines, the live block on a terminal, --json, the summary; and the
+pure expansion of entries into images."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from imgmirror.cli.sync import SyncLines, result_line
+from imgmirror.digest import Digest
+from imgmirror.syncer import expand_entry
+from imgmirror.syncfile import parse_sync_file
+from imgmirror.syncreport import SyncReport, SyncResult
+from imgmirror.tagselect import NoTagsSelected
+
+DIGEST = "sha256:" + "a" * 64
+COPIED = SyncResult("q.io/a:1", "r.io/m/a:1", DIGEST, "copied", 2048, None, "f:3")
+FAILED = SyncResult("q.io/b", "r.io/m", None, "failed", 0, "no tag matches all tags", "f:4")
+
+
+def test_result_lines():
+    assert result_line(COPIED) == f"copied    q.io/a:1 -> r.io/m/a:1 {DIGEST} (2.0 KiB)"
+    assert result_line(FAILED) == "failed    q.io/b -> r.io/m: no tag matches all tags"
+
+
+def test_live_block_on_a_terminal_and_lines_on_stdout(capsys):
+    live = io.StringIO()
+    lines = SyncLines(as_json=False, live=live)
+    lines.expanded(2)
+    lines.started("q.io/a:1", "r.io/m/a:1")
+    lines.blob_advanced(Digest.parse(DIGEST), 2048)
+    lines.finished(COPIED)
+    lines.close()
+    assert capsys.readouterr().out == result_line(COPIED) + "\n"
+    drawn = live.getvalue()
+    assert "… q.io/a:1" in drawn
+    assert "1/2 images done" in drawn
+    assert drawn.endswith("\r")  # the block is erased at the end
+
+
+def test_json_lines_and_quiet(capsys):
+    SyncLines(as_json=True, live=None).finished(FAILED)
+    assert json.loads(capsys.readouterr().out) == {
+        "source": "q.io/b", "destination": "r.io/m", "digest": None, "action": "failed",
+        "bytes_copied": 0, "error": "no tag matches all tags", "origin": "f:4",
+    }  # fmt: skip
+    SyncLines(as_json=False, live=None, quiet=True).finished(COPIED)
+    assert capsys.readouterr().out == ""
+
+
+def test_summary():
+    report = SyncReport((COPIED, FAILED, COPIED), 1.23456)
+    assert report.summary() == {
+        "copied": 2, "unchanged": 0, "failed": 1, "bytes_copied": 4096, "seconds": 1.235,
+    }  # fmt: skip
+    assert not report.ok
+    dry = SyncReport((SyncResult("a", "b", DIGEST, "would-copy"),), 0.1, dry_run=True)
+    assert dry.summary()["would_copy"] == 1
+
+
+def test_expand_entry():
+    spec = parse_sync_file(
+        "defaults: {to: r.io/m}\nimages:\n  - q.io/x@" + DIGEST + "\n"
+        "  - repository: q.io/y\n    semver: '^1'\n    newest: 2\n",
+        "f.yaml",
+    )
+    by_digest, repo = spec.entries
+    (item,) = expand_entry(by_digest, None)
+    assert str(item.destination) == f"r.io/m/x@{DIGEST}"
+    items = expand_entry(repo, ["0.9", "1.0", "1.2", "1.1", "2.0", "latest"])
+    assert [str(i.source) for i in items] == ["q.io/y:1.2", "q.io/y:1.1"]
+    assert [str(i.destination) for i in items] == ["r.io/m/y:1.2", "r.io/m/y:1.1"]
+    assert {i.origin for i in items} == {"f.yaml:4"}
+    with pytest.raises(NoTagsSelected):
+        expand_entry(repo, ["2.0"])

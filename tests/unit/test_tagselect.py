@@ -1,0 +1,68 @@
+"""Tag selection of a repository entry: every selector, in the documented order."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from imgmirror.semver import parse_range
+from imgmirror.tagselect import NoTagsSelected, TagSelector, select_tags, version_order
+
+K8S = ["v1.29.9", "v1.30.0", "v1.30.1-rc.0", "v1.30.2", "v1.31.0-alpha.1", "v1.31.1", "latest"]
+ALPINE = ["3.17", "3.18", "3.18.4", "3.19", "3.19.1", "3.20", "3.20.3", "3.21", "edge", "latest"]
+
+
+def test_regex_and_exclude_regex():
+    selector = TagSelector(
+        tags_regex=re.compile(r"^v1\.3[01]\."), exclude_regex=re.compile("-(rc|alpha|beta)")
+    )
+    assert select_tags(selector, K8S) == ["v1.31.1", "v1.30.2", "v1.30.0"]
+
+
+def test_semver_with_newest():
+    selector = TagSelector(semver=parse_range(">=3.18 <3.21"), newest=3)
+    assert select_tags(selector, ALPINE) == ["3.20.3", "3.20", "3.19.1"]
+
+
+def test_all_tags_orders_versions_first_then_the_rest():
+    assert select_tags(TagSelector(all_tags=True), ["b", "1.0", "a10", "a9", "2.0"]) == [
+        "2.0", "1.0", "b", "a10", "a9",
+    ]  # fmt: skip
+
+
+def test_plain_tags_list_needs_no_listing_and_keeps_given_tags():
+    selector = TagSelector(tags=("3.5.15-0", "3.5.12-0"))
+    assert not selector.needs_listing
+    assert select_tags(selector, None) == ["3.5.15-0", "3.5.12-0"]
+
+
+def test_tags_with_newest_read_the_listing_and_drop_missing_tags():
+    selector = TagSelector(tags=("1", "2", "9"), newest=1)
+    assert selector.needs_listing
+    assert select_tags(selector, ["1", "2", "3"]) == ["2"]
+
+
+def test_regex_and_semver_must_both_hold():
+    selector = TagSelector(tags_regex=re.compile("^v"), semver=parse_range("~1.30"))
+    assert select_tags(selector, [*K8S, "1.30.5"]) == ["v1.30.2", "v1.30.0"]
+
+
+def test_nothing_matched_names_the_filters():
+    with pytest.raises(NoTagsSelected, match=r"no tag matches tags-regex '\^v9'"):
+        select_tags(TagSelector(tags_regex=re.compile("^v9")), K8S)
+    with pytest.raises(NoTagsSelected):
+        select_tags(TagSelector(all_tags=True), [])
+
+
+def test_duplicates_listed_once():
+    assert select_tags(TagSelector(all_tags=True), ["1", "1", "2"]) == ["2", "1"]
+
+
+def test_version_order_is_semver_not_text():
+    assert version_order(["1.9", "1.10", "1.10-rc.1", "v1.2"]) == [
+        "1.10",
+        "1.10-rc.1",
+        "1.9",
+        "v1.2",
+    ]
