@@ -157,3 +157,33 @@ def test_a_source_that_breaks_is_not_mistaken_for_a_broken_upload(anon_registry:
     ):
         client.upload_blob("app", descriptor, source())
     assert caught.value is boom
+
+
+def test_closing_put_whose_reply_is_lost_is_not_taken_for_a_failure(anon_registry: Registry):
+    """The registry commits the blob but the reply to the closing PUT is cut off: the PUT sent
+    again finds no session (404 BLOB_UPLOAD_UNKNOWN), and the blob, being there, counts as
+    uploaded (found by the fault soak: copy and push failed with that 404)."""
+    data, descriptor = _blob()
+    with (
+        cut_proxy(anon_registry.host, "down", 12, b"201 Created") as proxy,
+        RegistryClient(proxy.host, options=FAST) as client,
+    ):
+        client.upload_blob("app", descriptor, iter(_pieces(data)))
+
+    assert proxy.cuts == 1
+    with RegistryClient(anon_registry.host) as direct, direct.open_blob("app", descriptor) as got:
+        assert b"".join(got) == data
+
+
+def test_manifest_reply_cut_off_is_fetched_again():
+    """A manifest GET whose body breaks off is sent again under the retry policy (found by the
+    fault soak: copy failed with 'peer closed connection without sending complete body')."""
+    image = make_image(marker="cutmanifest")
+    with (
+        FakeSource(image, truncate_once("manifests/v1", image.manifest)) as source,
+        RegistryClient(source.host, options=FAST) as client,
+    ):
+        manifest = client.get_manifest("app", "v1")
+
+    assert manifest.raw == image.manifest
+    assert source.attempts["manifests/v1"] == 2

@@ -16,7 +16,8 @@ from .images import Image
 __all__ = ["FakeSource", "Fault", "truncate_once"]
 
 Fault = Callable[[BaseHTTPRequestHandler, str, int], bool]
-"""``fault(handler, digest, attempt)``: answer the request itself and return True, or False."""
+"""``fault(handler, what, attempt)``: answer the request itself and return True, or False.
+``what`` is a blob's digest, or ``manifests/<tag or digest>`` for a manifest."""
 
 
 class FakeSource:
@@ -45,7 +46,11 @@ class FakeSource:
                 if path == "/v2/":
                     self.send_body(200, b"{}", "application/json")
                 elif "/manifests/" in path:
-                    self.send_body(200, image.manifest, image.media_type)
+                    key = "manifests/" + path.rsplit("/", 1)[1]
+                    attempt = outer.attempts.get(key, 0) + 1
+                    outer.attempts[key] = attempt
+                    if not outer.fault(self, key, attempt):
+                        self.send_body(200, image.manifest, image.media_type)
                 elif "/blobs/" in path:
                     digest = path.rsplit("/", 1)[1]
                     attempt = outer.attempts.get(digest, 0) + 1

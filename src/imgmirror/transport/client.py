@@ -123,6 +123,26 @@ class RegistryClient(Connection):
             VerificationError: the bytes do not hash to the requested digest.
         """
         url = self._url(repo, "manifests", ref)
+        attempts = self.options.retry.start(clock=self.clock)
+        while True:
+            try:
+                raw, content_type = self._manifest_once(repo, ref, url, accept)
+                break
+            except NetworkError:  # the reply broke off: a GET may be sent again
+                delay = attempts.next_delay()
+                if delay is None:
+                    raise
+                self.sleep(delay)
+        if ref.startswith(("sha256:", "sha512:")):
+            expected = Digest.parse(ref)
+            actual = Digest.of(raw, expected.algorithm)
+            if actual != expected:
+                raise VerificationError(f"manifest {repo}@{ref}", str(expected), str(actual))
+        return raw, content_type
+
+    def _manifest_once(
+        self, repo: str, ref: str, url: str, accept: Sequence[str]
+    ) -> tuple[bytes, str | None]:
         headers = {"Accept": ", ".join(accept)}
         response = self.request("GET", url, scopes=[_pull(repo)], headers=headers, stream=True)
         if response.status_code == 404:
@@ -145,11 +165,6 @@ class RegistryClient(Connection):
                 "ClientOptions.max_manifest_bytes only if this one is expected"
             )
             raise
-        if ref.startswith(("sha256:", "sha512:")):
-            expected = Digest.parse(ref)
-            actual = Digest.of(raw, expected.algorithm)
-            if actual != expected:
-                raise VerificationError(f"manifest {repo}@{ref}", str(expected), str(actual))
         return raw, response.headers.get("content-type")
 
     def _repository_exists(self, repo: str) -> bool | None:
