@@ -18,7 +18,7 @@ from imgmirror.transport.client import RegistryClient
 from imgmirror.transport.retry import RetryPolicy
 from imgmirror.transport.tls import ClientOptions
 from tests.support.cutproxy import cut_proxy
-from tests.support.faults import FakeSource, truncate_once
+from tests.support.faults import FakeSource, drop_once, truncate_once
 from tests.support.handlers import Quiet, serving
 from tests.support.images import make_image
 from tests.support.registry import Registry
@@ -187,3 +187,19 @@ def test_manifest_reply_cut_off_is_fetched_again():
 
     assert manifest.raw == image.manifest
     assert source.attempts["manifests/v1"] == 2
+
+
+def test_loopback_ping_dropped_once_is_probed_again_over_http():
+    """A plain-HTTP loopback registry whose first ``GET /v2/`` breaks off: the TLS probe that
+    follows finds a plain-HTTP server, so the HTTP probe is sent again (found by the fault soak:
+    copy failed with 'WRONG_VERSION_NUMBER')."""
+    image = make_image(marker="dropping")
+    with (
+        FakeSource(image, drop_once("ping")) as source,
+        RegistryClient(source.host, options=FAST) as client,
+    ):
+        manifest = client.get_manifest("app", "v1")
+
+    assert manifest.raw == image.manifest
+    assert source.attempts["ping"] == 2
+    assert client.base_url.startswith("http://")

@@ -13,11 +13,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .images import Image
 
-__all__ = ["FakeSource", "Fault", "truncate_once"]
+__all__ = ["FakeSource", "Fault", "drop_once", "truncate_once"]
 
 Fault = Callable[[BaseHTTPRequestHandler, str, int], bool]
 """``fault(handler, what, attempt)``: answer the request itself and return True, or False.
-``what`` is a blob's digest, or ``manifests/<tag or digest>`` for a manifest."""
+``what`` is a blob's digest, ``manifests/<tag or digest>`` for a manifest, ``ping`` for
+``GET /v2/``."""
 
 
 class FakeSource:
@@ -44,7 +45,10 @@ class FakeSource:
             def do_GET(self) -> None:
                 path = self.path
                 if path == "/v2/":
-                    self.send_body(200, b"{}", "application/json")
+                    attempt = outer.attempts.get("ping", 0) + 1
+                    outer.attempts["ping"] = attempt
+                    if not outer.fault(self, "ping", attempt):
+                        self.send_body(200, b"{}", "application/json")
                 elif "/manifests/" in path:
                     key = "manifests/" + path.rsplit("/", 1)[1]
                     attempt = outer.attempts.get(key, 0) + 1
@@ -88,6 +92,18 @@ def truncate_once(digest: str, data: bytes) -> Fault:
         handler.end_headers()
         handler.wfile.write(data[: len(data) // 2])
         handler.wfile.flush()
+        handler.close_connection = True
+        return True
+
+    return fault
+
+
+def drop_once(what: str) -> Fault:
+    """A fault that closes the connection on the first request for ``what`` without a reply."""
+
+    def fault(handler: BaseHTTPRequestHandler, asked: str, attempt: int) -> bool:
+        if asked != what or attempt > 1:
+            return False
         handler.close_connection = True
         return True
 

@@ -108,6 +108,11 @@ def _weak_fetch(method: Callable[..., TokenReply]) -> TokenFetcher:
     return fetch
 
 
+def _plain_http_server(error: NetworkError) -> bool:
+    """Whether a TLS handshake failed because the server answered in plain HTTP."""
+    return "WRONG_VERSION_NUMBER" in str(error.__cause__ or error)
+
+
 class Connection:
     """The HTTP session with one registry (see the module docstring).
 
@@ -201,16 +206,20 @@ class Connection:
             schemes = ["https", "http"]
         else:
             schemes = ["https"]
-        for position, scheme in enumerate(schemes, start=1):
-            url = f"{scheme}://{self.host}/v2/"
+        for position, candidate in enumerate(schemes, start=1):
+            scheme, url = candidate, f"{candidate}://{self.host}/v2/"
             try:
                 response = self._ping_once(url, retry=position == len(schemes))
             except TLSVerificationError:
                 raise
-            except NetworkError:
-                if position == len(schemes):
+            except NetworkError as exc:
+                if position < len(schemes):
+                    continue
+                if not (scheme == "https" and "http" in schemes and _plain_http_server(exc)):
                     raise
-                continue
+                # The HTTP probe broke off, yet the server speaks plain HTTP: probe it again.
+                scheme, url = "http", f"http://{self.host}/v2/"
+                response = self._ping_once(url, retry=True)
             status = response.status_code
             if status == 400 and scheme == "http" and position < len(schemes):
                 continue  # a TLS server refusing plain HTTP
