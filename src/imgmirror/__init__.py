@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .copier import CopyResult, copy
-    from .discovery import find_referrers
     from .credentials import Credential
     from .digest import Digest
+    from .discovery import find_referrers
     from .errors import (
         ArchiveError,
         AuthenticationError,

@@ -37,8 +37,14 @@ def root_first(args: list[str]) -> list[str]:
 
 def load_app() -> typer.Typer:
     """The typer app with every command registered."""
-    from . import lookup, nodes, secret, sync, transfer  # noqa: F401, PLC0415 - registering
-    from . import referrers  # noqa: F401, PLC0415 - registered after the transfer commands
+    from . import (  # noqa: F401, PLC0415 - registering
+        lookup,
+        nodes,
+        referrers,
+        secret,
+        sync,
+        transfer,
+    )
     from .common import app  # noqa: PLC0415
 
     return app
