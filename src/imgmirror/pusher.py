@@ -28,6 +28,7 @@ from .archive.spool import readable, split_selector
 from .blobs import BlobEngine, BlobJob, BlobTally, Opener, once
 from .credentials import Credential, CredentialInput
 from .digest import Digest, verify_stream
+from .errors import ImgmirrorError, VerificationError, is_transient
 from .imagetree import bottom_up
 from .keychain import Keychain
 from .manifest import ImageIndex, ImageManifest
@@ -145,6 +146,8 @@ class _Uploader:
     progress: ProgressListener
     cancel: threading.Event = attrs.field(factory=threading.Event)
     tally: BlobTally = attrs.field(factory=BlobTally)
+    passes: dict[tuple[str, str, Digest], int] = attrs.field(factory=dict)
+    waited: dict[tuple[str, str, Digest], float] = attrs.field(factory=dict)
 
     def _verified(self, source: BlobSource, raw: Iterable[bytes]) -> Iterator[bytes]:
         d = source.descriptor
@@ -188,8 +191,30 @@ class _Uploader:
                 by_member[name] = (client, repo, digest)
         for name, chunks in self.archive.stream(by_member):
             client, repo, digest = by_member[name]
-            self.ensure(client, repo, digest, once(self._verified(self.sources[digest], chunks)))
+            try:
+                body = once(self._verified(self.sources[digest], chunks))
+                self.ensure(client, repo, digest, body)
+            except ImgmirrorError as exc:
+                if not self._again((client, repo, digest), exc):
+                    raise
+                later.append((client, repo, digest))
         return later
+
+    def _again(self, item: tuple[RegistryClient, str, Digest], exc: ImgmirrorError) -> bool:
+        """Whether a streamed blob that failed is sent again in the next archive pass: a
+        transient failure, within the retry policy, after its backoff (as a plain tar's)."""
+        key = (item[0].registry, item[1], item[2])
+        attempt = self.passes[key] = self.passes.get(key, 0) + 1
+        retry = self.engine.retry
+        delay = retry.delay(attempt, getattr(exc, "retry_after", None))
+        waited = self.waited.get(key, 0.0)
+        if isinstance(exc, VerificationError) or not is_transient(exc) or self.cancel.is_set():
+            return False
+        if not retry.allows(attempt, waited, delay):
+            return False
+        log.info("blob %s: %s; sending it again in the next pass", item[2], exc)
+        self.waited[key] = waited + delay
+        return not self.cancel.wait(delay)
 
 
 def _no_opener() -> contextlib.AbstractContextManager[Iterable[bytes]]:
