@@ -10,13 +10,12 @@ needed.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
-
-import httpx
 
 from .registry import tail
 from .tools import missing, require_tool, stop_process
@@ -41,15 +40,22 @@ class DockerError(AssertionError):
 
 
 def _ping(socket_path: Path, timeout: float = 2.0) -> bool:
+    """True if a Docker engine answers ``GET /_ping`` on ``socket_path``.
+
+    A raw socket, closed on every path: httpx's UDS transport leaks the socket when the
+    connection is refused, which happens while a freshly started dockerd is coming up.
+    """
     if not socket_path.exists():
         return False
     try:
-        with httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(socket_path)), timeout=timeout
-        ) as client:
-            return client.get("http://docker/_ping").status_code == 200
-    except httpx.HTTPError:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(socket_path))
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            status_line = sock.recv(64)
+    except OSError:
         return False
+    return status_line.split(b" ")[1:2] == [b"200"]
 
 
 class DockerEngine:
