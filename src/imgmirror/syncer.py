@@ -17,6 +17,7 @@ others unless ``fail_fast``.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -28,6 +29,7 @@ from typing import TypeVar
 import attrs
 
 from . import mediatypes
+from .artifacts import ArtifactFilter
 from .copier import CopyResult, copy_image
 from .credentials import Credential, CredentialInput
 from .errors import CredentialsError, ImgmirrorError, NotFound
@@ -48,21 +50,33 @@ from .transport.tls import ClientOptions
 T = TypeVar("T")
 R = TypeVar("R")
 
+log = logging.getLogger("imgmirror")
+
 __all__ = ["SyncItem", "expand_entry", "load_sync_file", "selected_images", "sync"]
 
 
 @attrs.frozen
 class SyncItem:
-    """One image to mirror: where from, where to, which platforms."""
+    """One image to mirror: where from, where to, which platforms, which referrers."""
 
     source: Reference
     destination: Reference
     platforms: tuple[Platform, ...] | None
     origin: str
+    referrers: ArtifactFilter | None = None
+    referrers_optional: bool = False
 
 
-def load_sync_file(path: str | os.PathLike[str], *, to: str | None = None) -> SyncSpec:
+def load_sync_file(
+    path: str | os.PathLike[str],
+    *,
+    to: str | None = None,
+    referrers: ArtifactFilter | None = None,
+    referrers_optional: bool = False,
+) -> SyncSpec:
     """Read and parse a sync file; a relative ``authfile:`` is taken from the file's folder.
+    ``to``, ``referrers`` and ``referrers_optional`` replace the file's defaults (see
+    :func:`~imgmirror.syncfile.parse_sync_file`).
 
     Raises:
         InvalidSyncFile: the file cannot be read or is malformed (file and line named).
@@ -73,7 +87,9 @@ def load_sync_file(path: str | os.PathLike[str], *, to: str | None = None) -> Sy
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidSyncFile(f"cannot read sync file {os.fspath(path)}: {exc}") from None
-    spec = parse_sync_file(text, os.fspath(path), to=to)
+    spec = parse_sync_file(
+        text, os.fspath(path), to=to, referrers=referrers, referrers_optional=referrers_optional
+    )
     if spec.authfile is not None:
         spec = attrs.evolve(spec, authfile=str(Path(path).parent / spec.authfile))
     return spec
@@ -91,7 +107,14 @@ def expand_entry(entry: SyncEntry, tags: Sequence[str] | None) -> list[SyncItem]
         chosen = select_tags(entry.selector, tags)
         sources = [attrs.evolve(entry.source, tag=t, digest=None) for t in chosen]
     return [
-        SyncItem(source, entry.destination(source), entry.platforms, entry.origin)
+        SyncItem(
+            source,
+            entry.destination(source),
+            entry.platforms,
+            entry.origin,
+            entry.referrers,
+            entry.referrers_optional,
+        )
         for source in sources
     ]
 
@@ -219,7 +242,8 @@ class _Run:
         return copy_image(
             self.session, item.source, item.destination, platforms=item.platforms,
             src_creds=self.src_cred, dest_creds=self.dst_cred, progress=self.progress,
-            cancel=self.aborted,
+            cancel=self.aborted, referrers=_names(item.referrers),
+            referrers_optional=item.referrers_optional,
         )  # fmt: skip
 
     def settle(self, item: SyncItem) -> SyncResult:
@@ -228,9 +252,12 @@ class _Run:
         platform subset or a digest-only destination is checked here first."""
         if self.dry_run or item.platforms is not None or item.destination.tag is None:
             wanted, there = self.check(item)
-            if there or self.dry_run:
+            # with referrers an unchanged image is still copied: new referrers may hang off it
+            if self.dry_run or (there and item.referrers is None):
                 return _result(item, wanted, "unchanged" if there else "would-copy")
         copied = self.copy(item)
+        for failure in copied.referrers.failed if copied.referrers else ():
+            log.warning("%s: %s", item.destination, failure)
         if copied.unchanged:
             return _result(item, copied.digest, "unchanged")
         return _result(item, copied.digest, "copied", copied.bytes_copied)
@@ -247,6 +274,13 @@ class _Run:
                 self.stop.set()
         self.observer.finished(result)
         return result
+
+
+def _names(wanted: ArtifactFilter | None) -> bool | list[str] | None:
+    """``copy_image``'s ``referrers=`` for a filter (True: every artifact type)."""
+    if wanted is None:
+        return None
+    return True if wanted.everything else list(wanted.names)
 
 
 def _result(

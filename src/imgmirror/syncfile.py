@@ -13,6 +13,7 @@ import re
 import attrs
 import yaml
 
+from .artifacts import ArtifactFilter
 from .errors import ImgmirrorError, InvalidSyncFile
 from .naming import Prefix, under_prefix
 from .platform import Platform
@@ -23,9 +24,12 @@ from .tagselect import TagSelector
 __all__ = ["SyncEntry", "SyncSpec", "parse_image_list", "parse_sync_file"]
 
 _TOP_KEYS = ("defaults", "images")
-_DEFAULT_KEYS = ("to", "keep-registry", "platforms", "authfile")
+_REFERRER_KEYS = ("referrers", "referrers-optional")
+_DEFAULT_KEYS = ("to", "keep-registry", "platforms", "authfile", *_REFERRER_KEYS)
 _SELECT_KEYS = ("tags", "tags-regex", "exclude-regex", "semver", "newest", "all-tags")
-_ENTRY_KEYS = ("image", "repository", "to", "keep-registry", "platforms", *_SELECT_KEYS)
+_ENTRY_KEYS = (
+    "image", "repository", "to", "keep-registry", "platforms", *_REFERRER_KEYS, *_SELECT_KEYS
+)  # fmt: skip
 
 
 @attrs.frozen
@@ -38,6 +42,8 @@ class SyncEntry:
         target: an explicit destination (for a repository entry, a repository whose tag
             is replaced by each selected tag).
         origin: ``file:line`` of the entry, for messages.
+        referrers: which referrers to carry with each image (None: none).
+        referrers_optional: carry them best effort.
     """
 
     source: Reference
@@ -47,6 +53,8 @@ class SyncEntry:
     keep_registry: bool
     platforms: tuple[Platform, ...] | None
     origin: str
+    referrers: ArtifactFilter | None = None
+    referrers_optional: bool = False
 
     @property
     def key(self) -> str:
@@ -194,12 +202,52 @@ def _selector(origin: str, fields: dict, node: yaml.Node) -> TagSelector:  # typ
     return selector
 
 
+def _referrers(origin: str, node: yaml.Node) -> ArtifactFilter | None:
+    """``referrers:``: true/all, false, or artifact types (a list or comma-separated)."""
+    value: bool | str | list[str]
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:bool":
+        value = bool(_scalar(origin, node, bool, "referrers"))
+    elif isinstance(node, yaml.SequenceNode):
+        value = [text for text, _ in _strings(origin, node, "referrers")]
+    else:
+        value = str(_scalar(origin, node, str, "referrers"))
+    try:
+        return ArtifactFilter.parse(value)
+    except ImgmirrorError as exc:
+        raise _fail(origin, node, f"referrers: {exc.message}; use true, false, sig, att, sbom "
+                    "or media types") from None  # fmt: skip
+
+
+@attrs.frozen
+class _Referrers:
+    """``referrers:`` and ``referrers-optional:`` as a mapping sets them (None: not set)."""
+
+    wanted: ArtifactFilter | None = None
+    optional: bool = False
+    given: bool = False
+
+    @classmethod
+    def read(cls, origin: str, fields: dict, base: _Referrers) -> _Referrers:  # type: ignore[type-arg]
+        optional_node = fields["referrers-optional"][1] if "referrers-optional" in fields else None
+        optional = (
+            bool(_scalar(origin, optional_node, bool, "referrers-optional"))
+            if optional_node is not None
+            else base.optional
+        )
+        if "referrers" in fields:
+            return cls(_referrers(origin, fields["referrers"][1]), optional, True)
+        if optional and base.wanted is None:  # best effort alone means every referrer
+            return cls(ArtifactFilter(), optional, True)
+        return cls(base.wanted, optional, base.given)
+
+
 @attrs.frozen
 class _Defaults:
     prefix: Prefix | None = None
     keep_registry: bool = False
     platforms: tuple[Platform, ...] | None = None
     authfile: str | None = None
+    referrers: _Referrers = attrs.field(factory=_Referrers)
 
 
 def _prefix(origin: str, node: yaml.Node | None, text: str) -> Prefix:
@@ -209,7 +257,9 @@ def _prefix(origin: str, node: yaml.Node | None, text: str) -> Prefix:
         raise _fail(origin, node, str(exc)) from None
 
 
-def _defaults(origin: str, node: yaml.Node | None, to: str | None) -> _Defaults:
+def _defaults(
+    origin: str, node: yaml.Node | None, to: str | None, referrers: _Referrers
+) -> _Defaults:
     fields = _mapping(origin, node, _DEFAULT_KEYS, "defaults") if node is not None else {}
     prefix = None
     if "to" in fields:
@@ -224,6 +274,7 @@ def _defaults(origin: str, node: yaml.Node | None, to: str | None) -> _Defaults:
         authfile=str(_scalar(origin, fields["authfile"][1], str, "authfile"))
         if "authfile" in fields
         else None,
+        referrers=referrers if referrers.given else _Referrers.read(origin, fields, _Referrers()),
     )
 
 
@@ -247,8 +298,9 @@ def _entry(origin: str, node: yaml.Node, defaults: _Defaults) -> SyncEntry:
         if defaults.prefix is None:
             raise _fail(origin, node, "no destination: set defaults.to, --to, or to: here")
         return SyncEntry(
-            source, None, defaults.prefix, None, defaults.keep_registry, defaults.platforms, where
-        )
+            source, None, defaults.prefix, None, defaults.keep_registry, defaults.platforms, where,
+            defaults.referrers.wanted, defaults.referrers.optional,
+        )  # fmt: skip
     fields = _mapping(origin, node, _ENTRY_KEYS, "an images entry")
     if ("image" in fields) == ("repository" in fields):
         raise _fail(origin, node, "an entry needs exactly one of image: or repository:")
@@ -268,6 +320,7 @@ def _entry(origin: str, node: yaml.Node, defaults: _Defaults) -> SyncEntry:
     if prefix is None and target is None:
         raise _fail(origin, node, "no destination: set defaults.to, --to, or to: here")
     keep = fields.get("keep-registry")
+    referrers = _Referrers.read(origin, fields, defaults.referrers)
     return SyncEntry(
         source=source,
         selector=_selector(origin, fields, node) if is_repo else None,
@@ -280,11 +333,22 @@ def _entry(origin: str, node: yaml.Node, defaults: _Defaults) -> SyncEntry:
         if "platforms" in fields
         else defaults.platforms,
         origin=where,
+        referrers=referrers.wanted,
+        referrers_optional=referrers.optional,
     )
 
 
-def parse_sync_file(text: str, origin: str = "<sync file>", *, to: str | None = None) -> SyncSpec:
-    """Parse a sync file; ``to`` (the ``--to`` option) replaces ``defaults.to``.
+def parse_sync_file(
+    text: str,
+    origin: str = "<sync file>",
+    *,
+    to: str | None = None,
+    referrers: ArtifactFilter | None = None,
+    referrers_optional: bool = False,
+) -> SyncSpec:
+    """Parse a sync file; ``to`` (the ``--to`` option) replaces ``defaults.to``, and
+    ``referrers``/``referrers_optional`` (``--referrers``, ``--referrers-optional``) replace
+    ``defaults.referrers``/``defaults.referrers-optional``; an entry's own keys win.
 
     Raises:
         InvalidSyncFile: anything wrong, naming ``origin:line``.
@@ -302,7 +366,12 @@ def parse_sync_file(text: str, origin: str = "<sync file>", *, to: str | None = 
     fields = _mapping(origin, root, _TOP_KEYS, "the top level")
     if "images" not in fields:
         raise _fail(origin, root, "the file needs an images: list")
-    defaults = _defaults(origin, fields["defaults"][1] if "defaults" in fields else None, to)
+    given = referrers is not None or referrers_optional
+    wanted = referrers or (ArtifactFilter() if given else None)
+    option = _Referrers(wanted, referrers_optional, given)
+    defaults = _defaults(
+        origin, fields["defaults"][1] if "defaults" in fields else None, to, option
+    )
     images = fields["images"][1]
     if not isinstance(images, yaml.SequenceNode) or not images.value:
         raise _fail(origin, images, "images: must be a non-empty list")
@@ -317,6 +386,8 @@ def parse_image_list(
     to: str,
     keep_registry: bool = False,
     platforms: tuple[Platform, ...] | None = None,
+    referrers: ArtifactFilter | None = None,
+    referrers_optional: bool = False,
 ) -> SyncSpec:
     """Parse a plain list: one reference per line, ``#`` comments and blank lines ignored
     (what ``kubeadm config images list`` prints). Every image goes under the prefix ``to``.
@@ -338,7 +409,17 @@ def parse_image_list(
         except ImgmirrorError as exc:
             raise InvalidSyncFile(f"{origin}:{number}: {exc}") from None
         entries.append(
-            SyncEntry(source, None, prefix, None, keep_registry, platforms, f"{origin}:{number}")
+            SyncEntry(
+                source,
+                None,
+                prefix,
+                None,
+                keep_registry,
+                platforms,
+                f"{origin}:{number}",
+                referrers,
+                referrers_optional and referrers is not None,
+            )
         )
     if not entries:
         raise InvalidSyncFile(f"{origin}: the list names no image")

@@ -6,15 +6,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 
 import imgmirror
 from imgmirror.errors import InvalidArtifactType, ReferrerError
-from tests.support.images import OCI_INDEX, Image, make_image, make_index
+from tests.support.images import OCI_INDEX, make_image, make_index
+from tests.support.referrer_world import (
+    REPO,
+    check_signature,
+    fallback,
+    manifest_at,
+    referrers_index,
+    seed_world,
+    tags_at,
+)
 from tests.support.referrers_front import ReferrersFront
 from tests.support.registry import Registry, RegistryFactory
 from tests.support.seed import RegistryClient
@@ -23,95 +29,8 @@ from tests.support.signing import (
     cosign_signature,
     new_key,
     sbom_artifact,
-    verify_signature,
 )
 from tests.support.tools import run_cli
-
-REPO = "mirror/pause"
-
-
-def _fallback(digest: str) -> str:
-    return digest.replace(":", "-")
-
-
-def _entry(artifact: Image) -> dict[str, Any]:
-    doc = json.loads(artifact.manifest)
-    return {
-        "mediaType": artifact.media_type,
-        "digest": artifact.digest,
-        "size": artifact.size,
-        "artifactType": doc["artifactType"],
-    }
-
-
-def _index(*artifacts: Image) -> bytes:
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [_entry(a) for a in artifacts],
-    }
-    return json.dumps(doc).encode()
-
-
-@dataclass
-class World:
-    """An image with a tag-style cosign signature, an SBOM (signed in turn) and an attestation."""
-
-    image: Image
-    key: ec.EllipticCurvePrivateKey
-    sig: Image
-    sbom: Image
-    att: Image
-    sbom_sig: Image
-
-    @property
-    def sig_tag(self) -> str:
-        return _fallback(self.image.digest) + ".sig"
-
-
-def _seed(registry: Registry, *, fallback_tags: bool) -> World:
-    image = make_image(fmt="oci", marker="signed")
-    key = new_key()
-    subject = image.descriptor(with_platform=False)
-    sig = cosign_signature(image.digest, f"example.invalid/{REPO}", key)
-    sbom = sbom_artifact(subject)
-    att = attestation_artifact(subject)
-    sbom_sig = cosign_signature(
-        sbom.digest, f"example.invalid/{REPO}", key, subject=sbom.descriptor(with_platform=False)
-    )
-    world = World(image, key, sig, sbom, att, sbom_sig)
-    with RegistryClient(registry) as client:
-        client.push_image(REPO, image, "3.9")
-        client.push_image(REPO, sig, world.sig_tag)
-        for artifact in (sbom, att, sbom_sig):
-            client.push_image(REPO, artifact)
-        if fallback_tags:
-            client.push_manifest(REPO, _fallback(image.digest), _index(sbom, att), OCI_INDEX)
-            client.push_manifest(REPO, _fallback(sbom.digest), _index(sbom_sig), OCI_INDEX)
-    return world
-
-
-def _manifest(registry: Registry, ref: str) -> bytes:
-    with RegistryClient(registry) as client:
-        raw, _ = client.get_manifest(REPO, ref)
-    return raw
-
-
-def _tags(registry: Registry) -> set[str]:
-    with RegistryClient(registry) as client:
-        return set(client.tags(REPO)) if client.manifest_exists(REPO, "3.9") else set()
-
-
-def _check_signature(registry: Registry, world: World, digest: str) -> None:
-    """The carried signature verifies against the key and names ``digest``."""
-    raw = _manifest(registry, _fallback(digest) + ".sig")
-    assert raw == world.sig.manifest
-    layer = json.loads(raw)["layers"][0]
-    with RegistryClient(registry) as client:
-        payload = client.get_blob(REPO, layer["digest"])
-    public = world.key.public_key()
-    claims = verify_signature(raw, payload, public)
-    assert claims["critical"]["image"]["docker-manifest-digest"] == digest
 
 
 @pytest.fixture
@@ -129,35 +48,35 @@ def test_copy_carries_referrers_by_fallback_and_cosign_tags(
     registry_factory: RegistryFactory,
 ) -> None:
     src, dst = registry_factory(name="src"), registry_factory(name="dst")
-    world = _seed(src, fallback_tags=True)
+    world = seed_world(src, fallback_tags=True)
     result = imgmirror.copy(src.ref(REPO, "3.9"), dst.ref(REPO, "3.9"), referrers=True)
     assert result.digest == world.image.digest
     assert result.referrers is not None
     copied = {str(r.digest) for r in result.referrers.copied}
     assert copied == {a.digest for a in (world.sig, world.sbom, world.att, world.sbom_sig)}
-    _check_signature(dst, world, result.digest)
-    image_index = json.loads(_manifest(dst, _fallback(world.image.digest)))
+    check_signature(dst, world, result.digest)
+    image_index = json.loads(manifest_at(dst, fallback(world.image.digest)))
     assert {m["digest"] for m in image_index["manifests"]} == {world.sbom.digest, world.att.digest}
-    sbom_index = json.loads(_manifest(dst, _fallback(world.sbom.digest)))
+    sbom_index = json.loads(manifest_at(dst, fallback(world.sbom.digest)))
     assert [m["digest"] for m in sbom_index["manifests"]] == [world.sbom_sig.digest]
     for artifact in (world.sbom, world.att, world.sbom_sig):
-        assert _manifest(dst, artifact.digest) == artifact.manifest
+        assert manifest_at(dst, artifact.digest) == artifact.manifest
     assert result.to_json()["referrers"]["fallback_tags"]  # type: ignore[index]
     # a repeat copy of the unchanged image still carries a referrer added since
     later = sbom_artifact(world.image.descriptor(with_platform=False), name="later")
     with RegistryClient(src) as client:
         client.push_image(REPO, later)
-        index = _index(world.sbom, world.att, later)
-        client.push_manifest(REPO, _fallback(world.image.digest), index, OCI_INDEX)
+        index = referrers_index(world.sbom, world.att, later)
+        client.push_manifest(REPO, fallback(world.image.digest), index, OCI_INDEX)
     again = imgmirror.copy(src.ref(REPO, "3.9"), dst.ref(REPO, "3.9"), referrers="sbom")
     assert (again.blobs_copied, again.blobs_skipped) == (0, len(world.image.blobs))
-    image_index = json.loads(_manifest(dst, _fallback(world.image.digest)))
+    image_index = json.loads(manifest_at(dst, fallback(world.image.digest)))
     assert later.digest in {m["digest"] for m in image_index["manifests"]}
 
 
 def test_copy_through_the_referrers_api(fronts: tuple[ReferrersFront, ReferrersFront]) -> None:
     source, destination = fronts
-    world = _seed(source.as_registry(), fallback_tags=False)
+    world = seed_world(source.as_registry(), fallback_tags=False)
     result = imgmirror.copy(
         source.ref(REPO, "3.9"), destination.ref(REPO, "3.9"), referrers=["sig", "sbom"]
     )
@@ -167,25 +86,26 @@ def test_copy_through_the_referrers_api(fronts: tuple[ReferrersFront, ReferrersF
     assert result.referrers.fallback_tags == ()
     assert ("GET", f"/v2/{REPO}/referrers/{world.image.digest}") in source.requests
     # the destination indexed them itself (OCI-Subject): no fallback tag was written
-    assert _tags(destination.upstream) == {"3.9", world.sig_tag}
+    assert tags_at(destination.upstream) == {"3.9", world.sig_tag}
     listed = destination.referrers[(REPO, world.image.digest)]
     assert [e["digest"] for e in listed] == [world.sbom.digest]
-    _check_signature(destination.as_registry(), world, world.image.digest)
+    check_signature(destination.as_registry(), world, world.image.digest)
 
 
 def test_foreign_entry_in_the_destination_fallback_index_stays(
     registry_factory: RegistryFactory,
 ) -> None:
     src, dst = registry_factory(name="src"), registry_factory(name="dst")
-    world = _seed(src, fallback_tags=True)
+    world = seed_world(src, fallback_tags=True)
     foreign = attestation_artifact(world.image.descriptor(with_platform=False), name="foreign")
     with RegistryClient(dst) as client:
         client.push_image(REPO, foreign)
-        client.push_manifest(REPO, _fallback(world.image.digest), _index(foreign), OCI_INDEX)
+        index = referrers_index(foreign)
+        client.push_manifest(REPO, fallback(world.image.digest), index, OCI_INDEX)
     imgmirror.copy(src.ref(REPO, "3.9"), dst.ref(REPO, "3.9"), referrers="sbom")
-    index = json.loads(_manifest(dst, _fallback(world.image.digest)))
+    index = json.loads(manifest_at(dst, fallback(world.image.digest)))
     assert [m["digest"] for m in index["manifests"]] == [foreign.digest, world.sbom.digest]
-    assert world.sig_tag not in _tags(dst)  # sig was not asked for
+    assert world.sig_tag not in tags_at(dst)  # sig was not asked for
 
 
 def test_unknown_artifact_type_is_refused_before_anything_moves(anon_registry: Registry) -> None:
@@ -205,48 +125,48 @@ def test_fallback_tag_holding_an_image_fails_and_tags_nothing(
     registry_factory: RegistryFactory,
 ) -> None:
     src, dst = registry_factory(name="src"), registry_factory(name="dst")
-    world = _seed(src, fallback_tags=False)
+    world = seed_world(src, fallback_tags=False)
     with RegistryClient(src) as client:
-        client.push_image(REPO, world.image, _fallback(world.image.digest))
+        client.push_image(REPO, world.image, fallback(world.image.digest))
     with pytest.raises(ReferrerError, match="not a referrers index"):
         imgmirror.copy(src.ref(REPO, "3.9"), dst.ref(REPO, "3.9"), referrers=True)
-    assert _tags(dst) == set()
+    assert tags_at(dst) == set()
     # at the destination: refused, left unchanged (the image itself is in)
     clean = registry_factory(name="clean")
-    _seed(clean, fallback_tags=True)
+    seed_world(clean, fallback_tags=True)
     with RegistryClient(dst) as client:
-        client.push_image(REPO, world.image, _fallback(world.image.digest))
+        client.push_image(REPO, world.image, fallback(world.image.digest))
     with pytest.raises(ReferrerError, match="left unchanged"):
         imgmirror.copy(clean.ref(REPO, "3.9"), dst.ref(REPO, "3.9"), referrers="sbom")
-    assert _manifest(dst, _fallback(world.image.digest)) == world.image.manifest
+    assert manifest_at(dst, fallback(world.image.digest)) == world.image.manifest
 
 
 def test_referrers_answer_that_is_not_an_index(
     fronts: tuple[ReferrersFront, ReferrersFront],
 ) -> None:
     source, destination = fronts
-    world = _seed(source.as_registry(), fallback_tags=False)
+    world = seed_world(source.as_registry(), fallback_tags=False)
     source.override_referrers = world.image.manifest
     with pytest.raises(ReferrerError, match="not an OCI index"):
         imgmirror.copy(source.ref(REPO, "3.9"), destination.ref(REPO, "3.9"), referrers=True)
-    assert _tags(destination.upstream) == set()
+    assert tags_at(destination.upstream) == set()
 
 
 def test_cycle_is_refused(registry_factory: RegistryFactory) -> None:
     src, dst = registry_factory(name="src"), registry_factory(name="dst")
-    world = _seed(src, fallback_tags=False)
+    world = seed_world(src, fallback_tags=False)
     with RegistryClient(src) as client:  # the image "signs" itself
         client.push_image(REPO, world.image, world.sig_tag)
     with pytest.raises(ReferrerError, match="cycle"):
         imgmirror.copy(src.ref(REPO, "3.9"), dst.ref(REPO, "3.9"), referrers=True)
-    assert _tags(dst) == set()
+    assert tags_at(dst) == set()
 
 
 def test_referrer_with_a_missing_blob_fails_unless_optional(
     registry_factory: RegistryFactory,
 ) -> None:
     src, dst = registry_factory(name="src"), registry_factory(name="dst")
-    world = _seed(src, fallback_tags=True)
+    world = seed_world(src, fallback_tags=True)
     layer = world.att.layers[0].digest
     with RegistryClient(src) as client:
         client._check(client.request("DELETE", f"/v2/{REPO}/blobs/{layer}", push=True), 202)
@@ -266,11 +186,11 @@ def test_referrer_with_a_missing_blob_fails_unless_optional(
     (failure,) = out["referrers"]["failed"]
     assert world.att.digest in failure
     assert "referrer" in result.stderr
-    assert hashlib.sha256(_manifest(dst, "2")).hexdigest() == world.image.digest.split(":")[1]
+    assert hashlib.sha256(manifest_at(dst, "2")).hexdigest() == world.image.digest.split(":")[1]
 
 
 def test_referrers_command_lists_a_tree(anon_registry: Registry) -> None:
-    world = _seed(anon_registry, fallback_tags=True)
+    world = seed_world(anon_registry, fallback_tags=True)
     result = run_cli("referrers", anon_registry.ref(REPO, "3.9"))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -303,7 +223,7 @@ def test_referrers_of_index_children_travel_too(
     arm_sbom = sbom_artifact(arm.descriptor(with_platform=False), name="arm")
     with RegistryClient(source.as_registry()) as client:
         client.push_index(REPO, index, "multi")
-        client.push_image(REPO, sig, _fallback(index.digest) + ".sig")
+        client.push_image(REPO, sig, fallback(index.digest) + ".sig")
         client.push_image(REPO, arm_sbom)
     result = imgmirror.copy(
         source.ref(REPO, "multi"), destination.ref(REPO, "multi"), referrers=True
@@ -321,5 +241,24 @@ def test_referrers_of_index_children_travel_too(
     )
     assert single.referrers is not None
     assert [str(r.digest) for r in single.referrers.copied] == [arm_sbom.digest]
-    listed = json.loads(_manifest(plain, _fallback(arm.digest)))["manifests"]
+    listed = json.loads(manifest_at(plain, fallback(arm.digest)))["manifests"]
     assert [m["digest"] for m in listed] == [arm_sbom.digest]
+
+
+def test_inspect_lists_the_referrers_tree(anon_registry: Registry) -> None:
+    world = seed_world(anon_registry, fallback_tags=True)
+    listed = run_cli("referrers", anon_registry.ref(REPO, "3.9")).stdout.splitlines()
+    result = run_cli("inspect", anon_registry.ref(REPO, "3.9"), "--referrers")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert f"  digest      {world.image.digest}" in lines
+    tree = lines[lines.index("  referrers:") + 1 :]
+    assert tree == ["  " + line for line in listed[1:]]  # the same rendering, indented
+    assert any(world.sbom.digest in line and "application/spdx+json" in line for line in tree)
+    result = run_cli("inspect", anon_registry.ref(REPO, "3.9"), "--referrers=sig", "--json")
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["digest"] == world.image.digest
+    (subject,) = out["referrers"]
+    assert [r["digest"] for r in subject["referrers"]] == [world.sig.digest]
+    plain = run_cli("inspect", anon_registry.ref(REPO, "3.9"))
+    assert "referrers" not in plain.stdout

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 import pytest
 
+from imgmirror.artifacts import ArtifactFilter
 from imgmirror.errors import InvalidSyncFile
 from imgmirror.platform import Platform
 from imgmirror.reference import Reference
@@ -33,7 +35,7 @@ images:
 """
 
 
-def parse(text: str, **kwargs: str) -> object:
+def parse(text: str, **kwargs: Any) -> object:
     return parse_sync_file(textwrap.dedent(text), "sync.yaml", **kwargs)
 
 
@@ -125,6 +127,14 @@ def test_entry_options_override_defaults_and_to_option_replaces_defaults_to():
         ("defaults: {to: r.io}\nimages:\n  - repository: q.io/a\n    tags: ['-x']\n",
          "sync.yaml:4: '-x' is not a valid tag"),
         ("images: [a]\nimages: [b]\n", "sync.yaml:2: duplicate key 'images'"),
+        ("defaults: {to: r.io}\nimages:\n  - image: q.io/a:1\n    referrers: [sig, sigs]\n",
+         "sync.yaml:4: referrers: unknown artifact type 'sigs'; use true, false, sig, att"),
+        ("defaults: {to: r.io, referrers: signatures}\nimages: [a]\n",
+         "sync.yaml:1: referrers: unknown artifact type 'signatures'"),
+        ("defaults: {to: r.io}\nimages:\n  - image: q.io/a:1\n    referrers: {sig: 1}\n",
+         "sync.yaml:4: referrers must be a single value"),
+        ("defaults: {to: r.io}\nimages:\n  - image: q.io/a:1\n    referrers-optional: maybe\n",
+         "sync.yaml:4: referrers-optional must be true or false"),
         ("defaults: {to: r.io}\nimages:\n  - image: q.io/a:1\n    to: r.io/x:1@sha256:00\n",
          "sync.yaml:4: "),
     ],
@@ -156,3 +166,36 @@ def test_plain_list_bad_input():
         parse_image_list("# nothing\n\n", "images.txt", to="r.io")
     with pytest.raises(InvalidSyncFile, match="--to"):
         parse_image_list("a\n", "images.txt", to="nohost")
+
+
+def test_referrers_key_per_entry_in_defaults_and_from_the_option():
+    text = """\
+        defaults: {to: reg.corp/m, referrers: sig}
+        images:
+          - q.io/a:1
+          - image: q.io/b:1
+            referrers: [sbom, application/vnd.in-toto+json]
+          - image: q.io/c:1
+            referrers: false
+          - image: q.io/d:1
+            referrers: all
+            referrers-optional: true
+          - image: q.io/e:1
+            referrers: true
+        """
+    a, b, c, d, e = parse(text).entries  # type: ignore[attr-defined]
+    assert (a.referrers, a.referrers_optional) == (ArtifactFilter(("sig",)), False)
+    assert b.referrers == ArtifactFilter(("sbom", "application/vnd.in-toto+json"))
+    assert c.referrers is None
+    assert (d.referrers, d.referrers_optional) == (ArtifactFilter(), True)
+    assert e.referrers == ArtifactFilter()
+    # --referrers-optional alone replaces the defaults (every referrer, best effort);
+    # the entries' own keys still win
+    a, b, c, d, e = parse(text, referrers_optional=True).entries  # type: ignore[attr-defined]
+    assert (a.referrers, a.referrers_optional) == (ArtifactFilter(), True)
+    assert (b.referrers, b.referrers_optional) == (b.referrers, True)
+    assert c.referrers is None
+    plain = parse("defaults: {to: r.io}\nimages: [q.io/a:1]\n").entries[0]  # type: ignore[attr-defined]
+    assert (plain.referrers, plain.referrers_optional) == (None, False)
+    listed = parse_image_list("q.io/a:1\n", "l.txt", to="r.io", referrers=ArtifactFilter(("att",)))
+    assert listed.entries[0].referrers == ArtifactFilter(("att",))

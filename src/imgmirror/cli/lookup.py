@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,11 +22,25 @@ from .common import (
     reported_errors,
 )
 from .creds import SRC_ENV, creds_option
+from .referrers import render_listing
+
+if TYPE_CHECKING:
+    from ..discovery import ReferrerListing
 
 __all__ = ["catalog_command", "digest_command", "inspect_command", "ls_command"]
 
 CredsOpt = Annotated[
     str | None, creds_option("--creds", "--src-creds", env=SRC_ENV, who="the registry")
+]
+InspectReferrersOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--referrers",
+        metavar="[TYPE,...]",
+        help="Also list what refers to the image and each manifest of its index (signatures, "
+        "SBOMs, attestations) as a tree: artifact type, digest, size, annotations. Alone: all; "
+        "or sig, att, sbom or media types, comma-separated.",
+    ),
 ]
 PageSizeOpt = Annotated[
     int,
@@ -157,6 +171,25 @@ def _access(
     }
 
 
+def _referrers(image: str, types: str, access: dict[str, Any]) -> ReferrerListing:
+    from ..discovery import find_referrers  # noqa: PLC0415 - imported when asked for
+
+    return find_referrers(
+        image,
+        types=types,
+        src_creds=access["creds"],
+        authfile=access["authfile"],
+        options=access["options"],
+    )
+
+
+def _show_with_referrers(info: ImageInfo, listing: ReferrerListing, *, as_json: bool) -> None:
+    if as_json:
+        emit_json({**info.to_json(), "referrers": listing.to_json()["subjects"]})
+        return
+    typer.echo("\n".join([*render(info), "  referrers:", *render_listing(listing, "  ")]))
+
+
 def _short(info: ImageInfo) -> dict[str, object]:
     return {"name": info.name, "digest": info.digest, "media_type": info.media_type}
 
@@ -234,12 +267,16 @@ def inspect_command(
     certs_dir: CertsDirOpt = None,
     insecure_registry: InsecureOpt = None,
     as_json: JsonOpt = False,
+    referrers: InspectReferrersOpt = None,
 ) -> None:
     from ..lookup import inspect, inspect_archive, is_archive_path  # noqa: PLC0415
 
     if is_archive_path(image):
-        if raw or config or platform:
-            typer.echo("imgmirror: error: --raw, --config and --platform need an image", err=True)
+        if raw or config or platform or referrers:
+            typer.echo(
+                "imgmirror: error: --raw, --config, --platform and --referrers need an image",
+                err=True,
+            )
             raise typer.Exit(2)
         with reported_errors():
             infos = inspect_archive(image)
@@ -253,7 +290,10 @@ def inspect_command(
     with reported_errors():
         access = _access(creds, authfile, ca_file, certs_dir, insecure_registry)
         found = inspect(image, platform=platform, **access)
-    if raw:
+        listing = _referrers(image, referrers, access) if referrers else None
+    if listing is not None and not (raw or config):
+        _show_with_referrers(found.info, listing, as_json=as_json)
+    elif raw:
         sys.stdout.buffer.write(found.raw)
         sys.stdout.buffer.flush()
     elif config:

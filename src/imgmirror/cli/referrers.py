@@ -21,9 +21,10 @@ from .common import (
 )
 
 if TYPE_CHECKING:
+    from ..discovery import ReferrerListing
     from ..referrers import ReferrerNode
 
-__all__ = ["referrers_command"]
+__all__ = ["referrers_command", "render_listing"]
 
 
 def _line(node: ReferrerNode, prefix: str, last: bool) -> list[str]:
@@ -39,6 +40,25 @@ def _line(node: ReferrerNode, prefix: str, last: bool) -> list[str]:
         lines.append(f"{inner}{'│ ' if node.children else '  '} {key}={value}")
     for i, child in enumerate(node.children):
         lines.extend(_line(child, inner, i == len(node.children) - 1))
+    return lines
+
+
+def render_listing(listing: ReferrerListing, indent: str = "") -> list[str]:
+    """The referrer tree of ``listing`` (``referrers`` and ``inspect --referrers``): the
+    top manifest's referrers, then each child manifest that has some, indented."""
+    lines: list[str] = []
+    for digest, media_type in listing.subjects:
+        nodes = listing.under(digest)
+        top = str(digest) == listing.digest
+        prefix = indent if top else indent + "    "
+        if not top:
+            if not nodes:
+                continue
+            lines.append(f"{indent}  {media_type}  {digest}")
+        for i, node in enumerate(nodes):
+            lines.extend(_line(node, prefix, i == len(nodes) - 1))
+    if not listing.nodes:
+        lines.append(f"{indent}  (no referrers)")
     return lines
 
 
@@ -79,15 +99,4 @@ def referrers_command(
         emit_json(listing.to_json())
         return
     typer.echo(f"{listing.image}  {listing.digest}")
-    for digest, media_type in listing.subjects:
-        nodes = listing.under(digest)
-        top = str(digest) == listing.digest
-        prefix = "" if top else "    "
-        if not top:
-            if not nodes:
-                continue
-            typer.echo(f"  {media_type}  {digest}")
-        for i, node in enumerate(nodes):
-            typer.echo("\n".join(_line(node, prefix, i == len(nodes) - 1)))
-    if not listing.nodes:
-        typer.echo("  (no referrers)")
+    typer.echo("\n".join(render_listing(listing)))

@@ -35,6 +35,7 @@ from .common import (
     make_options,
     reported_errors,
 )
+from .referrer_options import ReferrersOpt, ReferrersOptionalOpt, referrers_wanted
 
 __all__ = ["SyncLines", "sync_command"]
 
@@ -145,6 +146,10 @@ dropped, the path kept); with keep-registry -> P/registry.k8s.io/pause:3.9.
 Each image costs a manifest HEAD at each end when nothing changed (no manifest GET, no blob \
 request); only changed tags are copied, digests kept. A failed image does not stop the \
 others; exit status 1 if any failed.
+
+--referrers[=TYPE,...] and --referrers-optional replace the file's defaults.referrers and \
+defaults.referrers-optional; an entry's own referrers: key wins. With referrers, an image \
+already there is still read to carry the referrers added since.
 """
 
 
@@ -201,8 +206,11 @@ def sync_command(
     insecure_registry: InsecureOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
+    referrers: ReferrersOpt = None,
+    referrers_optional: ReferrersOptionalOpt = False,
 ) -> None:
-    from ..platform import Platform  # noqa: PLC0415 - imported when the command runs
+    from ..artifacts import ArtifactFilter  # noqa: PLC0415 - imported when the command runs
+    from ..platform import Platform  # noqa: PLC0415
     from ..shards import Shard, ShardError  # noqa: PLC0415
     from ..syncer import load_sync_file, sync  # noqa: PLC0415
     from ..syncfile import parse_image_list  # noqa: PLC0415
@@ -225,6 +233,7 @@ def sync_command(
     except ShardError as exc:
         raise typer.BadParameter(str(exc), param_hint="--shard/--shards") from None
     with reported_errors():
+        wanted_referrers = ArtifactFilter.parse(referrers_wanted(referrers, referrers_optional))
         if images is not None:
             assert to is not None
             text = sys.stdin.read() if images == "-" else _read(images)
@@ -232,10 +241,13 @@ def sync_command(
             spec = parse_image_list(
                 text, "<stdin>" if images == "-" else images, to=to,
                 keep_registry=keep_registry, platforms=wanted,
+                referrers=wanted_referrers, referrers_optional=referrers_optional,
             )  # fmt: skip
         else:
             assert file is not None
-            spec = load_sync_file(file, to=to)
+            spec = load_sync_file(
+                file, to=to, referrers=wanted_referrers, referrers_optional=referrers_optional
+            )
         live = sys.stderr if not (quiet or as_json) and sys.stderr.isatty() else None
         lines = SyncLines(as_json=as_json, live=live, quiet=quiet)
         try:
