@@ -8,6 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
+import pytest
 import yaml
 
 from imgmirror.pullsecret import check_secret
@@ -16,6 +18,8 @@ from tests.support.kubeapi import Discovery
 from tests.support.tools import require_tool, run_cli
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sync.md"
+#: The Kubernetes release whose schemas the manifest must satisfy (kubectl here is 1.32).
+KUBERNETES = "1.32"
 
 
 def manifest_text() -> str:
@@ -42,6 +46,21 @@ def test_kubectl_creates_the_manifest(tmp_path):
     assert set(docs) == {"ConfigMap", "Secret", "CronJob"}
     assert {d["metadata"]["namespace"] for d in printed} == {"mirror"}
     check_manifest(docs)
+
+
+def test_the_manifest_satisfies_the_kubernetes_schemas():
+    """kubectl above runs with ``--validate=false``: its schema check needs the API server's
+    protobuf OpenAPI document. The same check, strict (unknown fields refused), is made here
+    against the schemas generated from Kubernetes' own OpenAPI specification."""
+    for document in yaml.safe_load_all(manifest_text()):
+        kubernetes_validate.validate(document, KUBERNETES, strict=True)
+
+
+def test_the_schema_check_refuses_a_misspelt_field():
+    docs = {d["kind"]: d for d in yaml.safe_load_all(manifest_text())}
+    docs["CronJob"]["spec"]["jobTemplate"]["spec"]["completionsMode"] = "Indexed"
+    with pytest.raises(kubernetes_validate.ValidationError, match="completionsMode"):
+        kubernetes_validate.validate(docs["CronJob"], KUBERNETES, strict=True)
 
 
 def check_manifest(docs: dict[str, Any]) -> None:

@@ -5,7 +5,8 @@ through discovery before it decodes and prints the object, so it needs a server 
 nothing is created. :class:`Discovery` answers ``/api``, ``/apis``, ``/api/v1`` and
 ``/apis/batch/v1`` with the resources the sync manifests use (ConfigMap, Secret, CronJob, Job)
 and nothing else, so an unknown kind or a wrong apiVersion still fails as against a cluster.
-There is no OpenAPI schema here: kubectl runs with ``--validate=false``.
+There is no OpenAPI schema here (kubectl wants it as protobuf): kubectl runs with
+``--validate=false`` and the tests check the schemas with ``kubernetes_validate``.
 """
 
 from __future__ import annotations
