@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+from imgmirror.cli import COMMANDS, command_of
+
 HEAVY = ("typer", "click", "rich", "httpx", "attrs", "attr", "yaml", "email")
 
 PROBE = """
@@ -60,3 +62,30 @@ def test_touching_the_operations_does_not_load_the_cli_libraries():
 
     assert "httpx" in modules
     assert not {"typer", "click", "rich", "pygments"} & modules
+
+
+def test_a_command_loads_only_its_own_cli_module():
+    sync = modules_after("from imgmirror.cli import load_app; load_app('sync')")
+    everything = modules_after("from imgmirror.cli import load_app; load_app(None)")
+
+    assert "imgmirror.cli.sync" in sync
+    assert not {"imgmirror.cli.lookup", "imgmirror.cli.transfer", "imgmirror.cli.nodes"} & sync
+    assert {f"imgmirror.cli.{name}" for name in COMMANDS.values()} <= everything
+
+
+def test_the_command_is_the_first_argument_that_is_not_an_option():
+    assert command_of(["--debug", "sync", "file.yaml"]) == "sync"
+    assert command_of(["--help"]) is None
+    assert command_of(["secret", "check"]) == "secret"
+
+
+def test_every_command_is_registered_by_the_module_named_for_it():
+    """COMMANDS must follow the modules: a command missing from it or in the wrong module
+    would make ``imgmirror CMD`` fail as unknown."""
+    for command, module in COMMANDS.items():
+        found = modules_after(
+            "import typer.main; from imgmirror.cli import load_app; "
+            f"group = typer.main.get_group(load_app({command!r})); "
+            f"assert {command!r} in group.commands, sorted(group.commands)"
+        )
+        assert f"imgmirror.cli.{module}" in found

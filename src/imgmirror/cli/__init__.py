@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     import typer
 
-__all__ = ["app", "main", "root_first"]
+__all__ = ["COMMANDS", "app", "command_of", "load_app", "main", "root_first"]
 
 #: Root options also accepted after the command (moved in front before typer parses).
 ROOT_FLAGS = ("--debug",)
@@ -35,19 +35,39 @@ def root_first(args: list[str]) -> list[str]:
     return [*dict.fromkeys(moved), *(a for a in head if a not in ROOT_FLAGS), *tail]
 
 
-def load_app() -> typer.Typer:
-    """The typer app with every command registered."""
-    from . import (  # noqa: F401, PLC0415 - registering
-        lookup,
-        nodes,
-        referrers,
-        secret,
-        sync,
-        transfer,
-    )
+#: The module that registers each command. A run imports only its command's module, so that
+#: ``sync`` does not pay for building ``inspect`` (start-up time); ``--help`` and anything
+#: unknown load them all.
+COMMANDS = {
+    "copy": "transfer",
+    "save": "transfer",
+    "push": "transfer",
+    "sync": "sync",
+    "secret": "secret",
+    "node-config": "nodes",
+    "ls": "lookup",
+    "catalog": "lookup",
+    "digest": "lookup",
+    "inspect": "lookup",
+    "referrers": "referrers",
+}
+
+
+def load_app(command: str | None = None) -> typer.Typer:
+    """The typer app with ``command`` registered (every command if None or unknown)."""
+    from importlib import import_module  # noqa: PLC0415
+
     from .common import app  # noqa: PLC0415
 
+    wanted = {COMMANDS[command]} if command in COMMANDS else set(COMMANDS.values())
+    for module in sorted(wanted):
+        import_module(f"{__name__}.{module}")
     return app
+
+
+def command_of(args: list[str]) -> str | None:
+    """The command a command line runs: its first argument that is not an option."""
+    return next((a for a in args if not a.startswith("-")), None)
 
 
 def __getattr__(name: str) -> Any:
@@ -66,4 +86,5 @@ def main() -> None:
         return
     from .referrer_options import bare_referrers  # noqa: PLC0415
 
-    load_app()(args=bare_referrers(root_first(args)), prog_name="imgmirror")
+    args = bare_referrers(root_first(args))
+    load_app(command_of(args))(args=args, prog_name="imgmirror")
