@@ -91,12 +91,13 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Time imgmirror against skopeo on local registries (docs/benchmarks.md) and, as root,
-    50 ms away over TLS in a network namespace (docs/benchmarks-latency.md)."""
+    50 ms away over TLS in a network namespace, copies and syncs (docs/benchmarks-latency.md)."""
     ensure_system_packages(session, "docker-registry", "skopeo", "time", "curl")
     session.install("-e", ".[test]")
     session.run("python", "-m", "benchmarks.run", *session.posargs)
     session.run("python", "-m", "benchmarks.syncbench")  # the sync section, after the rest
     if os.geteuid() == 0:  # the latency lab needs a network namespace
         session.run("python", "-m", "benchmarks.latency")
+        session.run("python", "-m", "benchmarks.synclatency")
     else:
         session.warn("not root: skipping the latency scenario (python -m benchmarks.latency)")

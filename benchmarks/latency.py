@@ -172,6 +172,13 @@ def _run(args: argparse.Namespace, lab: Lab, factory: RegistryFactory, scratch: 
     return _render(rows, args.delay, args.rounds, load)
 
 
+def _write(path: Path, text: str) -> None:
+    """Replace the file, keeping the section :mod:`benchmarks.synclatency` wrote into it."""
+    kept = re.search(r"\n<!-- sync-latency -->.*<!-- /sync-latency -->\n", path.read_text() if
+                     path.exists() else "", re.S)  # fmt: skip
+    path.write_text(text + (kept.group(0) if kept else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.latency", description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
@@ -190,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
     print(text)
     if not args.no_write:
-        args.output.write_text(text)
+        _write(args.output, text)
         print(f"wrote {args.output}")
     return 0
 

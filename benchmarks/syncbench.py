@@ -187,8 +187,8 @@ def render(results: dict[str, Timings], facts: dict[str, object], rss: Run, coun
         "anonymous registries on loopback, `imgmirror sync --jobs 8` against "
         "`skopeo sync --src yaml --dest docker`; medians of "
         f"{len(results['cold'].imgmirror)} rounds, each tool going first in turn. The latency "
-        "targets (25 ms each way, TLS in a network namespace) are not measured here: the "
-        "delay proxy they need was not available, so only loopback numbers are reported.",
+        "targets (25 ms each way, TLS in a network namespace) are measured by "
+        "`python -m benchmarks.synclatency`: see docs/benchmarks-latency.md.",
         "",
         "| run | imgmirror | skopeo | ratio | target | CPU s imgmirror / skopeo |",
         "|---|---|---|---|---|---|",
