@@ -90,10 +90,10 @@ def _images(count: int) -> list[Image]:
     ]
 
 
-def _push(registry: Registry, images: list[Image], prefix: str) -> None:
+def _push(registry: Registry, images: list[Image], prefix: str, path: str = "sync/") -> None:
     with Seeder(registry) as client:
         for i, image in enumerate(images):
-            client.push_image(f"{prefix}sync/app{i}", image, "1.0")
+            client.push_image(f"{prefix}{path}app{i}", image, "1.0")
 
 
 def _files(world: World, count: int, name: str) -> tuple[Path, Path]:
@@ -174,8 +174,9 @@ def _noop_large(world: World, rounds: int, noop: dict[str, Cell]) -> None:
     dest = _fresh(world)
     files = _files(world, len(world.images), "large")
     try:
-        for tool in noop:
-            _push(dest.registry, world.images, f"large/{_slug(tool)}/")
+        for tool in noop:  # skopeo sync keeps only the last path component: PREFIX/app0
+            path = "" if tool == "skopeo sync" else "sync/"
+            _push(dest.registry, world.images, f"large/{_slug(tool)}/", path)
         for n in range(rounds):
             for tool in list(noop)[n % 2 :] + list(noop)[: n % 2]:
                 argv = _argv(world, tool, files, dest, f"large/{_slug(tool)}")
