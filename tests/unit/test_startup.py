@@ -89,3 +89,12 @@ def test_every_command_is_registered_by_the_module_named_for_it():
             f"assert {command!r} in group.commands, sorted(group.commands)"
         )
         assert f"imgmirror.cli.{module}" in found
+
+
+def test_every_command_is_in_the_map():
+    found = modules_after(
+        "import typer.main; from imgmirror.cli import COMMANDS, load_app; "
+        "names = set(typer.main.get_group(load_app(None)).commands); "
+        "assert names == set(COMMANDS), names ^ set(COMMANDS)"
+    )
+    assert "imgmirror.cli.common" in found
