@@ -219,10 +219,18 @@ def render(results: dict[str, Timings], facts: dict[str, object], rss: Run, coun
     return "\n".join(lines) + "\n"
 
 
-def write(path: Path, section: str) -> None:
-    """Replace the sync section of ``path`` (or append it)."""
+def publish(section: str, path: Path, *, write: bool = True) -> None:
+    """Print ``section``, and put it into ``path`` unless ``write`` is false."""
+    print(section)
+    if write:
+        replace_section(path, section)
+
+
+def replace_section(path: Path, section: str) -> None:
+    """Replace the section of ``path`` between ``section``'s markers (or append it)."""
     text = path.read_text() if path.exists() else ""
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END) + "\n?", re.S)
+    start, end = section.splitlines()[0], section.rstrip().splitlines()[-1]
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end) + "\n?", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text + "\n" + section
     path.write_text(text)
 
@@ -246,10 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         factory.stop_all()
         shutil.rmtree(run_dir, ignore_errors=True)
-    section = render(results, setup.facts, rss, args.images, args.rss_tags)
-    print(section)
-    if not args.no_write:
-        write(args.output, section)
+    publish(render(results, setup.facts, rss, args.images, args.rss_tags), args.output,
+            write=not args.no_write)  # fmt: skip
     return 0
 
 

@@ -39,7 +39,7 @@ from tests.support.seed import RegistryClient as Seeder
 
 from .measure import imgmirror_argv, remove_skopeo_cache, run_timed, skopeo_argv
 from .netlab import SUBNET, Lab, latency_lab
-from .syncbench import write
+from .syncbench import publish
 
 __all__ = ["main"]
 
@@ -277,10 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     table = _in_lab(args, lambda world: _run(world, args.rounds, args.images))
-    section = render(table, args.rounds, args.delay, args.images)
-    print(section)
-    if not args.no_write:
-        write(args.output, section)
+    publish(render(table, args.rounds, args.delay, args.images), args.output,
+            write=not args.no_write)  # fmt: skip
     return 0
 
 
