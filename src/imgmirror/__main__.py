@@ -1,5 +1,5 @@
 """``python -m imgmirror``: the same as the ``imgmirror`` command."""
 
-from .cli import main
+from .cli import run
 
-main()
+run()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from imgmirror.cli import COMMANDS, command_of
+from tests.support.tools import run_cli
 
 HEAVY = ("typer", "click", "rich", "httpx", "attrs", "attr", "yaml", "email")
 
@@ -98,3 +99,17 @@ def test_every_command_is_in_the_map():
         "assert names == set(COMMANDS), names ^ set(COMMANDS)"
     )
     assert "imgmirror.cli.common" in found
+
+
+def test_the_entry_point_keeps_exit_statuses_and_output():
+    """``run`` ends the process without Python's shutdown: statuses and output must survive."""
+    helped = run_cli("sync", "--help")
+    usage = run_cli("copy")
+    failed = run_cli("ls", "127.0.0.1:1/nothing")
+
+    assert helped.returncode == 0
+    assert helped.stdout.rstrip().endswith("─╯")  # the whole help box arrived
+    assert usage.returncode == 2
+    assert "Missing argument" in usage.stderr
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("imgmirror: error: cannot connect to registry 127.0.0.1:1")
