@@ -14,7 +14,11 @@ from imgmirror.errors import CredentialsError
 
 __all__ = ["Credential", "CredentialInput"]
 
-_PARSE_HINT = "pass --dest-creds USER:PASSWORD"
+
+def _parse_error(message: str, setting: str | None) -> CredentialsError:
+    """A credentials string that does not parse; the hint names the parameter it came in."""
+    what = setting or "the credentials"
+    return CredentialsError(message, hint=f"give {what} as USER:PASSWORD", setting=setting)
 
 
 @attrs.frozen(repr=False)
@@ -34,8 +38,12 @@ class Credential:
     registry_token: str | None = attrs.field(default=None, repr=False)
 
     @classmethod
-    def parse(cls, value: str) -> Credential:
+    def parse(cls, value: str, *, setting: str | None = None) -> Credential:
         """Parse ``"USER:PASSWORD"``, splitting at the first colon.
+
+        Args:
+            value: the string.
+            setting: the parameter it was given in (``"src_creds"``), named in errors.
 
         Raises:
             CredentialsError: If there is no colon, or the user or password is empty. The
@@ -43,20 +51,18 @@ class Credential:
         """
         username, sep, password = value.partition(":")
         if not sep:
-            raise CredentialsError(
-                "credentials must be USER:PASSWORD, but there is no ':'", hint=_PARSE_HINT
-            )
+            raise _parse_error("credentials must be USER:PASSWORD, but there is no ':'", setting)
         if not username:
-            raise CredentialsError("credentials have an empty user name", hint=_PARSE_HINT)
+            raise _parse_error("credentials have an empty user name", setting)
         if not password:
-            raise CredentialsError(
-                f"credentials for user {username!r} have an empty password", hint=_PARSE_HINT
-            )
+            raise _parse_error(f"credentials for user {username!r} have an empty password", setting)
         return cls(username, password)
 
     @classmethod
-    def coerce(cls, value: CredentialInput) -> Credential | None:
+    def coerce(cls, value: CredentialInput, *, setting: str | None = None) -> Credential | None:
         """Accept what public APIs accept: ``"user:pass"``, ``(user, pass)``, a Credential or None.
+
+        ``setting`` is the parameter ``value`` came in (``"dest_creds"``), named in errors.
 
         Raises:
             CredentialsError: If a string does not parse (see :meth:`parse`).
@@ -65,12 +71,12 @@ class Credential:
         if value is None or isinstance(value, Credential):
             return value
         if isinstance(value, str):
-            return cls.parse(value)
+            return cls.parse(value, setting=setting)
         if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, str) for v in value):
             return cls(value[0], value[1])
         raise TypeError(
-            "credentials must be 'USER:PASSWORD', a (user, password) tuple or a Credential, "
-            f"not {type(value).__name__}"
+            f"{setting or 'credentials'} must be 'USER:PASSWORD', a (user, password) tuple or "
+            f"a Credential, not {type(value).__name__}"
         )
 
     def __repr__(self) -> str:

@@ -213,7 +213,9 @@ def find_referrers(
     reference = image if isinstance(image, Reference) else Reference.parse(image)
     wanted = ArtifactFilter.parse(types) or ArtifactFilter()
     with Session(options, authfile=authfile, keychain=keychain) as session:
-        client = session.client(reference.registry, Credential.coerce(src_creds), role="source")
+        client = session.client(
+            reference.registry, Credential.coerce(src_creds, setting="src_creds"), role="source"
+        )
         tree = fetch_image(client, reference.repository, reference.identifier)
         subjects = tuple((m.digest, m.media_type) for m in (tree.top, *tree.children))
         found = discover(

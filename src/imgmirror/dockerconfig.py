@@ -255,6 +255,7 @@ def parse_docker_config(text: str | bytes, source: str) -> DockerConfig:
     except (ValueError, UnicodeDecodeError) as exc:
         raise CredentialsError(
             f"{source} is not valid JSON (line {getattr(exc, 'lineno', '?')})",
-            hint="fix the file, or point --authfile at a docker config.json",
+            hint="fix the file, or point authfile at a docker config.json",
+            setting="authfile",
         ) from None
     return config_from_json(doc, source)

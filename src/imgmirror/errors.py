@@ -5,7 +5,8 @@ a ``hint`` (what the user should do, or ``None``) and renders as one line,
 ``"<message>; <hint>"``, so the CLI can print ``str(exc)`` as-is. This module does no I/O.
 
 ```
-ImgmirrorError                     .message, .hint, .role ("source"/"destination" or None)
+ImgmirrorError                     .message, .hint, .role ("source"/"destination" or None),
+                                   .setting (the parameter to change, e.g. "authfile")
 ├── InvalidReference (ValueError)  an image reference string does not parse
 ├── InvalidDigest (ValueError)     a digest string does not parse / unsupported algorithm
 ├── InvalidPlatform (ValueError)   a platform string or object does not parse
@@ -21,7 +22,7 @@ ImgmirrorError                     .message, .hint, .role ("source"/"destination
 ├── ReferrerError                  a signature/SBOM/attestation cannot be found or carried
 │   └── InvalidArtifactType (ValueError) an unknown artifact type name (not sig/att/sbom)
 ├── TransferCancelled              stopped: the operation failed elsewhere or was interrupted
-├── TLSConfigError                 --ca-file or a certs.d file is missing or not PEM
+├── TLSConfigError                 a CA file or a certs.d file is missing or not PEM
 ├── NetworkError                   connection refused, DNS, timeout, stall (wraps httpx errors)
 │   └── TLSVerificationError       .host
 └── RegistryError                  .status, .method, .url (redacted), .code, .detail
@@ -94,14 +95,22 @@ class ImgmirrorError(Exception):
         role: Which side of the operation failed, ``"source"`` or ``"destination"`` (or
             ``"registry"`` for commands that read one registry), when it matters: the CLI
             names the matching credentials option. None otherwise.
+        setting: The keyword parameter the hint tells the caller to change (``"authfile"``,
+            ``"src_creds"``, ``"platforms"``...), named as such in the hint; the CLI puts its
+            option's name in its place. None otherwise. Messages never name CLI options.
     """
 
     role: str | None = None
+    setting: str | None = None
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, setting: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        if setting is not None:
+            self.setting = setting
 
     def __str__(self) -> str:
         if self.hint:
@@ -200,7 +209,8 @@ class TransferCancelled(ImgmirrorError):
 
 
 class TLSConfigError(ImgmirrorError):
-    """A CA bundle or client certificate file (``--ca-file``, certs.d) cannot be used."""
+    """A CA bundle or client certificate file (``ClientOptions.ca_file``, certs.d) cannot be
+    used."""
 
 
 class NetworkError(ImgmirrorError):

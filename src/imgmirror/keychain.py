@@ -121,7 +121,8 @@ def load_authfile(path: Path) -> DockerConfig:
     except FileNotFoundError:
         raise CredentialsError(
             f"credentials file {path} does not exist",
-            hint="check the --authfile path (or $REGISTRY_AUTH_FILE)",
+            hint="check the authfile path (or $REGISTRY_AUTH_FILE)",
+            setting="authfile",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CredentialsError(f"cannot read credentials file {path}: {exc}") from None

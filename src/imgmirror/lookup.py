@@ -78,7 +78,7 @@ def _connected(
 ) -> Iterator[RegistryClient]:
     """The client for ``registry``, with credentials found as ``copy`` finds them."""
     with Session(options, authfile=authfile, keychain=keychain) as session:
-        yield session.client(registry, Credential.coerce(creds), role="registry")
+        yield session.client(registry, Credential.coerce(creds, setting="creds"), role="registry")
 
 
 def list_tags(

@@ -239,7 +239,8 @@ def check_secret(doc: object, registry: str | None = None) -> list[Problem]:
         problems.append(
             Problem(
                 f"no entry matches registry {registry} (entries: {listed})",
-                f"add one: imgmirror secret create NAME --registry {registry} --creds USER:PASS",
+                f"add one for {registry}: create the Secret with imgmirror secret create or "
+                "kubectl create secret docker-registry",
             )
         )
     return problems
@@ -290,7 +291,8 @@ def parse_authfile(text: str | bytes, source: str) -> DockerConfig:
             return config_from_json(docs[0], source)
         raise CredentialsError(
             f"{source} is not a docker config.json, .dockercfg or Kubernetes Secret",
-            hint="point --authfile at ~/.docker/config.json or a pull Secret",
+            hint="point authfile at ~/.docker/config.json or a pull Secret",
+            setting="authfile",
         )
     config = config_from_secret(secrets[0], source)
     for extra in secrets[1:]:

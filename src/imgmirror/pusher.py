@@ -306,6 +306,7 @@ def push(
         VerificationError: a blob does not match its digest; nothing was tagged.
         ImgmirrorError: any other failure; nothing is tagged unless every blob arrived.
     """
+    credential = Credential.coerce(dest_creds, setting="dest_creds")
     file, selector = split_selector(os_fspath(path))
     wanted = image or selector
     with readable(file) as local:
@@ -314,11 +315,10 @@ def push(
         chosen = (select_image(contents.images, wanted),) if wanted else contents.images
         planned, sources = _plan_images(archive, chosen, jobs)
         targets = plan_targets(planned, dest)
-        check_names(targets, dest, Credential.coerce(dest_creds), to_archive_names)
+        check_names(targets, dest, credential, to_archive_names)
         for note in contents.notes:
             log.info("%s", note)
         with Session(options, authfile=authfile, keychain=keychain, jobs=jobs) as session:
-            credential = Credential.coerce(dest_creds)
             clients = {
                 t.ref: session.client(t.ref.registry, credential, role="destination")
                 for t in targets

@@ -247,12 +247,14 @@ def save(
         platforms = [Platform.host()]
     if format == "legacy" and len(platforms) > 1:
         raise ArchiveError(
-            "the legacy format holds one platform per image", hint="give --platform once"
+            "the legacy format holds one platform per image",
+            hint="give a single platform in platforms",
+            setting="platforms",
         )
     parsed = [parse_image_arg(arg) for arg in images]
     shown = os.fspath(path)
     kind = archive_compression(shown)  # before any request: refuse a name it cannot honour
-    credential = Credential.coerce(src_creds)
+    credential = Credential.coerce(src_creds, setting="src_creds")
     with (
         open_output(shown) as out,
         Session(options, authfile=authfile, keychain=keychain) as session,

@@ -156,7 +156,7 @@ def selected_images(
     """
     if not isinstance(spec, SyncSpec):
         spec = load_sync_file(spec, to=_NO_DESTINATION)
-    credential = Credential.coerce(src_creds)
+    credential = Credential.coerce(src_creds, setting="src_creds")
     if credential is not None:
         _only_registry("source", {e.source.registry for e in spec.entries})
     items: dict[Reference, SyncItem] = {}
@@ -386,7 +386,10 @@ def sync(
         spec = load_sync_file(spec, to=to)
     chosen = Shard.parse(shard) if isinstance(shard, str) else shard
     entries = [e for e in spec.entries if chosen is None or chosen.owns(e.key)]
-    src_cred, dst_cred = Credential.coerce(src_creds), Credential.coerce(dest_creds)
+    src_cred, dst_cred = (
+        Credential.coerce(src_creds, setting="src_creds"),
+        Credential.coerce(dest_creds, setting="dest_creds"),
+    )
     if src_cred is not None:
         _only_registry("source", {e.source.registry for e in entries})
     watcher = observer or SyncObserver()

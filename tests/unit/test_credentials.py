@@ -36,7 +36,7 @@ def test_parse(text: str, username: str, password: str) -> None:
 def test_parse_rejects_without_echoing_secret(text: str, problem: str) -> None:
     with pytest.raises(CredentialsError, match=problem) as info:
         Credential.parse(text)
-    assert "pass --dest-creds USER:PASSWORD" in str(info.value)
+    assert str(info.value).endswith("give the credentials as USER:PASSWORD")
     assert "hunter2" not in str(info.value)
 
 

@@ -134,7 +134,8 @@ def test_check_registry_matching() -> None:
     assert check_secret(doc, registry="reg.corp:5000") == []
     [problem] = check_secret(doc, registry="other.corp")
     assert "no entry matches registry other.corp" in problem.message
-    assert "--registry other.corp" in problem.fix
+    assert "add one for other.corp: create the Secret with imgmirror secret create" in problem.fix
+    assert "--" not in problem.fix  # the library names no CLI options
     hub = secret(
         DOCKERCONFIGJSON, ".dockerconfigjson", {"auths": {"docker.io": {"auth": b64("a:b")}}}
     )

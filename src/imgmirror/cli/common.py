@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -32,6 +33,7 @@ from .creds import DEST_ENV, SRC_ENV, creds_option
 __all__ = [
     "DEFAULT_TIMEOUT",
     "ROLE_OPTIONS",
+    "SETTING_OPTIONS",
     "AuthfileOpt",
     "CaFileOpt",
     "CertsDirOpt",
@@ -95,10 +97,21 @@ def _root(
 
 #: The option that gives credentials for each side of an operation (errors carry the side).
 ROLE_OPTIONS = {"source": "--src-creds", "destination": "--dest-creds", "registry": "--creds"}
+#: The option for each library parameter a hint may name (an error's ``setting``).
+SETTING_OPTIONS = {
+    "authfile": "--authfile",
+    "creds": "--creds",
+    "dest_creds": "--dest-creds",
+    "platforms": "--platform",
+    "src_creds": "--src-creds",
+}
 
 
 def _for_the_cli(exc: ImgmirrorError) -> ImgmirrorError:
     """Name the CLI options in a hint (the library names roles and settings, never options)."""
+    named = SETTING_OPTIONS.get(exc.setting or "")
+    if named and exc.hint:
+        exc.hint = re.sub(rf"\b{exc.setting}\b", named, exc.hint)
     option = ROLE_OPTIONS.get(exc.role or "")
     if option and isinstance(exc, AuthenticationError) and exc.host:
         exc.hint = credentials_hint(exc.host, exc.username, option=option)
