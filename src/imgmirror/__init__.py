@@ -55,9 +55,10 @@ if TYPE_CHECKING:
     from .nodefiles import node_config
     from .platform import Platform
     from .progress import ProgressListener
-    from .pusher import PushResult, push
+    from .pusher import PushedImage, PushResult, push
     from .reference import Reference
-    from .saver import SaveResult, save
+    from .saver import SavedImage, SaveResult, save
+    from .session import Session
     from .syncer import sync
     from .syncreport import SyncReport, SyncResult
     from .transport.retry import RetryPolicy
@@ -77,6 +78,9 @@ _LAZY = {
     "SaveResult": "saver",
     "push": "pusher",
     "PushResult": "pusher",
+    "PushedImage": "pusher",
+    "SavedImage": "saver",
+    "Session": "session",
     "Keychain": "keychain",
     "DefaultKeychain": "keychain",
     "StaticKeychain": "keychain",
@@ -121,12 +125,15 @@ __all__ = [
     "PlatformNotFound",
     "ProgressListener",
     "PushResult",
+    "PushedImage",
     "RateLimited",
     "Reference",
     "ReferrerError",
     "RegistryError",
     "RetryPolicy",
     "SaveResult",
+    "SavedImage",
+    "Session",
     "StaticKeychain",
     "SyncReport",
     "SyncResult",

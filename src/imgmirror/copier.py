@@ -33,7 +33,7 @@ from .keychain import Keychain
 from .manifest import Descriptor
 from .naming import is_prefix, under_prefix
 from .parallel import LinkedEvent, run_parallel
-from .platform import Platform
+from .platform import Platform, PlatformsArg, parse_platforms
 from .progress import NullProgress, ProgressListener
 from .reference import Reference
 from .session import DEFAULT_JOBS, Session
@@ -43,7 +43,15 @@ from .transport.tls import ClientOptions
 if TYPE_CHECKING:
     from .attach import ReferrerCarry, ReferrersResult
 
-__all__ = ["CopyPlan", "CopyResult", "ManifestPush", "copy", "copy_image", "plan_copy"]
+__all__ = [
+    "CopyPlan",
+    "CopyResult",
+    "ManifestPush",
+    "copy",
+    "copy_image",
+    "endpoints",
+    "plan_copy",
+]
 
 log = logging.getLogger("imgmirror")
 
@@ -118,7 +126,7 @@ def copy_image(
     source: Reference,
     destination: Reference,
     *,
-    platforms: Sequence[str | Platform] | None = None,
+    platforms: PlatformsArg = None,
     src_creds: Credential | None = None,
     dest_creds: Credential | None = None,
     progress: ProgressListener | None = None,
@@ -129,8 +137,10 @@ def copy_image(
     """Copy one image inside ``session``, sharing its clients, tokens and blob engine.
 
     Several calls may run at once on one session (from threads): together they move at most
-    the session's ``jobs`` blobs at a time, and a blob two of them send to one registry is
-    sent once. ``destination`` without tag or digest is stored by digest only.
+    the session's ``jobs`` blobs at a time (each at most its own ``session.jobs``, see
+    :meth:`Session.scoped <imgmirror.session.Session.scoped>`), and a blob two of them send
+    to one registry is sent once. ``destination`` without tag or digest is stored by digest
+    only.
 
     Args:
         platforms: as for :func:`copy`.
@@ -143,11 +153,7 @@ def copy_image(
         ImgmirrorError: any failure; nothing is tagged unless every blob and child manifest
             arrived and verified.
     """
-    wanted = (
-        None
-        if platforms is None
-        else [p if isinstance(p, Platform) else Platform.parse(p) for p in platforms]
-    )
+    wanted = parse_platforms(platforms)
     listener = progress or NullProgress()
     wanted_referrers = ArtifactFilter.parse(referrers)
     src = session.client(source.registry, src_creds, role="source")
@@ -158,7 +164,7 @@ def copy_image(
         dst,
         destination,
         platforms=wanted,
-        jobs=session.blobs.jobs,
+        jobs=session.jobs,
         reuse=wanted_referrers is None,  # referrers may be new even when the image is not
     )
     if tree is None:
@@ -187,6 +193,7 @@ def copy_image(
     )
     tally = _copy_blobs(
         session.blobs,
+        session.jobs,
         src=src,
         src_repo=source.repository,
         dst=dst,
@@ -203,6 +210,7 @@ def copy_image(
         send = functools.partial(
             _copy_blobs,
             session.blobs,
+            session.jobs,
             src=src,
             src_repo=source.repository,
             dst=dst,
@@ -293,6 +301,7 @@ def _head_or_none(client: RegistryClient, repo: str, ref: str) -> Descriptor | N
 
 def _copy_blobs(
     engine: BlobEngine,
+    jobs: int,
     *,
     src: RegistryClient,
     src_repo: str,
@@ -310,44 +319,64 @@ def _copy_blobs(
         job = BlobJob(dst, dst_repo, blob, opener, mount_hints=hints)
         tally.add(engine.ensure(job, verb="copied", progress=progress, cancel=cancel), blob.size)
 
-    run_parallel(one, blobs, engine.jobs, cancel=cancel)
+    run_parallel(one, blobs, jobs, cancel=cancel)
     return tally
+
+
+def endpoints(src: str | Reference, dst: str | Reference) -> tuple[Reference, Reference]:
+    """The source and destination of a copy: ``dst`` without a tag keeps the source's tag;
+    ending in ``/`` it is a prefix (see :mod:`imgmirror.naming`).
+
+    Raises:
+        InvalidReference: either does not parse.
+    """
+    source = src if isinstance(src, Reference) else Reference.parse(src)
+    if isinstance(dst, str) and is_prefix(dst):
+        return source, under_prefix(source, dst)
+    destination = dst if isinstance(dst, Reference) else Reference.parse(dst, default_tag=None)
+    if destination.tag is None and destination.digest is None and source.tag is not None:
+        destination = destination.with_tag(source.tag)  # no tag given: keep the source's
+    return source, destination
 
 
 def copy(
     src: str | Reference,
     dst: str | Reference,
     *,
-    platforms: Sequence[str | Platform] | None = None,
+    platforms: PlatformsArg = None,
     src_creds: CredentialInput = None,
     dest_creds: CredentialInput = None,
     jobs: int = DEFAULT_JOBS,
+    timeout: float | None = None,
+    progress: ProgressListener | None = None,
     authfile: str | None = None,
     keychain: Keychain | None = None,
     options: ClientOptions | None = None,
-    progress: ProgressListener | None = None,
     referrers: bool | str | Sequence[str] | None = None,
     referrers_optional: bool = False,
 ) -> CopyResult:
     """Copy an image (or a whole index) from ``src`` to ``dst``: a one-shot
-    :func:`copy_image` in a session of its own.
+    :meth:`Session.copy <imgmirror.session.Session.copy>` in a session of its own.
 
     Args:
         src: source reference, e.g. ``"registry.k8s.io/pause:3.9"``.
         dst: destination reference. Without a tag, the source's tag is used. Ending in
             ``/`` it is a prefix (see :mod:`imgmirror.naming`): ``reg.corp/mirror/`` puts
             ``registry.k8s.io/pause:3.9`` at ``reg.corp/mirror/pause:3.9``.
-        platforms: ``["linux/arm64"]`` copies only that platform's image, unchanged, and
-            tags it; several platforms make a new, smaller index. None copies everything.
+        platforms: ``"linux/arm64"`` (or ``["linux/arm64"]``) copies only that platform's
+            image, unchanged, and tags it; several platforms make a new, smaller index. None
+            copies everything.
         src_creds, dest_creds: ``"user:pass"``, ``(user, pass)`` or a
             :class:`~imgmirror.credentials.Credential`.
         jobs: blobs transferred at once.
+        timeout: seconds a request may wait for a reply or stall (default:
+            ``options.timeout``).
+        progress: receives ``planned(blobs, "copy")`` then per-blob events.
         authfile: a credentials file consulted when no explicit credentials are given
             (docker config.json, podman auth.json, .dockercfg or a Kubernetes pull Secret).
         keychain: a custom credential source (see :class:`~imgmirror.keychain.Keychain`),
             asked instead of the standard credential files.
         options: TLS, retry and timeout settings.
-        progress: receives per-blob events.
         referrers: also carry what refers to the image and its children (signatures,
             SBOMs, attestations; see ``docs/referrers.md``): True for all, or artifact
             types (``"sig"``, ``"att"``, ``"sbom"`` or media types, a list or comma-separated).
@@ -361,21 +390,15 @@ def copy(
         ImgmirrorError: any failure; nothing is tagged at the destination unless every blob
             and child manifest arrived and verified.
     """
-    source = src if isinstance(src, Reference) else Reference.parse(src)
-    if isinstance(dst, str) and is_prefix(dst):
-        destination = under_prefix(source, dst)
-    else:
-        destination = dst if isinstance(dst, Reference) else Reference.parse(dst, default_tag=None)
-        if destination.tag is None and destination.digest is None and source.tag is not None:
-            destination = destination.with_tag(source.tag)  # no tag given: keep the source's
-    with Session(options, authfile=authfile, keychain=keychain, jobs=jobs) as session:
-        return copy_image(
-            session,
-            source,
-            destination,
+    with Session(
+        options, authfile=authfile, keychain=keychain, jobs=jobs, timeout=timeout
+    ) as session:
+        return session.copy(
+            src,
+            dst,
             platforms=platforms,
-            src_creds=Credential.coerce(src_creds, setting="src_creds"),
-            dest_creds=Credential.coerce(dest_creds, setting="dest_creds"),
+            src_creds=src_creds,
+            dest_creds=dest_creds,
             progress=progress,
             referrers=referrers,
             referrers_optional=referrers_optional,

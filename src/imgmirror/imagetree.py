@@ -27,6 +27,7 @@ __all__ = [
     "bottom_up",
     "check_depth",
     "choose_children",
+    "narrow_tree",
     "subset_index",
     "unique",
 ]
@@ -163,3 +164,29 @@ def subset_index(index: ImageIndex, keep: Sequence[Descriptor]) -> ImageIndex:
     parsed = parse_manifest(raw, index.media_type)
     assert isinstance(parsed, ImageIndex)
     return parsed
+
+
+def narrow_tree(
+    top: Manifest, children: Iterable[Manifest], platforms: Sequence[Platform]
+) -> tuple[Manifest, tuple[Manifest, ...]]:
+    """The part of a held tree that ``platforms`` select, as :func:`imgmirror.copy` takes it:
+    of an index, one platform's image alone (unchanged) or a smaller index over several,
+    with the manifests below them; an image manifest is kept as it is.
+
+    Raises:
+        PlatformNotFound: a requested platform is not in the index.
+    """
+    if isinstance(top, ImageManifest):
+        return top, tuple(children)
+    wanted = choose_children(top, platforms)
+    held = {m.digest: m for m in children}
+    kept: dict[Digest, Manifest] = {}
+    level = [d.digest for d in wanted]
+    while level:
+        found = [held[d] for d in dict.fromkeys(level) if d in held and d not in kept]
+        kept.update((m.digest, m) for m in found)
+        level = [d.digest for m in found for d in _below(m)]
+    if len(wanted) == 1 and isinstance(first := kept.get(wanted[0].digest), ImageManifest):
+        return first, ()
+    narrowed = subset_index(top, wanted)
+    return narrowed, bottom_up(narrowed, kept.values())

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import platform as _stdlib_platform
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import TypeAlias
 
 import attrs
 
 from imgmirror.errors import InvalidPlatform
 
-__all__ = ["Platform"]
+__all__ = ["Platform", "PlatformsArg", "parse_platforms"]
 
 _COMPONENT = re.compile(r"[a-z0-9_.-]+")
 
@@ -157,3 +158,19 @@ class Platform:
 
     def __str__(self) -> str:
         return self._display()
+
+
+#: What ``platforms=`` takes in every operation: one platform or several, as strings or values.
+PlatformsArg: TypeAlias = str | Platform | Sequence[str | Platform] | None
+
+
+def parse_platforms(value: PlatformsArg) -> list[Platform] | None:
+    """``"linux/arm64"``, a :class:`Platform` or a list of either -> platforms; None -> None.
+
+    Raises:
+        InvalidPlatform: a string is not ``os/arch[/variant]``.
+    """
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str | Platform) else list(value)
+    return [p if isinstance(p, Platform) else Platform.parse(p) for p in items]

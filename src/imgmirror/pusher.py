@@ -29,10 +29,11 @@ from .blobs import BlobEngine, BlobJob, BlobTally, Opener, once
 from .credentials import Credential, CredentialInput
 from .digest import Digest, verify_stream
 from .errors import ImgmirrorError, VerificationError, is_transient
-from .imagetree import bottom_up
+from .imagetree import bottom_up, narrow_tree
 from .keychain import Keychain
 from .manifest import ImageIndex, ImageManifest
 from .parallel import run_parallel
+from .platform import Platform, PlatformsArg, parse_platforms
 from .progress import NullProgress, ProgressListener
 from .pushplan import (
     ArchiveNamesNeedConsent,
@@ -52,8 +53,10 @@ __all__ = [
     "ConsentInput",
     "PushResult",
     "PushTarget",
+    "PushedImage",
     "map_destination",
     "push",
+    "push_archive",
 ]
 
 log = logging.getLogger("imgmirror")
@@ -63,12 +66,20 @@ _ATTEMPTS = 3
 
 
 @attrs.frozen
+class PushedImage:
+    """One image a push stored: where (``name``, a full reference) and its manifest digest."""
+
+    name: str
+    digest: str
+
+
+@attrs.frozen
 class PushResult:
-    """What a push did: ``images`` is ``((destination, digest), ...)``."""
+    """What a push did: ``images`` lists each image pushed, in the archive's order."""
 
     archive: str
     layout: str
-    images: tuple[tuple[str, str], ...]
+    images: tuple[PushedImage, ...]
     blobs_uploaded: int
     blobs_skipped: int
     blobs_mounted: int
@@ -76,9 +87,9 @@ class PushResult:
     notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        """A JSON-ready dict (``--json`` output)."""
+        """A JSON-ready dict (``--json`` output): ``images`` a list of {name, digest}."""
         out = attrs.asdict(self)
-        out["images"] = [{"name": n, "digest": d} for n, d in self.images]
+        out["images"] = [attrs.asdict(image) for image in self.images]
         return out
 
 
@@ -131,6 +142,16 @@ def _plan_images(
         blobs = tuple(d for d in manifest.blobs if d.digest in sources)
         planned.append((image.names, OciImage(image.names, manifest, (), blobs)))
     return planned, sources
+
+
+def _narrowed(image: OciImage, platforms: list[Platform]) -> OciImage:
+    """Of an index, only the platforms asked for (see :func:`narrow_tree`) and their blobs."""
+    top, children = narrow_tree(image.top, image.children, platforms)
+    if top is image.top:
+        return image
+    needed = {b.digest for m in (top, *children) if isinstance(m, ImageManifest) for b in m.blobs}
+    blobs = tuple(b for b in image.blobs if b.digest in needed)
+    return attrs.evolve(image, top=top, children=children, blobs=blobs)
 
 
 # -- execution ----------------------------------------------------------------------------------
@@ -267,16 +288,19 @@ def push(
     path: str | PathLike[str],
     dest: str | None = None,
     *,
+    platforms: PlatformsArg = None,
     dest_creds: CredentialInput = None,
+    jobs: int = 4,
+    timeout: float | None = None,
+    progress: ProgressListener | None = None,
     authfile: str | None = None,
     keychain: Keychain | None = None,
-    jobs: int = 4,
     options: ClientOptions | None = None,
-    progress: ProgressListener | None = None,
     to_archive_names: ConsentInput = False,
     image: str | None = None,
 ) -> PushResult:
-    """Push every image of an image archive (or one: ``image``) to a registry.
+    """Push every image of an image archive (or one: ``image``) to a registry: a one-shot
+    :meth:`Session.push <imgmirror.session.Session.push>` in a session of its own.
 
     Args:
         path: a tarball from ``docker save``, skopeo (``docker-archive``, ``oci-archive``),
@@ -287,14 +311,19 @@ def push(
             one image, like ``image``.
         dest: None (each image to the name it carries), a full reference with a tag (for a
             one-image archive), or a registry / registry/prefix; see :func:`map_destination`.
+        platforms: ``"linux/arm64"`` or a list: of an image that is an index, push only
+            those platforms (one: that image, unchanged; several: a smaller index), as
+            :func:`imgmirror.copy` does. A single-platform image is pushed as it is.
         dest_creds: ``"user:pass"``, ``(user, pass)`` or a Credential. They go only to
             ``dest``'s registry: with no ``dest`` the registries come from the (untrusted)
             archive, and explicit credentials are refused unless ``to_archive_names`` allows
             sending them there.
-        authfile, keychain: where credentials come from when ``dest_creds`` is not given.
         jobs: blobs uploaded at once (plain tar only; compressed archives are read in order).
+        timeout: seconds a request may wait for a reply or stall (default:
+            ``options.timeout``).
+        progress: receives ``planned(blobs, "push")`` then per-blob events.
+        authfile, keychain: where credentials come from when ``dest_creds`` is not given.
         options: TLS, retry and timeout settings.
-        progress: receives per-blob events.
         to_archive_names: with ``dest_creds`` and no ``dest``: True, or a function called
             with the registries the archive names that returns True, to send the
             credentials to them.
@@ -306,37 +335,58 @@ def push(
         VerificationError: a blob does not match its digest; nothing was tagged.
         ImgmirrorError: any other failure; nothing is tagged unless every blob arrived.
     """
+    with Session(
+        options, authfile=authfile, keychain=keychain, jobs=jobs, timeout=timeout
+    ) as session:
+        return session.push(
+            path, dest, platforms=platforms, dest_creds=dest_creds, progress=progress,
+            to_archive_names=to_archive_names, image=image,
+        )  # fmt: skip
+
+
+def push_archive(
+    session: Session,
+    path: str | PathLike[str],
+    dest: str | None = None,
+    *,
+    platforms: PlatformsArg = None,
+    dest_creds: CredentialInput = None,
+    progress: ProgressListener | None = None,
+    to_archive_names: ConsentInput = False,
+    image: str | None = None,
+) -> PushResult:
+    """:func:`push` inside ``session``: its clients, tokens, blob engine and ``jobs``."""
     credential = Credential.coerce(dest_creds, setting="dest_creds")
+    wanted_platforms = parse_platforms(platforms)
     file, selector = split_selector(os_fspath(path))
     wanted = image or selector
     with readable(file) as local:
         archive = open_archive(local)
         contents = read_contents(archive)
         chosen = (select_image(contents.images, wanted),) if wanted else contents.images
-        planned, sources = _plan_images(archive, chosen, jobs)
+        planned, sources = _plan_images(archive, chosen, session.jobs)
+        if wanted_platforms is not None:
+            planned = [(names, _narrowed(one, wanted_platforms)) for names, one in planned]
         targets = plan_targets(planned, dest)
         check_names(targets, dest, credential, to_archive_names)
         for note in contents.notes:
             log.info("%s", note)
-        with Session(options, authfile=authfile, keychain=keychain, jobs=jobs) as session:
-            clients = {
-                t.ref: session.client(t.ref.registry, credential, role="destination")
-                for t in targets
-            }
-            listener = progress or NullProgress()
-            tally = _execute(
-                archive,
-                targets,
-                sources,
-                clients,
-                engine=session.blobs,
-                jobs=jobs,
-                progress=listener,
-            )
+        clients = {
+            t.ref: session.client(t.ref.registry, credential, role="destination") for t in targets
+        }
+        tally = _execute(
+            archive,
+            targets,
+            sources,
+            clients,
+            engine=session.blobs,
+            jobs=session.jobs,
+            progress=progress or NullProgress(),
+        )
     return PushResult(
         archive=str(path),
         layout=contents.layout,
-        images=tuple((str(t.ref), str(t.top.digest)) for t in targets),
+        images=tuple(PushedImage(str(t.ref), str(t.top.digest)) for t in targets),
         blobs_uploaded=tally.sent,
         blobs_skipped=tally.skipped,
         blobs_mounted=tally.mounted,

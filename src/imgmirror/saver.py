@@ -1,11 +1,13 @@
 """Save images from registries into one archive that ``docker load`` and ``ctr import`` accept.
 
-:func:`save` resolves each image (an index is narrowed to the requested platforms, by default
-the machine's own), fetches the configs the archive's metadata needs, plans the archive in
-pure code (:mod:`imgmirror.archive.layout`) and streams it (:mod:`imgmirror.archive.writer`)
-blob by blob, verified, through :mod:`imgmirror.archive.output`: a regular file is written
-beside the output and renamed into place only when complete (any failure, Ctrl-C included,
-leaves nothing at the output path); a device, FIFO or ``-`` (standard output) is streamed to.
+:func:`save_images` (behind :meth:`Session.save <imgmirror.session.Session.save>` and the
+one-shot :func:`save`) resolves each image (an index is narrowed to the requested platforms,
+by default the machine's own), fetches the configs the archive's metadata needs, plans the
+archive in pure code (:mod:`imgmirror.archive.layout`) and streams it
+(:mod:`imgmirror.archive.writer`) blob by blob, verified, through
+:mod:`imgmirror.archive.output`: a regular file is written beside the output and renamed into
+place only when complete (any failure, Ctrl-C included, leaves nothing at the output path); a
+device, FIFO or ``-`` (standard output) is streamed to.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
@@ -39,7 +42,7 @@ from .errors import ArchiveError, InvalidReference
 from .image import fetch_image
 from .keychain import Keychain
 from .manifest import Descriptor, parse_config
-from .platform import Platform
+from .platform import Platform, PlatformsArg, parse_platforms
 from .progress import NullProgress, ProgressListener
 from .reference import Reference
 from .session import Session
@@ -53,6 +56,7 @@ __all__ = [
     "load_commands",
     "parse_image_arg",
     "save",
+    "save_images",
 ]
 
 _MAX_CONFIG = 32 * 1024 * 1024
@@ -201,84 +205,129 @@ def save(
     images: Sequence[ImageArg],
     path: str | os.PathLike[str],
     *,
-    platform: str | Platform | Sequence[str | Platform] | None = None,
+    platforms: PlatformsArg = None,
     format: ArchiveFormat = "docker",
     src_creds: CredentialInput = None,
+    jobs: int = 4,
+    timeout: float | None = None,
+    progress: ProgressListener | None = None,
     authfile: str | None = None,
     keychain: Keychain | None = None,
-    jobs: int = 4,
     options: ClientOptions | None = None,
-    progress: ProgressListener | None = None,
+    platform: PlatformsArg = None,
 ) -> SaveResult:
-    """Save images into one archive at ``path``.
+    """Save images into one archive at ``path``: a one-shot
+    :meth:`Session.save <imgmirror.session.Session.save>` in a session of its own.
 
     Args:
         images: ``"IMAGE"``, ``"IMAGE=NAME"`` or ``(IMAGE, NAME)``; NAME is the name loaders
             give the image (default: IMAGE's own).
         path: the archive to write; ``.gz``/``.zst`` compress the whole archive. A device,
             FIFO or ``"-"`` (standard output, never a terminal) is written as a stream.
-        platform: which image to take from an index (several: carry each). Default: the
-            machine's platform for ``docker``/``legacy``, the whole index for ``oci``.
+        platforms: which image to take from an index: ``"linux/arm64"`` or a list (several:
+            carry each). Default: the machine's platform for ``docker``/``legacy``, the whole
+            index for ``oci``.
         format: ``"docker"`` (OCI layout + ``manifest.json``), ``"legacy"`` (Docker <= 24
             ``docker save``) or ``"oci"``.
         src_creds: credentials for the registries read from.
-        authfile: a credentials file consulted when ``src_creds`` is not given.
-        keychain: a custom credential source, asked instead of the standard files.
         jobs: manifests and blobs fetched at once (into a compressed or streamed output, the
             blobs ahead of the writer go through bounded buffers, in order).
-        options: TLS, retry and timeout settings.
+        timeout: seconds a request may wait for a reply or stall (default:
+            ``options.timeout``).
         progress: receives ``planned(blobs, "save")`` before the first blob byte, then
             per-blob events (outcome ``saved``).
+        authfile: a credentials file consulted when ``src_creds`` is not given.
+        keychain: a custom credential source, asked instead of the standard files.
+        options: TLS, retry and timeout settings.
+        platform: the older name of ``platforms`` (deprecated: a DeprecationWarning).
 
     Raises:
         ImgmirrorError: any failure; nothing is left at ``path`` then.
     """
+    if platform is not None:
+        warnings.warn(
+            "save(platform=...) is deprecated; use platforms=", DeprecationWarning, stacklevel=2
+        )
+        platforms = platform if platforms is None else platforms
+    with Session(
+        options, authfile=authfile, keychain=keychain, jobs=jobs, timeout=timeout
+    ) as session:
+        return session.save(
+            images, path, platforms=platforms, format=format, src_creds=src_creds,
+            progress=progress,
+        )  # fmt: skip
+
+
+def _chosen_platforms(platforms: PlatformsArg, format: ArchiveFormat) -> list[Platform]:
+    """The platforms to save: the machine's by default, except for ``oci`` (everything)."""
     if format not in ("docker", "legacy", "oci"):
         raise ArchiveError(f"unknown archive format {format!r}", hint="use docker, legacy or oci")
-    if not images:
-        raise ArchiveError("nothing to save", hint="name at least one image")
-    wanted = (
-        platform
-        if isinstance(platform, Sequence) and not isinstance(platform, str)
-        else ([] if platform is None else [platform])
-    )
-    platforms = [p if isinstance(p, Platform) else Platform.parse(p) for p in wanted]
-    if not platforms and format != "oci":
-        platforms = [Platform.host()]
-    if format == "legacy" and len(platforms) > 1:
+    chosen = parse_platforms(platforms) or []
+    if not chosen and format != "oci":
+        chosen = [Platform.host()]
+    if format == "legacy" and len(chosen) > 1:
         raise ArchiveError(
             "the legacy format holds one platform per image",
             hint="give a single platform in platforms",
             setting="platforms",
         )
+    return chosen
+
+
+def _resolve(
+    session: Session,
+    parsed: list[tuple[Reference, Reference, bool]],
+    credential: Credential | None,
+    platforms: list[Platform],
+    format: ArchiveFormat,
+) -> tuple[list[SaveItem], list[SavedImage]]:
+    """Each image's manifest tree (and, but for ``oci``, its config), and what to report."""
+    items: list[SaveItem] = []
+    saved: list[SavedImage] = []
+    for source, name, renamed in parsed:
+        client = session.client(source.registry, credential, role="source")
+        tree = fetch_image(
+            client, source.repository, source.identifier, platforms or None, jobs=session.jobs
+        )
+        configs: dict[Digest, bytes] = {}
+        if format != "oci":
+            image = primary_image(tree)
+            configs[image.config.digest] = _fetch_config(client, source.repository, image.config)
+            declared = parse_config(configs[image.config.digest]).platform
+            plats = tree.declared_platforms() or (str(declared),)
+        else:
+            plats = tree.declared_platforms()
+        origin = Origin(source.registry, source.repository)
+        items.append(SaveItem(name, origin, tree, configs))
+        saved.append(SavedImage(str(source), str(name), str(tree.top.digest), plats, renamed))
+    return items, saved
+
+
+def save_images(
+    session: Session,
+    images: Sequence[ImageArg],
+    path: str | os.PathLike[str],
+    *,
+    platforms: PlatformsArg = None,
+    format: ArchiveFormat = "docker",
+    src_creds: CredentialInput = None,
+    progress: ProgressListener | None = None,
+) -> SaveResult:
+    """:func:`save` inside ``session``: its clients, tokens and ``jobs``.
+
+    Raises:
+        ImgmirrorError: any failure; nothing is left at ``path`` then.
+    """
+    chosen = _chosen_platforms(platforms, format)
+    if not images:
+        raise ArchiveError("nothing to save", hint="name at least one image")
     parsed = [parse_image_arg(arg) for arg in images]
     shown = os.fspath(path)
     kind = archive_compression(shown)  # before any request: refuse a name it cannot honour
     credential = Credential.coerce(src_creds, setting="src_creds")
-    with (
-        open_output(shown) as out,
-        Session(options, authfile=authfile, keychain=keychain) as session,
-    ):
-        items: list[SaveItem] = []
-        saved: list[SavedImage] = []
-        for source, name, renamed in parsed:
-            client = session.client(source.registry, credential, role="source")
-            tree = fetch_image(
-                client, source.repository, source.identifier, platforms or None, jobs=jobs
-            )
-            configs: dict[Digest, bytes] = {}
-            if format != "oci":
-                image = primary_image(tree)
-                configs[image.config.digest] = _fetch_config(
-                    client, source.repository, image.config
-                )
-                declared = parse_config(configs[image.config.digest]).platform
-                plats = tree.declared_platforms() or (str(declared),)
-            else:
-                plats = tree.declared_platforms()
-            origin = Origin(source.registry, source.repository)
-            items.append(SaveItem(name, origin, tree, configs))
-            saved.append(SavedImage(str(source), str(name), str(tree.top.digest), plats, renamed))
+    jobs = session.jobs
+    with open_output(shown) as out:
+        items, saved = _resolve(session, parsed, credential, chosen, format)
         plan = plan_archive(items, format)
         blobs = [e.blob for e in plan.entries if isinstance(e, BlobEntry | LayerTarEntry)]
         (progress or NullProgress()).planned(blobs, "save")

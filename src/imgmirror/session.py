@@ -1,17 +1,25 @@
-"""One registry client per registry for the length of an operation.
+"""A reusable session: one registry client per registry, and one blob engine, for many calls.
 
-Operations (copy, save, push) ask a :class:`Session` for the client of a registry; the session
-builds it once with the right credentials and connection options and closes them all at the
-end, so the ``/v2/`` ping, the challenge and the token cache are shared by every request to the
-same registry. When an operation gives no explicit credential, the session asks its keychain
-(by default: ``authfile``, then docker's and podman's standard files and credential helpers),
-once per registry.
+``with imgmirror.Session() as s: s.copy(...); s.save(...); s.push(...); s.sync(...)``: each
+operation asks the session for the client of a registry; the session builds it once with the
+right credentials and connection options and closes them all at the end, so the ``/v2/`` ping,
+the challenge and the token cache are shared by every request to the same registry, across
+calls. When an operation gives no explicit credential, the session asks its keychain (by
+default: ``authfile``, then docker's and podman's standard files and credential helpers), once
+per registry. The module-level :func:`imgmirror.copy` (save, push, sync) are one-shot
+shortcuts: each opens a session, calls its method and closes it.
 """
 
 from __future__ import annotations
 
+import copy as _copy
 import threading
+from collections.abc import Sequence
+from os import PathLike
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+import attrs
 
 from ._version import __version__
 from .blobs import BlobEngine
@@ -19,6 +27,19 @@ from .credentials import Credential
 from .keychain import DefaultKeychain, Keychain
 from .transport.client import RegistryClient
 from .transport.tls import ClientOptions
+
+if TYPE_CHECKING:
+    from .archive.layout import ArchiveFormat
+    from .copier import CopyResult
+    from .credentials import CredentialInput
+    from .platform import PlatformsArg
+    from .progress import ProgressListener
+    from .pusher import ConsentInput, PushResult
+    from .reference import Reference
+    from .saver import ImageArg, SaveResult
+    from .shards import Shard
+    from .syncfile import SyncSpec
+    from .syncreport import SyncObserver, SyncReport
 
 __all__ = ["DEFAULT_JOBS", "Session"]
 
@@ -29,6 +50,11 @@ DEFAULT_JOBS = 8
 class Session:
     """Registry clients keyed by (registry, credentials), and the blob engine, closed together.
 
+    Reusable: ``with imgmirror.Session(jobs=8, timeout=30) as s:`` then :meth:`copy`,
+    :meth:`save`, :meth:`push` and :meth:`sync` as often as needed share connections, tokens
+    and the ``/v2/`` checks (three copies to one registry: one ``/v2/`` request there). A
+    session may be used from several threads at once.
+
     Args:
         options: connection settings for every client.
         authfile: credentials file consulted first when an operation gives no explicit
@@ -37,18 +63,25 @@ class Session:
             :class:`~imgmirror.keychain.DefaultKeychain` (``authfile``, then the standard
             files). A custom keychain is asked after ``authfile`` (if given), instead of the
             standard files.
-        jobs: blob transfers at once across everything done through this session.
+        jobs: blob transfers at once across everything done through this session; also each
+            call's default ``jobs``.
+        timeout: seconds a request may wait for a reply or stall (``options.timeout``
+            otherwise); each call may give its own.
     """
 
     def __init__(
         self,
         options: ClientOptions | None = None,
         *,
-        authfile: str | None = None,
+        authfile: str | PathLike[str] | None = None,
         keychain: Keychain | None = None,
         jobs: int = DEFAULT_JOBS,
+        timeout: float | None = None,
     ) -> None:
         self.options = options or ClientOptions(user_agent=f"imgmirror/{__version__}")
+        if timeout is not None:
+            self.options = attrs.evolve(self.options, timeout=timeout)
+        self.authfile = authfile
         self._keychains: list[Keychain] = []
         if keychain is None:
             self._keychains.append(DefaultKeychain(authfile))
@@ -56,10 +89,14 @@ class Session:
             if authfile is not None:
                 self._keychains.append(DefaultKeychain(authfile, defaults=False))
             self._keychains.append(keychain)
-        self._clients: dict[tuple[str, Credential | None, str | None], RegistryClient] = {}
+        self._clients: dict[
+            tuple[str, Credential | None, str | None, ClientOptions], RegistryClient
+        ] = {}
         self._resolved: dict[str, Credential | None] = {}
         self._lock = threading.Lock()
         self.blobs = BlobEngine(jobs, self.options.retry)
+        #: Transfers at once for one call (the engine's budget, or what the call asked).
+        self.jobs = jobs
 
     def credential_for(self, registry: str) -> Credential | None:
         """What the keychain(s) hold for ``registry``; asked once per session."""
@@ -82,7 +119,7 @@ class Session:
         """
         if credential is None:
             credential = self.credential_for(registry)
-        key = (registry, credential, role)  # one per side: errors name the side that failed
+        key = (registry, credential, role, self.options)  # one per side: errors name the side
         with self._lock:
             client = self._clients.get(key)
             if client is None:
@@ -91,6 +128,156 @@ class Session:
                 )
                 self._clients[key] = client
         return client
+
+    def scoped(
+        self,
+        jobs: int | None = None,
+        timeout: float | None = None,
+        authfile: str | PathLike[str] | None = None,
+    ) -> Session:
+        """This session for one call: the same clients, tokens and blob engine, with the
+        call's ``jobs`` (at most the engine's) and ``timeout`` (clients of their own), and
+        ``authfile`` asked first when the session was given none (a sync file's)."""
+        if jobs is None and timeout is None and (authfile is None or self.authfile is not None):
+            return self
+        view = _copy.copy(self)  # shares the client cache, the lock and the engine
+        if jobs is not None:
+            view.jobs = min(jobs, self.blobs.jobs)
+        if timeout is not None:
+            view.options = attrs.evolve(self.options, timeout=timeout)
+        if authfile is not None and self.authfile is None:
+            view.authfile = authfile
+            view._keychains = [DefaultKeychain(authfile, defaults=False), *self._keychains]
+            view._resolved = {}
+        return view
+
+    def copy(
+        self,
+        src: str | Reference,
+        dst: str | Reference,
+        *,
+        platforms: PlatformsArg = None,
+        src_creds: CredentialInput = None,
+        dest_creds: CredentialInput = None,
+        jobs: int | None = None,
+        timeout: float | None = None,
+        progress: ProgressListener | None = None,
+        referrers: bool | str | Sequence[str] | None = None,
+        referrers_optional: bool = False,
+    ) -> CopyResult:
+        """Copy an image (or a whole index) from ``src`` to ``dst``; see :func:`imgmirror.copy`.
+
+        ``jobs`` and ``timeout`` default to the session's.
+        """
+        from .copier import copy_image, endpoints  # noqa: PLC0415 - they sit above the session
+
+        source, destination = endpoints(src, dst)
+        return copy_image(
+            self.scoped(jobs, timeout),
+            source,
+            destination,
+            platforms=platforms,
+            src_creds=Credential.coerce(src_creds, setting="src_creds"),
+            dest_creds=Credential.coerce(dest_creds, setting="dest_creds"),
+            progress=progress,
+            referrers=referrers,
+            referrers_optional=referrers_optional,
+        )
+
+    def save(
+        self,
+        images: Sequence[ImageArg],
+        path: str | PathLike[str],
+        *,
+        platforms: PlatformsArg = None,
+        format: ArchiveFormat = "docker",
+        src_creds: CredentialInput = None,
+        jobs: int | None = None,
+        timeout: float | None = None,
+        progress: ProgressListener | None = None,
+    ) -> SaveResult:
+        """Save images into one archive at ``path``; see :func:`imgmirror.save`.
+
+        ``jobs`` and ``timeout`` default to the session's.
+        """
+        from .saver import save_images  # noqa: PLC0415
+
+        return save_images(
+            self.scoped(jobs, timeout),
+            images,
+            path,
+            platforms=platforms,
+            format=format,
+            src_creds=src_creds,
+            progress=progress,
+        )
+
+    def push(
+        self,
+        path: str | PathLike[str],
+        dest: str | None = None,
+        *,
+        platforms: PlatformsArg = None,
+        dest_creds: CredentialInput = None,
+        jobs: int | None = None,
+        timeout: float | None = None,
+        progress: ProgressListener | None = None,
+        to_archive_names: ConsentInput = False,
+        image: str | None = None,
+    ) -> PushResult:
+        """Push the images of an archive, layout or stream; see :func:`imgmirror.push`.
+
+        ``jobs`` and ``timeout`` default to the session's.
+        """
+        from .pusher import push_archive  # noqa: PLC0415
+
+        return push_archive(
+            self.scoped(jobs, timeout),
+            path,
+            dest,
+            platforms=platforms,
+            dest_creds=dest_creds,
+            progress=progress,
+            to_archive_names=to_archive_names,
+            image=image,
+        )
+
+    def sync(
+        self,
+        spec: SyncSpec | str | PathLike[str],
+        *,
+        to: str | None = None,
+        platforms: PlatformsArg = None,
+        src_creds: CredentialInput = None,
+        dest_creds: CredentialInput = None,
+        jobs: int | None = None,
+        timeout: float | None = None,
+        progress: ProgressListener | None = None,
+        dry_run: bool = False,
+        fail_fast: bool = False,
+        shard: Shard | str | None = None,
+        observer: SyncObserver | None = None,
+    ) -> SyncReport:
+        """Mirror every image a sync file selects; see :func:`imgmirror.sync`.
+
+        ``jobs`` and ``timeout`` default to the session's; the file's ``authfile:`` is asked
+        first when the session was given no ``authfile``.
+        """
+        from .syncer import sync_spec  # noqa: PLC0415
+
+        return sync_spec(
+            self.scoped(jobs, timeout),
+            spec,
+            to=to,
+            platforms=platforms,
+            src_creds=src_creds,
+            dest_creds=dest_creds,
+            progress=progress,
+            dry_run=dry_run,
+            fail_fast=fail_fast,
+            shard=shard,
+            observer=observer,
+        )
 
     def close(self) -> None:
         """Close every client."""

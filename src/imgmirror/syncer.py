@@ -36,7 +36,7 @@ from .errors import CredentialsError, ImgmirrorError, NotFound
 from .imagetree import choose_children, subset_index
 from .keychain import Keychain
 from .manifest import ImageIndex
-from .platform import Platform
+from .platform import Platform, PlatformsArg, parse_platforms
 from .progress import NullProgress, ProgressListener
 from .reference import Reference
 from .session import DEFAULT_JOBS, Session
@@ -52,7 +52,7 @@ R = TypeVar("R")
 
 log = logging.getLogger("imgmirror")
 
-__all__ = ["SyncItem", "expand_entry", "load_sync_file", "selected_images", "sync"]
+__all__ = ["SyncItem", "expand_entry", "load_sync_file", "selected_images", "sync", "sync_spec"]
 
 
 @attrs.frozen
@@ -345,33 +345,40 @@ def sync(
     spec: SyncSpec | str | os.PathLike[str],
     *,
     to: str | None = None,
-    dry_run: bool = False,
-    jobs: int = DEFAULT_JOBS,
-    fail_fast: bool = False,
-    shard: Shard | str | None = None,
+    platforms: PlatformsArg = None,
     src_creds: CredentialInput = None,
     dest_creds: CredentialInput = None,
+    jobs: int = DEFAULT_JOBS,
+    timeout: float | None = None,
+    progress: ProgressListener | None = None,
+    dry_run: bool = False,
+    fail_fast: bool = False,
+    shard: Shard | str | None = None,
+    observer: SyncObserver | None = None,
     authfile: str | None = None,
     keychain: Keychain | None = None,
     options: ClientOptions | None = None,
-    progress: ProgressListener | None = None,
-    observer: SyncObserver | None = None,
 ) -> SyncReport:
-    """Mirror every image a sync file selects; see docs/sync.md.
+    """Mirror every image a sync file selects (see docs/sync.md): a one-shot
+    :meth:`Session.sync <imgmirror.session.Session.sync>` in a session of its own.
 
     Args:
         spec: a path to a sync file, or a parsed :class:`~imgmirror.syncfile.SyncSpec`.
         to: destination prefix replacing the file's ``defaults.to`` (only with a path).
-        dry_run: check what is there and report ``would-copy``/``unchanged``; write nothing.
-        jobs: images checked and blobs transferred at once (one budget for the whole run).
-        fail_fast: stop at the first failure (images not started are not reported).
-        shard: ``"I/N"`` or a :class:`~imgmirror.shards.Shard`: only the entries in it.
+        platforms: ``"linux/arm64"`` or a list: every entry takes these platforms, in place
+            of the file's ``platforms:``. None: as the file says.
         src_creds, dest_creds: explicit credentials; each only when the file reads from
             (writes to) a single registry. Otherwise use ``authfile`` or the keychain.
+        jobs: images checked and blobs transferred at once (one budget for the whole run).
+        timeout: seconds a request may wait for a reply or stall (default:
+            ``options.timeout``).
+        progress: per-blob events of the copies.
+        dry_run: check what is there and report ``would-copy``/``unchanged``; write nothing.
+        fail_fast: stop at the first failure (images not started are not reported).
+        shard: ``"I/N"`` or a :class:`~imgmirror.shards.Shard`: only the entries in it.
+        observer: per-image events (started, finished with its result).
         authfile, keychain, options: as for :func:`imgmirror.copy`; ``authfile`` wins over
             the file's ``defaults.authfile``.
-        progress: per-blob events of the copies.
-        observer: per-image events (started, finished with its result).
 
     Returns:
         A :class:`~imgmirror.syncreport.SyncReport`; ``report.failed`` counts failures
@@ -381,29 +388,54 @@ def sync(
         InvalidSyncFile: the file is malformed (before anything is contacted).
         CredentialsError: explicit credentials with several registries on that side.
     """
+    with Session(
+        options, authfile=authfile, keychain=keychain, jobs=jobs, timeout=timeout
+    ) as session:
+        return session.sync(
+            spec, to=to, platforms=platforms, src_creds=src_creds, dest_creds=dest_creds,
+            progress=progress, dry_run=dry_run, fail_fast=fail_fast, shard=shard,
+            observer=observer,
+        )  # fmt: skip
+
+
+def sync_spec(
+    session: Session,
+    spec: SyncSpec | str | os.PathLike[str],
+    *,
+    to: str | None = None,
+    platforms: PlatformsArg = None,
+    src_creds: CredentialInput = None,
+    dest_creds: CredentialInput = None,
+    progress: ProgressListener | None = None,
+    dry_run: bool = False,
+    fail_fast: bool = False,
+    shard: Shard | str | None = None,
+    observer: SyncObserver | None = None,
+) -> SyncReport:
+    """:func:`sync` inside ``session``: its clients, tokens, blob engine and ``jobs``; the
+    file's ``authfile:`` is asked first when the session was given no ``authfile``."""
     started = time.monotonic()
     if not isinstance(spec, SyncSpec):
         spec = load_sync_file(spec, to=to)
     chosen = Shard.parse(shard) if isinstance(shard, str) else shard
     entries = [e for e in spec.entries if chosen is None or chosen.owns(e.key)]
-    src_cred, dst_cred = (
-        Credential.coerce(src_creds, setting="src_creds"),
-        Credential.coerce(dest_creds, setting="dest_creds"),
-    )
+    wanted = parse_platforms(platforms)
+    if wanted is not None:
+        entries = [attrs.evolve(e, platforms=tuple(wanted)) for e in entries]
+    src_cred = Credential.coerce(src_creds, setting="src_creds")
+    dst_cred = Credential.coerce(dest_creds, setting="dest_creds")
     if src_cred is not None:
         _only_registry("source", {e.source.registry for e in entries})
     watcher = observer or SyncObserver()
-    with Session(
-        options, authfile=authfile or spec.authfile, keychain=keychain, jobs=jobs
-    ) as session:
-        run = _Run(
-            session, src_cred, dst_cred, jobs, dry_run, fail_fast, watcher,
-            progress or NullProgress(),
-        )  # fmt: skip
-        items, failures = _expand_all(run, entries)
-        if dst_cred is not None:
-            _only_registry("destination", {i.destination.registry for i in items})
-        watcher.expanded(len(items))
-        done = _map(run, run.one, items)
+    session = session.scoped(authfile=spec.authfile)
+    run = _Run(
+        session, src_cred, dst_cred, session.jobs, dry_run, fail_fast, watcher,
+        progress or NullProgress(),
+    )  # fmt: skip
+    items, failures = _expand_all(run, entries)
+    if dst_cred is not None:
+        _only_registry("destination", {i.destination.registry for i in items})
+    watcher.expanded(len(items))
+    done = _map(run, run.one, items)
     results = failures + [r for r in done if isinstance(r, SyncResult)]
     return SyncReport(tuple(results), time.monotonic() - started, dry_run)

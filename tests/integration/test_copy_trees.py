@@ -103,6 +103,6 @@ def test_push_of_repeated_children_stores_each_manifest_once(
 
     result = imgmirror.push(archive, relative_registry.ref("b", "t"))
 
-    assert result.images == ((relative_registry.ref("b", "t"), top),)
+    assert result.images == (imgmirror.PushedImage(relative_registry.ref("b", "t"), top),)
     assert manifest_requests(relative_registry, before, "PUT") == 5
     assert skopeo_digest(relative_registry.ref("b", "t"), relative_registry) == top

@@ -38,7 +38,7 @@ def _cases(tmp_path: Path) -> list[tuple[Callable[[], object], str, list[str], s
             "point --authfile at ~/.docker/config.json",
         ),
         (
-            lambda: imgmirror.save([SRC], out, format="legacy", platform=two),
+            lambda: imgmirror.save([SRC], out, format="legacy", platforms=two),
             "give a single platform in platforms",
             ["save", SRC, "-o", out, "--format=legacy", "--platform", two[0], "--platform", two[1]],
             "give a single platform in --platform",

@@ -262,7 +262,7 @@ def test_archive_from_save_keeps_the_registry_digest(anon_registry: Registry, tm
     image = make_image(marker="saved")
     seed(anon_registry, "k8s/pause", "3.9", image)
     bundle = tmp_path / "node-images.tar"
-    imgmirror.save([anon_registry.ref("k8s/pause", "3.9")], str(bundle), platform="linux/amd64")
+    imgmirror.save([anon_registry.ref("k8s/pause", "3.9")], str(bundle), platforms="linux/amd64")
 
     digests = run_cli("digest", str(bundle))
     assert digests.stdout.split() == [image.digest, anon_registry.ref("k8s/pause", "3.9")]

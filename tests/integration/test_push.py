@@ -88,7 +88,7 @@ def test_docker_save_archive_pushes_pulls_and_runs(
     result = imgmirror.push(archive, f"{anon_registry.host}/mirror")
     repo_tag = name  # imgmirror-test/pause:<marker> on Docker Hub
     dest = f"{anon_registry.host}/mirror/{repo_tag}"
-    assert [n for n, _ in result.images] == [dest]
+    assert [i.name for i in result.images] == [dest]
     assert result.blobs_uploaded == 2  # config + the layer, gzipped on the way
     pushed = json.loads(skopeo_inspect_raw(dest, anon_registry))
     assert pushed["mediaType"] == images.DOCKER_MANIFEST
@@ -112,12 +112,12 @@ def test_skopeo_docker_archive_pushes_pulls_and_runs(
     )
     dest = f"{anon_registry.host}/from-skopeo/pause:v1"
     result = imgmirror.push(archive, dest)
-    assert [n for n, _ in result.images] == [dest]
+    assert [i.name for i in result.images] == [dest]
     _pull_and_run(docker_engine, dest, docker_refs)
     assert docker_engine.image_ids(dest)[dest] == image.config.digest
     # and under a prefix the archive's own name is kept
     result = imgmirror.push(archive, f"{anon_registry.host}/mirror")
-    assert result.images[0][0] == f"{anon_registry.host}/mirror/team/pause:v7"
+    assert result.images[0].name == f"{anon_registry.host}/mirror/team/pause:v7"
 
 
 def test_skopeo_oci_archive_keeps_its_digest(anon_registry, tmp_path):
@@ -133,7 +133,7 @@ def test_skopeo_oci_archive_keeps_its_digest(anon_registry, tmp_path):
     dest = f"{anon_registry.host}/pushed/oci:v1"
     result = imgmirror.push(archive, dest)
     assert result.layout == "oci"
-    assert result.images == ((dest, image.digest),)
+    assert result.images == (imgmirror.PushedImage(dest, image.digest),)
     assert skopeo_digest(dest, anon_registry) == image.digest
 
 
@@ -145,10 +145,10 @@ def test_save_then_push(anon_registry, tmp_path, fmt):
     imgmirror.save([anon_registry.ref("seed/multi", "v1")], archive, format=fmt)
     result = imgmirror.push(archive, f"{anon_registry.host}/again")
     dest = f"{anon_registry.host}/again/seed/multi:v1"
-    assert [n for n, _ in result.images] == [dest]
+    assert [i.name for i in result.images] == [dest]
     host_image = index.image_for(images.host_platform())
     if fmt == "oci":  # the whole index was saved: same digest as the original
-        assert result.images[0][1] == index.digest
+        assert result.images[0].digest == index.digest
         assert skopeo_digest(dest, anon_registry) == index.digest
     elif fmt == "docker":  # one platform saved: its manifest, byte for byte
         assert skopeo_digest(dest, anon_registry) == host_image.digest
@@ -257,9 +257,9 @@ def test_push_needs_credentials_for_token_registry(token_registry, tmp_path):
         imgmirror.push(archive, f"{token_registry.host}/mirror")
     result = imgmirror.push(archive, f"{token_registry.host}/mirror", dest_creds="pusher:pushpass")
     dest = f"{token_registry.host}/mirror/creds/image:v1"
-    assert result.images[0][0] == dest
+    assert result.images[0].name == dest
     digest = skopeo_digest(dest, token_registry, anonymous=True)
-    assert digest == result.images[0][1]
+    assert digest == result.images[0].digest
     assert (
         digest == "sha256:" + hashlib.sha256(skopeo_inspect_raw(dest, token_registry)).hexdigest()
     )

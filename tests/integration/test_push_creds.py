@@ -43,8 +43,8 @@ def test_library_refuses_without_consent(token_registry: Registry, named_archive
 
     result = imgmirror.push(archive, dest_creds=CREDS, to_archive_names=consent)
     assert asked == [(token_registry.host,)]
-    assert result.images[0][0] == name
-    assert skopeo_digest(name, token_registry, anonymous=True) == result.images[0][1]
+    assert result.images[0].name == name
+    assert skopeo_digest(name, token_registry, anonymous=True) == result.images[0].digest
 
 
 def test_cli_refuses_then_lists_the_registries(token_registry: Registry, named_archive) -> None:
@@ -70,7 +70,7 @@ def test_credentials_with_a_destination_need_no_consent(
 ) -> None:
     archive, _ = named_archive
     result = imgmirror.push(archive, f"{token_registry.host}/mirror", dest_creds=CREDS)
-    assert result.images[0][0] == f"{token_registry.host}/mirror/named/image:v1"
+    assert result.images[0].name == f"{token_registry.host}/mirror/named/image:v1"
 
 
 def test_archive_and_credentials_cannot_share_stdin() -> None:

@@ -46,8 +46,8 @@ def test_oci_directory_keeps_its_bare_tag(anon_registry: Registry, tmp_path: Pat
     result = imgmirror.push(layout, f"{anon_registry.host}/mirror/app")
     dest = f"{anon_registry.host}/mirror/app:3.19"  # not :latest
     assert result.layout == "oci"
-    assert result.images == ((dest, _oci_digest(layout, "3.19")),)
-    assert skopeo_digest(dest, anon_registry) == result.images[0][1]
+    assert result.images == (imgmirror.PushedImage(dest, _oci_digest(layout, "3.19")),)
+    assert skopeo_digest(dest, anon_registry) == result.images[0].digest
 
 
 def test_a_bare_tag_without_dest_asks_for_a_repository(tmp_path: Path) -> None:
@@ -81,7 +81,7 @@ def test_multi_platform_dir_layout(anon_registry: Registry, tmp_path: Path) -> N
     layout = tmp_path / "dirall"
     skopeo_copy(anon_registry.ref("multi", "v1"), f"dir:{layout}", src_registry=anon_registry)
     result = imgmirror.push(layout, f"{anon_registry.host}/copy/multi:v1")
-    assert result.images[0][1] == index.digest
+    assert result.images[0].digest == index.digest
     assert skopeo_digest(f"{anon_registry.host}/copy/multi:v1", anon_registry) == index.digest
 
 
@@ -141,7 +141,9 @@ def test_image_option_picks_a_tag_of_an_oci_layout(anon_registry: Registry, tmp_
         archive = _archive(tmp_path, (marker, f"example.com/{marker}:1"))
         skopeo("copy", f"docker-archive:{archive}", f"oci:{layout}:{marker}")
     result = imgmirror.push(layout, f"{anon_registry.host}/tags/app", image="t2")
-    assert result.images == ((f"{anon_registry.host}/tags/app:t2", _oci_digest(layout, "t2")),)
+    assert result.images == (
+        imgmirror.PushedImage(f"{anon_registry.host}/tags/app:t2", _oci_digest(layout, "t2")),
+    )
 
 
 def test_podman_local_name_without_dest(tmp_path: Path) -> None:

@@ -35,5 +35,5 @@ def test_compressed_archive_blob_broken_off_is_sent_again(
         result = imgmirror.push(archive, f"{proxy.host}/mirror/app:v1", options=FAST)
 
     assert proxy.cuts == 1
-    assert [d for _, d in result.images] == [digest]
+    assert [i.digest for i in result.images] == [digest]
     assert skopeo_inspect_raw(destination.ref("mirror/app", "v1"), destination) == image.manifest

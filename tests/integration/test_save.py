@@ -204,7 +204,7 @@ def test_several_platforms(anon_registry: Registry, pause_binary, loaded, tmp_pa
     source = f"{anon_registry.host}/pause:multi"
     out = tmp_path / "two.tar"
     result = imgmirror.save(
-        [source], out, platform=[str(host_platform()), "linux/arm64"], options=OPTIONS
+        [source], out, platforms=[str(host_platform()), "linux/arm64"], options=OPTIONS
     )
     assert set(result.images[0].platforms) == {str(host_platform()), "linux/arm64"}
     names = _members(out)

@@ -212,7 +212,7 @@ def save_command(
         result = save(
             images or [],
             output,
-            platform=platform,
+            platforms=platform,
             format=archive_format,  # type: ignore[arg-type]
             src_creds=src_creds,
             jobs=jobs,
@@ -423,8 +423,8 @@ def push_command(
         return
     if quiet:
         return
-    for name, digest in result.images:
-        typer.echo(f"pushed {name}\n  digest {digest}")
+    for pushed in result.images:
+        typer.echo(f"pushed {pushed.name}\n  digest {pushed.digest}")
     typer.echo(
         f"  blobs: {result.blobs_uploaded} uploaded ({human_bytes(result.bytes)}), "
         f"{result.blobs_skipped} already there, {result.blobs_mounted} mounted"
