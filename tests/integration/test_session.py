@@ -3,6 +3,7 @@ and the same parameters (platforms, credentials, jobs, timeout, progress) in eve
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from imgmirror.progress import ProgressListener
 from tests.support.images import Platform, make_image, oci_index_with_attestations
 from tests.support.registry import Registry
 from tests.support.seed import seed
-from tests.support.tools import skopeo_digest
+from tests.support.tools import run_cli, skopeo_digest
 
 pytestmark = [pytest.mark.registry]
 
@@ -194,7 +195,16 @@ def test_push_platforms_narrows_an_index_to_a_smaller_one(anon_registry: Registr
         anon_registry.ref("multi", "1"), anon_registry.ref("copied", "1"), platforms=platforms[:2]
     )
 
+    by_cli = run_cli(
+        "push", str(whole), anon_registry.ref("cli", "1"), "--json",
+        "--platform", platforms[0], "--platform", platforms[1],
+    )  # fmt: skip
+
     assert pushed.images[0].digest == copied.digest  # the same smaller index as copy makes
     assert pushed.images[0].digest != index.digest
+    assert by_cli.returncode == 0, by_cli.stderr
+    assert json.loads(by_cli.stdout.splitlines()[-1])["images"] == [
+        {"name": anon_registry.ref("cli", "1"), "digest": copied.digest}
+    ]
     with pytest.raises(imgmirror.PlatformNotFound):
         imgmirror.push(whole, anon_registry.ref("none", "1"), platforms="linux/s390x")

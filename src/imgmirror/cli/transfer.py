@@ -367,6 +367,15 @@ def push_command(
             help="Push only this image of the archive: a name, a tag or a digest.",
         ),
     ] = None,
+    platform: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--platform",
+            metavar="OS/ARCH[/VARIANT]",
+            help="Of an image that is an index, push only this platform (repeatable: a "
+            "smaller index of several). Default: everything.",
+        ),
+    ] = None,
     jobs: JobsOpt = 4,
     authfile: AuthfileOpt = None,
     ca_file: CaFileOpt = None,
@@ -404,6 +413,7 @@ def push_command(
             result = push(
                 archive,
                 destination,
+                platforms=platform,
                 dest_creds=dest_creds,
                 jobs=jobs,
                 authfile=authfile,
