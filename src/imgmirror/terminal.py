@@ -10,6 +10,7 @@ plain line on stderr every few seconds, so CI logs show life. Both read a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -111,7 +112,12 @@ class TerminalProgress(ProgressTally):
         shown = human_bytes(size) if size is not None else ""
         style = "red" if outcome in _BAD else ("dim" if outcome in ("skipped", "mounted") else "")
         line = Text(f"  {_short(digest)}  {outcome:<11} {shown}", style=style)
-        self.console.print(line, no_wrap=True, overflow="ellipsis", crop=True)
+        live = self._live
+        # Live's refresh thread writes under its lock; a print from a worker thread must too,
+        # or a refresh lands between the print's "clear the display" and its line (rich
+        # positions the cursor when the print is rendered, not when it is written).
+        with live._lock if live is not None else contextlib.nullcontext():
+            self.console.print(line, no_wrap=True, overflow="ellipsis", crop=True)
 
     def close(self, *, interrupted: bool = False) -> None:
         """Stop the display; with ``interrupted``, blobs still in flight are shown as such."""
