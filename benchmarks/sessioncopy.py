@@ -27,18 +27,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=8)
     args = parser.parse_args(argv)
 
-    from imgmirror.copier import copy_image  # noqa: PLC0415 - timed from the first import
-    from imgmirror.reference import Reference  # noqa: PLC0415
-    from imgmirror.session import Session  # noqa: PLC0415
+    import imgmirror  # noqa: PLC0415 - timed from the first import
     from imgmirror.transport.tls import ClientOptions  # noqa: PLC0415
 
     options = ClientOptions(ca_file=args.ca_file)
-    with Session(options, jobs=args.jobs) as session, ThreadPoolExecutor(args.jobs) as pool:
+    with (
+        imgmirror.Session(options, jobs=args.jobs) as session,
+        ThreadPoolExecutor(args.jobs) as pool,
+    ):
 
         def one(i: int) -> int:
-            source = Reference.parse(f"{args.source_host}/sync/app{i}:1.0")
-            destination = Reference.parse(f"{args.dest_prefix}/sync/app{i}:1.0")
-            return copy_image(session, source, destination).bytes_copied
+            result = session.copy(
+                f"{args.source_host}/sync/app{i}:1.0", f"{args.dest_prefix}/sync/app{i}:1.0"
+            )
+            return result.bytes_copied
 
         copied = sum(pool.map(one, range(args.count)))
     print(json.dumps({"images": args.count, "bytes_copied": copied}))

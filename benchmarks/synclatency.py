@@ -219,7 +219,7 @@ def render(table: Table, rounds: int, delay: float, count: int) -> str:
         f" {delay * 1000:.0f} ms each way, TLS at {next(SUBNET.hosts())}, a fresh destination "
         f"per round, medians of {rounds} rounds with the first tool rotated. Small images (a "
         "shared base layer, a layer and a config of their own). `imgmirror Session` is "
-        f"{count} `copy_image` calls from 8 threads through one `imgmirror.Session`. Requests "
+        f"{count} `Session.copy` calls from 8 threads through one `imgmirror.Session`. Requests "
         "exclude `/v2/` pings; mounts are cross-repository mounts the destination granted.",
         "",
         "| run | tool | time | requests | per tag | mounts | ratio to skopeo | target |",
