@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from os import PathLike
 from os import fspath as os_fspath
 
@@ -23,8 +23,12 @@ import attrs
 from .archive.contents import DockerImage, DockerLayer, OciImage, read_contents
 from .archive.convert import BlobSource, build_manifest, measure_layer
 from .archive.reader import Archive, open_archive
+from .archive.referrers import read_referrers
 from .archive.selection import select_image
 from .archive.spool import readable, split_selector
+from .archivereferrers import plan_restore
+from .artifacts import ArtifactFilter
+from .attach import ReferrersResult
 from .blobs import BlobEngine, BlobJob, BlobTally, Opener, once
 from .credentials import Credential, CredentialInput
 from .digest import Digest, verify_stream
@@ -85,11 +89,14 @@ class PushResult:
     blobs_mounted: int
     bytes: int
     notes: tuple[str, ...] = ()
+    referrers: ReferrersResult | None = None
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict (``--json`` output): ``images`` a list of {name, digest}."""
-        out = attrs.asdict(self)
+        out = attrs.asdict(self, filter=lambda a, _: a.name != "referrers")
         out["images"] = [attrs.asdict(image) for image in self.images]
+        if self.referrers is not None:
+            out["referrers"] = self.referrers.to_json()
         return out
 
 
@@ -298,6 +305,8 @@ def push(
     options: ClientOptions | None = None,
     to_archive_names: ConsentInput = False,
     image: str | None = None,
+    referrers: bool | str | Sequence[str] | None = True,
+    referrers_optional: bool = False,
 ) -> PushResult:
     """Push every image of an image archive (or one: ``image``) to a registry: a one-shot
     :meth:`Session.push <imgmirror.session.Session.push>` in a session of its own.
@@ -328,6 +337,11 @@ def push(
             with the registries the archive names that returns True, to send the
             credentials to them.
         image: push only this image: one of its names, a bare tag or its digest.
+        referrers: restore the referrers the archive stores for the images pushed
+            (``save --referrers``): True (all, the default), artifact types as for
+            :func:`~imgmirror.copier.copy`, or False.
+        referrers_optional: restore them best effort: a referrer the archive holds only in
+            part, or that cannot be pushed, is reported in ``result.referrers.failed``.
 
     Raises:
         ArchiveNamesNeedConsent: ``dest_creds`` without ``dest`` and no consent.
@@ -340,7 +354,8 @@ def push(
     ) as session:
         return session.push(
             path, dest, platforms=platforms, dest_creds=dest_creds, progress=progress,
-            to_archive_names=to_archive_names, image=image,
+            to_archive_names=to_archive_names, image=image, referrers=referrers,
+            referrers_optional=referrers_optional,
         )  # fmt: skip
 
 
@@ -354,6 +369,8 @@ def push_archive(
     progress: ProgressListener | None = None,
     to_archive_names: ConsentInput = False,
     image: str | None = None,
+    referrers: bool | str | Sequence[str] | None = True,
+    referrers_optional: bool = False,
 ) -> PushResult:
     """:func:`push` inside ``session``: its clients, tokens, blob engine and ``jobs``."""
     credential = Credential.coerce(dest_creds, setting="dest_creds")
@@ -364,10 +381,14 @@ def push_archive(
         archive = open_archive(local)
         contents = read_contents(archive)
         chosen = (select_image(contents.images, wanted),) if wanted else contents.images
+        stored = read_referrers(archive, contents.referrers)
         planned, sources = _plan_images(archive, chosen, session.jobs)
         if wanted_platforms is not None:
             planned = [(names, _narrowed(one, wanted_platforms)) for names, one in planned]
         targets = plan_targets(planned, dest)
+        wanted_referrers = ArtifactFilter.parse(referrers)
+        restore = plan_restore(stored, targets, wanted_referrers, optional=referrers_optional)
+        targets = restore.with_blobs(targets, sources)
         check_names(targets, dest, credential, to_archive_names)
         for note in contents.notes:
             log.info("%s", note)
@@ -383,6 +404,7 @@ def push_archive(
             jobs=session.jobs,
             progress=progress or NullProgress(),
         )
+        carried = restore.push(clients)
     return PushResult(
         archive=str(path),
         layout=contents.layout,
@@ -392,4 +414,5 @@ def push_archive(
         blobs_mounted=tally.mounted,
         bytes=tally.bytes,
         notes=contents.notes,
+        referrers=carried,
     )

@@ -33,6 +33,8 @@ from .archive.layout import (
 )
 from .archive.output import Output, open_output
 from .archive.prefetch import prefetching
+from .archivereferrers import with_referrers
+from .artifacts import ArtifactFilter
 from .archive.scatter import write_scattered
 from .archive.writer import Piece, stream_archive
 from .compression import compress
@@ -93,6 +95,8 @@ class SaveResult:
     bytes: int
     compression: str | None = None
     streamed: bool = False
+    referrers: tuple[str, ...] = ()
+    referrers_failed: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict (``--json`` output)."""
@@ -215,6 +219,8 @@ def save(
     keychain: Keychain | None = None,
     options: ClientOptions | None = None,
     platform: PlatformsArg = None,
+    referrers: bool | str | Sequence[str] | None = None,
+    referrers_optional: bool = False,
 ) -> SaveResult:
     """Save images into one archive at ``path``: a one-shot
     :meth:`Session.save <imgmirror.session.Session.save>` in a session of its own.
@@ -240,6 +246,11 @@ def save(
         keychain: a custom credential source, asked instead of the standard files.
         options: TLS, retry and timeout settings.
         platform: the older name of ``platforms`` (deprecated: a DeprecationWarning).
+        referrers: also store what refers to each image and its manifests (signatures,
+            SBOMs, attestations), for :func:`~imgmirror.pusher.push` to restore: True for all,
+            or artifact types as for :func:`~imgmirror.copier.copy` (not in ``legacy``).
+        referrers_optional: store referrers best effort: one that cannot be saved is
+            listed in ``result.referrers_failed`` instead of failing the save.
 
     Raises:
         ImgmirrorError: any failure; nothing is left at ``path`` then.
@@ -254,7 +265,7 @@ def save(
     ) as session:
         return session.save(
             images, path, platforms=platforms, format=format, src_creds=src_creds,
-            progress=progress,
+            progress=progress, referrers=referrers, referrers_optional=referrers_optional,
         )  # fmt: skip
 
 
@@ -312,6 +323,8 @@ def save_images(
     format: ArchiveFormat = "docker",
     src_creds: CredentialInput = None,
     progress: ProgressListener | None = None,
+    referrers: bool | str | Sequence[str] | None = None,
+    referrers_optional: bool = False,
 ) -> SaveResult:
     """:func:`save` inside ``session``: its clients, tokens and ``jobs``.
 
@@ -319,6 +332,11 @@ def save_images(
         ImgmirrorError: any failure; nothing is left at ``path`` then.
     """
     chosen = _chosen_platforms(platforms, format)
+    wanted_referrers = ArtifactFilter.parse(referrers)
+    if wanted_referrers is not None and format == "legacy":
+        raise ArchiveError(
+            "the legacy format cannot hold referrers", hint="save in the docker or oci format"
+        )
     if not images:
         raise ArchiveError("nothing to save", hint="name at least one image")
     parsed = [parse_image_arg(arg) for arg in images]
@@ -328,6 +346,12 @@ def save_images(
     jobs = session.jobs
     with open_output(shown) as out:
         items, saved = _resolve(session, parsed, credential, chosen, format)
+        items, left_behind = with_referrers(
+            items,
+            lambda origin: session.client(origin.registry, credential, role="source"),
+            wanted_referrers,
+            optional=referrers_optional,
+        )
         plan = plan_archive(items, format)
         blobs = [e.blob for e in plan.entries if isinstance(e, BlobEntry | LayerTarEntry)]
         (progress or NullProgress()).planned(blobs, "save")
@@ -359,4 +383,6 @@ def save_images(
         bytes=size,
         compression=kind,
         streamed=not out.seekable,
+        referrers=tuple(str(r.referrer.digest) for item in items for r in item.referrers),
+        referrers_failed=tuple(left_behind),
     )

@@ -195,6 +195,8 @@ class Session:
         jobs: int | None = None,
         timeout: float | None = None,
         progress: ProgressListener | None = None,
+        referrers: bool | str | Sequence[str] | None = None,
+        referrers_optional: bool = False,
     ) -> SaveResult:
         """Save images into one archive at ``path``; see :func:`imgmirror.save`.
 
@@ -210,6 +212,8 @@ class Session:
             format=format,
             src_creds=src_creds,
             progress=progress,
+            referrers=referrers,
+            referrers_optional=referrers_optional,
         )
 
     def push(
@@ -224,6 +228,8 @@ class Session:
         progress: ProgressListener | None = None,
         to_archive_names: ConsentInput = False,
         image: str | None = None,
+        referrers: bool | str | Sequence[str] | None = True,
+        referrers_optional: bool = False,
     ) -> PushResult:
         """Push the images of an archive, layout or stream; see :func:`imgmirror.push`.
 
@@ -240,6 +246,8 @@ class Session:
             progress=progress,
             to_archive_names=to_archive_names,
             image=image,
+            referrers=referrers,
+            referrers_optional=referrers_optional,
         )
 
     def sync(

@@ -10,6 +10,7 @@ import tarfile
 import tracemalloc
 from collections.abc import Iterator
 
+import attrs
 import pytest
 
 from imgmirror.archive.layout import (
@@ -23,14 +24,17 @@ from imgmirror.archive.layout import (
     legacy_layer_json,
     plan_archive,
 )
+from imgmirror.archive.referrers import SUBJECT_ANNOTATION, TAG_ANNOTATION, SavedReferrer
 from imgmirror.archive.writer import HeaderFixup, Rewind, _fixed_header, stream_archive
 from imgmirror.digest import Digest
 from imgmirror.errors import ArchiveError, InvalidReference, NetworkError, VerificationError
 from imgmirror.imagetree import ImageTree
 from imgmirror.manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
 from imgmirror.reference import Reference
+from imgmirror.referrers import Referrer
 from imgmirror.saver import SaveResult, archive_compression, load_commands, parse_image_arg
 from tests.support.images import Image, Layer, make_image, make_index, make_layer
+from tests.support.signing import sbom_artifact
 
 ORIGIN = Origin("registry.example", "lib/app")
 
@@ -434,3 +438,38 @@ def test_compression_and_load_commands():
         "zstd -dc a.tar.zst | ctr -n k8s.io images import -",
     ]
     assert load_commands(result("a.tar", "oci")) == ["ctr -n k8s.io images import a.tar"]
+
+
+def test_referrers_are_stored_unnamed_after_the_images():
+    image = make_image(marker="subject")
+    subject = image.descriptor(with_platform=False)
+    sbom = sbom_artifact(subject)
+    signature = sbom_artifact(sbom.descriptor(with_platform=False), name="sig")
+    saved = []
+    for artifact, of, tag in ((sbom, image, None), (signature, sbom, "sha256-x.sig")):
+        descriptor = Descriptor(artifact.media_type, Digest.parse(artifact.digest), artifact.size)
+        referrer = Referrer(descriptor, "application/spdx+json", Digest.parse(of.digest), tag)
+        saved.append(SavedReferrer(referrer, _tree(artifact)))
+    item = attrs.evolve(_item(image), referrers=tuple(saved))
+    plan = plan_archive([item, _item(image, "registry.example/lib/app:2")], "docker")
+    paths = _paths(plan.entries)
+    for artifact in (sbom, signature):
+        assert f"blobs/sha256/{artifact.digest.split(':')[1]}" in paths
+        layer = artifact.layers[0]
+        blob = next(e for e in plan.entries if getattr(e, "path", "").endswith(layer.digest[7:]))
+        assert isinstance(blob, BlobEntry)
+        assert blob.origin == ORIGIN
+    index = json.loads(_file(plan.entries, "index.json"))["manifests"]
+    assert [e["digest"] for e in index] == [image.digest, image.digest, sbom.digest,
+                                           signature.digest]  # fmt: skip
+    assert index[2] == {
+        "mediaType": sbom.media_type,
+        "digest": sbom.digest,
+        "size": sbom.size,
+        "artifactType": "application/spdx+json",
+        "annotations": {SUBJECT_ANNOTATION: image.digest},
+    }
+    tagged = {SUBJECT_ANNOTATION: sbom.digest, TAG_ANNOTATION: "sha256-x.sig"}
+    assert index[3]["annotations"] == tagged
+    manifest_json = json.loads(_file(plan.entries, "manifest.json"))
+    assert len(manifest_json) == 2  # docker load sees the images only

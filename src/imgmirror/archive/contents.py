@@ -32,6 +32,7 @@ from ..imagetree import check_depth, subset_index, unique
 from ..manifest import Descriptor, ImageIndex, ImageManifest, parse_config, parse_manifest
 from ..reference import Reference
 from .reader import Archive, safe_name
+from .referrers import is_referrer_entry
 
 __all__ = [
     "ArchiveContents",
@@ -104,11 +105,13 @@ class OciImage:
 
 @attrs.frozen
 class ArchiveContents:
-    """The images of an archive; ``layout`` is ``"oci"`` or ``"docker"``."""
+    """The images of an archive; ``layout`` is ``"oci"`` or ``"docker"``; ``referrers``
+    the ``index.json`` entries of stored referrers (:mod:`imgmirror.archive.referrers`)."""
 
     layout: str
     images: tuple[OciImage | DockerImage, ...]
     notes: tuple[str, ...] = ()
+    referrers: tuple[Descriptor, ...] = ()
 
 
 def _json(archive: Archive, name: str) -> Any:
@@ -145,8 +148,8 @@ def read_contents(archive: Archive) -> ArchiveContents:
     has_docker = archive.has_file("manifest.json")
     docker = docker_images(archive) if has_docker else ()
     if archive.has_file("oci-layout"):
-        images, notes = oci_images(archive)
-        return ArchiveContents("oci", images, notes)
+        images, notes, referrers = oci_images(archive)
+        return ArchiveContents("oci", images, notes, referrers)
     if not has_docker:
         raise ArchiveError(
             f"{archive.path} is not an image archive: it has neither manifest.json nor "
@@ -373,8 +376,11 @@ def expand_image(
     return OciImage((), subset, kept_children, tuple(blobs.values()))
 
 
-def oci_images(archive: Archive) -> tuple[tuple[OciImage, ...], tuple[str, ...]]:
-    """The images listed in ``index.json``, entries for the same digest merged."""
+def oci_images(
+    archive: Archive,
+) -> tuple[tuple[OciImage, ...], tuple[str, ...], tuple[Descriptor, ...]]:
+    """The images listed in ``index.json`` (entries for the same digest merged), notes, and
+    the entries of stored referrers (set aside, not images)."""
     layout = _json(archive, "oci-layout")
     if not isinstance(layout, dict) or layout.get("imageLayoutVersion") != "1.0.0":
         raise ArchiveError('oci-layout must say {"imageLayoutVersion": "1.0.0"}')
@@ -387,8 +393,10 @@ def oci_images(archive: Archive) -> tuple[tuple[OciImage, ...], tuple[str, ...]]
     if not isinstance(index, ImageIndex):
         raise ArchiveError("index.json is not an image index")
     by_digest: dict[Digest, list[Descriptor]] = {}
+    referrers = tuple(d for d in index.manifests if is_referrer_entry(d))
     for descriptor in index.manifests:
-        by_digest.setdefault(descriptor.digest, []).append(descriptor)
+        if not is_referrer_entry(descriptor):
+            by_digest.setdefault(descriptor.digest, []).append(descriptor)
     notes: list[str] = []
     images = []
     for descriptors in by_digest.values():
@@ -400,4 +408,4 @@ def oci_images(archive: Archive) -> tuple[tuple[OciImage, ...], tuple[str, ...]]
         images.append(attrs.evolve(image, names=names, tags=tags))
     if not images:
         raise ArchiveError("index.json lists no images")
-    return tuple(images), tuple(notes)
+    return tuple(images), tuple(notes), referrers

@@ -34,6 +34,7 @@ from ..errors import ArchiveError
 from ..imagetree import ImageTree
 from ..manifest import Descriptor, ImageIndex, ImageManifest, parse_config
 from ..reference import Reference
+from .referrers import SavedReferrer, index_entry
 
 __all__ = [
     "ArchiveFormat",
@@ -97,12 +98,15 @@ class SaveItem:
         tree: the manifests selected for it (one image, or an index with its children).
         configs: raw bytes of image configs by digest (at least the primary image's for the
             docker and legacy formats).
+        referrers: what refers to it, stored beside it (OCI layouts only; their blobs
+            are at ``origin`` too).
     """
 
     name: Reference
     origin: Origin
     tree: ImageTree
     configs: Mapping[Digest, bytes] = attrs.field(factory=dict)
+    referrers: tuple[SavedReferrer, ...] = ()
 
 
 @attrs.frozen
@@ -216,13 +220,14 @@ class _Entries:
         return self.add(BlobEntry(_blob_path(blob.digest), blob, item.origin))
 
     def tree(self, item: SaveItem) -> None:
-        """Every manifest, config and layer of ``item``'s tree under ``blobs/``."""
-        tree = item.tree
-        for manifest in (*tree.children, tree.top):
-            self.add(FileEntry(_blob_path(manifest.digest), manifest.raw))
-        for image in tree.images():
-            for blob in image.blobs:
-                self.blob(item, blob)
+        """Every manifest, config and layer of ``item``'s tree, then of its referrers' trees,
+        under ``blobs/``."""
+        for tree in (item.tree, *(saved.tree for saved in item.referrers)):
+            for manifest in (*tree.children, tree.top):
+                self.add(FileEntry(_blob_path(manifest.digest), manifest.raw))
+            for image in tree.images():
+                for blob in image.blobs:
+                    self.blob(item, blob)
 
     def values(self) -> list[Entry]:
         return list(self.by_path.values())
@@ -242,11 +247,16 @@ def _index_entry(item: SaveItem) -> dict[str, Any]:
 
 
 def _index_json(items: Sequence[SaveItem]) -> bytes:
+    """The images, then the referrers (unnamed, see :mod:`imgmirror.archive.referrers`)."""
+    referrers = {s.referrer.digest: s.referrer for item in items for s in item.referrers}
     return _json(
         {
             "schemaVersion": 2,
             "mediaType": mediatypes.OCI_INDEX,
-            "manifests": [_index_entry(item) for item in items],
+            "manifests": [
+                *(_index_entry(item) for item in items),
+                *(index_entry(referrer) for referrer in referrers.values()),
+            ],
         }
     )
 

@@ -171,6 +171,28 @@ def _access(
     }
 
 
+def _inspect_archive(path: str, referrers: str | None, *, as_json: bool) -> None:
+    """``inspect ARCHIVE``: each image, with the referrers the archive stores if asked."""
+    from ..archivereferrers import archive_referrers  # noqa: PLC0415 - imported when asked for
+    from ..lookup import inspect_archive  # noqa: PLC0415
+
+    with reported_errors():
+        infos = inspect_archive(path)
+        listings = archive_referrers(path, referrers) if referrers else None
+    if as_json:
+        images = [i.to_json() for i in infos]
+        for shown, listing in zip(images, listings or (), strict=False):
+            shown["referrers"] = listing.to_json()["subjects"]
+        emit_json({"archive": path, "images": images})
+        return
+    typer.echo(f"{path}: {len(infos)} image{'s' if len(infos) != 1 else ''}")
+    for i, info in enumerate(infos):
+        lines = render(info)
+        if listings is not None:
+            lines += ["  referrers:", *render_listing(listings[i], "  ")]
+        typer.echo("\n".join(lines))
+
+
 def _referrers(image: str, types: str, access: dict[str, Any]) -> ReferrerListing:
     from ..discovery import find_referrers  # noqa: PLC0415 - imported when asked for
 
@@ -235,7 +257,9 @@ and their digests; for an image, its layers with sizes and, from its config, the
 creation time, entrypoint and cmd.
 
 IMAGE may be an archive (imgmirror save, docker save, skopeo, ctr export): every image it \
-holds is shown with its names and digests. Manifests imgmirror cannot parse (Docker schema 1, \
+holds is shown with its names and digests. --referrers adds the tree of what refers to the \
+image (signatures, SBOMs, attestations): at the registry, or as stored by save --referrers. \
+Manifests imgmirror cannot parse (Docker schema 1, \
 unknown media types) are shown as far as they can be read, with what could not be.
 
 \b
@@ -269,23 +293,13 @@ def inspect_command(
     as_json: JsonOpt = False,
     referrers: InspectReferrersOpt = None,
 ) -> None:
-    from ..lookup import inspect, inspect_archive, is_archive_path  # noqa: PLC0415
+    from ..lookup import inspect, is_archive_path  # noqa: PLC0415
 
     if is_archive_path(image):
-        if raw or config or platform or referrers:
-            typer.echo(
-                "imgmirror: error: --raw, --config, --platform and --referrers need an image",
-                err=True,
-            )
+        if raw or config or platform:
+            typer.echo("imgmirror: error: --raw, --config and --platform need an image", err=True)
             raise typer.Exit(2)
-        with reported_errors():
-            infos = inspect_archive(image)
-        if as_json:
-            emit_json({"archive": image, "images": [i.to_json() for i in infos]})
-            return
-        typer.echo(f"{image}: {len(infos)} image{'s' if len(infos) != 1 else ''}")
-        for info in infos:
-            typer.echo("\n".join(render(info)))
+        _inspect_archive(image, referrers, as_json=as_json)
         return
     with reported_errors():
         access = _access(creds, authfile, ca_file, certs_dir, insecure_registry)

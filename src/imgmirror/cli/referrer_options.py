@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["ReferrersOpt", "ReferrersOptionalOpt", "bare_referrers", "referrers_wanted"]
+__all__ = [
+    "PushReferrersOpt",
+    "ReferrersOpt",
+    "ReferrersOptionalOpt",
+    "SaveReferrersOpt",
+    "bare_referrers",
+    "referrers_wanted",
+]
 
 
 def bare_referrers(argv: list[str]) -> list[str]:
@@ -45,6 +52,26 @@ ReferrersOpt = Annotated[
         "attestations (referrers API, fallback tag, cosign tags), and their own referrers. "
         "Alone: all; or sig, att, sbom or media types, comma-separated (--referrers=sig,sbom). "
         "Pushed after the image, digests unchanged.",
+    ),
+]
+SaveReferrersOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--referrers",
+        metavar="[TYPE,...]",
+        help="Also store what refers to each image and its manifests (signatures, SBOMs, "
+        "attestations, and their own referrers) in the archive's OCI layout, for push to "
+        "restore; docker load and ctr import ignore them. Alone: all; or sig, att, sbom or "
+        "media types, comma-separated. Not with --format legacy.",
+    ),
+]
+PushReferrersOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--referrers",
+        metavar="[TYPE,...]",
+        help="Which referrers the archive stores (save --referrers) to restore after the "
+        "images: all (the default) or sig, att, sbom or media types, comma-separated.",
     ),
 ]
 ReferrersOptionalOpt = Annotated[

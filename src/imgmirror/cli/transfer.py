@@ -32,7 +32,13 @@ from .common import (
     make_options,
     running,
 )
-from .referrer_options import ReferrersOpt, ReferrersOptionalOpt, referrers_wanted
+from .referrer_options import (
+    PushReferrersOpt,
+    ReferrersOpt,
+    ReferrersOptionalOpt,
+    SaveReferrersOpt,
+    referrers_wanted,
+)
 
 if TYPE_CHECKING:
     from ..saver import SaveResult
@@ -189,6 +195,8 @@ def save_command(
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
+    referrers: SaveReferrersOpt = None,
+    referrers_optional: ReferrersOptionalOpt = False,
 ) -> None:
     """Save images into one archive FILE for docker load and ctr images import.
 
@@ -219,7 +227,11 @@ def save_command(
             authfile=authfile,
             options=options,
             progress=progress,
+            referrers=referrers_wanted(referrers, referrers_optional),
+            referrers_optional=referrers_optional,
         )
+    for failure in result.referrers_failed:
+        typer.echo(f"imgmirror: warning: {failure}", err=True)
     commands = load_commands(result)
     for image in result.images:
         if image.renamed_from_digest:
@@ -251,6 +263,11 @@ def _print_saved(result: SaveResult, commands: list[str], err: bool) -> None:
     for image in result.images:
         platforms = ", ".join(image.platforms) or "-"
         lines.append(f"  {image.source} -> {image.name} [{platforms}] {image.digest}")
+    if result.referrers or result.referrers_failed:
+        lines.append(
+            f"  referrers: {len(result.referrers)} saved, "
+            f"{len(result.referrers_failed)} left behind"
+        )
     if commands:
         lines += ["load it with:", *(f"  {command}" for command in commands)]
     typer.echo("\n".join(lines), err=err)
@@ -384,6 +401,8 @@ def push_command(
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
+    referrers: PushReferrersOpt = None,
+    referrers_optional: ReferrersOptionalOpt = False,
 ) -> None:
     from ..pusher import ArchiveNamesNeedConsent, push  # noqa: PLC0415 - imported when run
 
@@ -421,6 +440,8 @@ def push_command(
                 progress=progress,
                 to_archive_names=consent,
                 image=image,
+                referrers=referrers or True,
+                referrers_optional=referrers_optional,
             )
         except ArchiveNamesNeedConsent as exc:
             exc.message = exc.message.replace("credentials were", "--dest-creds was")
@@ -428,6 +449,9 @@ def push_command(
             raise
     for note in result.notes:
         typer.echo(f"imgmirror: note: {note}", err=True)
+    carried = result.referrers
+    for failure in carried.failed if carried else ():
+        typer.echo(f"imgmirror: warning: {failure}", err=True)
     if as_json:
         emit_json(result.to_json())
         return
@@ -439,3 +463,5 @@ def push_command(
         f"  blobs: {result.blobs_uploaded} uploaded ({human_bytes(result.bytes)}), "
         f"{result.blobs_skipped} already there, {result.blobs_mounted} mounted"
     )
+    if carried is not None:
+        typer.echo(f"  referrers: {len(carried.copied)} pushed, {len(carried.failed)} left behind")
