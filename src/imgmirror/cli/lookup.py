@@ -22,7 +22,7 @@ from .common import (
     reported_errors,
 )
 from .creds import SRC_ENV, creds_option
-from .referrers import render_listing
+from .referrer_tree import render_listing
 
 if TYPE_CHECKING:
     from ..discovery import ReferrerListing
