@@ -217,9 +217,11 @@ def copy_image(
             dst_repo=destination.repository,
             hints=hints,
             progress=NullProgress(),
-            cancel=LinkedEvent(cancel),
         )
-        carried = carry.push(dst, destination.repository, lambda blobs: send(blobs=blobs))
+        # each referrer stops on its own failure only: a fresh event per referrer's blobs
+        carried = carry.push(
+            dst, destination.repository, lambda blobs: send(blobs=blobs, cancel=LinkedEvent(cancel))
+        )
     top = tree.top
     return CopyResult(
         source=str(source),
