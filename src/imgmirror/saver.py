@@ -33,10 +33,10 @@ from .archive.layout import (
 )
 from .archive.output import Output, open_output
 from .archive.prefetch import prefetching
-from .archivereferrers import with_referrers
-from .artifacts import ArtifactFilter
 from .archive.scatter import write_scattered
 from .archive.writer import Piece, stream_archive
+from .archivereferrers import with_referrers
+from .artifacts import ArtifactFilter
 from .compression import compress
 from .credentials import Credential, CredentialInput
 from .digest import Digest
