@@ -44,7 +44,7 @@ RUNTIMES: tuple[Runtime, ...] = ("containerd", "docker", "crio")
 #: The pause image kubeadm 1.28+ expects.
 DEFAULT_SANDBOX_IMAGE = "registry.k8s.io/pause:3.9"
 DROP_IN = "containers/registries.conf.d/50-imgmirror.conf"
-_MIRROR_HINT = "write --mirror SOURCE=MIRROR[/PREFIX], e.g. registry.k8s.io=registry.corp:5000/k8s"
+_MIRROR_HINT = "give mirrors as SOURCE=MIRROR[/PREFIX], e.g. registry.k8s.io=registry.corp:5000/k8s"
 
 
 def _host(value: str, what: str, text: str) -> str:
@@ -58,9 +58,10 @@ def _host(value: str, what: str, text: str) -> str:
         return DOCKER_HUB
     if registry != value or not value:
         raise ImgmirrorError(
-            f"--mirror {text!r}: {what} {value!r} is not a registry host (it needs a '.' or "
+            f"mirror {text!r}: {what} {value!r} is not a registry host (it needs a '.' or "
             "a ':port', or must be localhost)",
             hint=_MIRROR_HINT,
+            setting="mirrors",
         )
     return registry
 
@@ -83,7 +84,9 @@ class Mirror:
         """
         source, sep, target = text.partition("=")
         if not sep:
-            raise ImgmirrorError(f"--mirror {text!r} has no '='", hint=_MIRROR_HINT)
+            raise ImgmirrorError(
+                f"mirror {text!r} has no '='", hint=_MIRROR_HINT, setting="mirrors"
+            )
         scheme: Literal["https", "http"] = "https"
         for prefix in ("https://", "http://"):
             if target.startswith(prefix):
@@ -97,7 +100,7 @@ class Mirror:
                 Reference.parse(f"{mirror_host}/{path}/x")
             except ImgmirrorError:
                 raise ImgmirrorError(
-                    f"--mirror {text!r}: {path!r} is not a valid repository path prefix",
+                    f"mirror {text!r}: {path!r} is not a valid repository path prefix",
                     hint="use lowercase path components such as k8s or mirror/k8s",
                 ) from None
         return cls(source_host, mirror_host, path, scheme)
@@ -283,7 +286,7 @@ def build_node_config(
         ImgmirrorError: no mirrors, or a sandbox image that is not a reference.
     """
     if not mirrors:
-        raise ImgmirrorError("no --mirror given", hint=_MIRROR_HINT)
+        raise ImgmirrorError("no mirror given", hint=_MIRROR_HINT, setting="mirrors")
     tls = tls or Tls()
     by_source: dict[str, list[Mirror]] = {}
     for mirror in mirrors:

@@ -148,8 +148,9 @@ def node_config(
     parsed = [m if isinstance(m, Mirror) else Mirror.parse(m) for m in mirrors]
     if (client_cert is None) != (client_key is None):
         raise ImgmirrorError(
-            "a client certificate needs both --client-cert and --client-key",
-            hint="give both files, or neither",
+            "a client certificate needs its key, and a key its certificate",
+            hint="give both client_cert and client_key, or neither",
+            setting="client_cert",
         )
     tls = Tls(
         ca=read_pem(ca_file, "CA file") if ca_file is not None else None,

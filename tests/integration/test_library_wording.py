@@ -43,10 +43,22 @@ def _cases(tmp_path: Path) -> list[tuple[Callable[[], object], str, list[str], s
             ["save", SRC, "-o", out, "--format=legacy", "--platform", two[0], "--platform", two[1]],
             "give a single platform in --platform",
         ),
+        (
+            lambda: imgmirror.node_config(["registry.k8s.io=mirror"]),
+            "give mirrors as SOURCE=MIRROR[/PREFIX]",
+            ["node-config", "--mirror", "registry.k8s.io=mirror", "-o", str(tmp_path / "out")],
+            "give --mirror as SOURCE=MIRROR[/PREFIX]",
+        ),
+        (
+            lambda: imgmirror.node_config(["registry.k8s.io=m.corp"], client_cert=missing),
+            "give both client_cert and client_key, or neither",
+            ["node-config", "--mirror", "registry.k8s.io=m.corp", "--client-cert", missing],
+            "give both --client-cert and --client-key, or neither",
+        ),
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("case", range(3))
+@pytest.mark.parametrize("case", range(5))
 def test_library_hint_names_its_parameter_and_the_cli_its_option(case: int, tmp_path: Path):
     call, library_hint, argv, cli_hint = _cases(tmp_path)[case]
 
@@ -58,6 +70,7 @@ def test_library_hint_names_its_parameter_and_the_cli_its_option(case: int, tmp_
     assert "--" not in str(info.value)
     assert cli_hint in line
     assert not (tmp_path / "out.tar").exists()
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(

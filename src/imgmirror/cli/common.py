@@ -97,21 +97,24 @@ def _root(
 
 #: The option that gives credentials for each side of an operation (errors carry the side).
 ROLE_OPTIONS = {"source": "--src-creds", "destination": "--dest-creds", "registry": "--creds"}
-#: The option for each library parameter a hint may name (an error's ``setting``).
+#: The option for each library parameter the hint of an error with a ``setting`` may name.
 SETTING_OPTIONS = {
     "authfile": "--authfile",
+    "client_cert": "--client-cert",
+    "client_key": "--client-key",
     "creds": "--creds",
     "dest_creds": "--dest-creds",
+    "mirrors": "--mirror",
     "platforms": "--platform",
     "src_creds": "--src-creds",
 }
+_SETTING_WORDS = re.compile(r"\b(" + "|".join(SETTING_OPTIONS) + r")\b")
 
 
 def _for_the_cli(exc: ImgmirrorError) -> ImgmirrorError:
     """Name the CLI options in a hint (the library names roles and settings, never options)."""
-    named = SETTING_OPTIONS.get(exc.setting or "")
-    if named and exc.hint:
-        exc.hint = re.sub(rf"\b{exc.setting}\b", named, exc.hint)
+    if exc.setting in SETTING_OPTIONS and exc.hint:  # the parameters it names become options
+        exc.hint = _SETTING_WORDS.sub(lambda found: SETTING_OPTIONS[found[1]], exc.hint)
     option = ROLE_OPTIONS.get(exc.role or "")
     if option and isinstance(exc, AuthenticationError) and exc.host:
         exc.hint = credentials_hint(exc.host, exc.username, option=option)
