@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.certs import TestPKI, make_pki
-from tests.support.docker import DockerEngine
+from tests.support.docker import DockerEngine, Loaded
 from tests.support.images import build_pause_binary
 from tests.support.registry import Registry, RegistryFactory
 from tests.support.tokenserver import TokenServer
@@ -176,3 +176,12 @@ def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEn
         yield engine
     finally:
         engine.stop()
+
+
+@pytest.fixture
+def loaded(docker_engine: DockerEngine) -> Iterator[Loaded]:
+    state = Loaded(docker_engine)
+    try:
+        yield state
+    finally:
+        state.cleanup()

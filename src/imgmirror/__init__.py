@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from .pusher import PushedImage, PushResult, push
     from .reference import Reference
     from .saver import SavedImage, SaveResult, save
+    from .saverequest import ImageRequest
     from .session import Session
     from .syncer import sync
     from .syncreport import SyncReport, SyncResult
@@ -80,6 +81,7 @@ _LAZY = {
     "PushResult": "pusher",
     "PushedImage": "pusher",
     "SavedImage": "saver",
+    "ImageRequest": "saverequest",
     "Session": "session",
     "Keychain": "keychain",
     "DefaultKeychain": "keychain",
@@ -107,6 +109,7 @@ __all__ = [
     "CredentialsError",
     "DefaultKeychain",
     "Digest",
+    "ImageRequest",
     "ImgmirrorError",
     "Inspection",
     "InvalidArtifactType",

@@ -40,13 +40,14 @@ from .artifacts import ArtifactFilter
 from .compression import compress
 from .credentials import Credential, CredentialInput
 from .digest import Digest
-from .errors import ArchiveError, InvalidReference
+from .errors import ArchiveError
 from .image import fetch_image
 from .keychain import Keychain
 from .manifest import Descriptor, parse_config
 from .platform import Platform, PlatformsArg, parse_platforms
 from .progress import NullProgress, ProgressListener
 from .reference import Reference
+from .saverequest import ImageArg, own_platforms, parse_image_arg
 from .session import Session
 from .transport.client import RegistryClient
 from .transport.tls import ClientOptions
@@ -56,13 +57,11 @@ __all__ = [
     "SavedImage",
     "archive_compression",
     "load_commands",
-    "parse_image_arg",
     "save",
     "save_images",
 ]
 
 _MAX_CONFIG = 32 * 1024 * 1024
-ImageArg = str | tuple[str, str]
 
 
 @attrs.frozen
@@ -101,45 +100,6 @@ class SaveResult:
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict (``--json`` output)."""
         return attrs.asdict(self)
-
-
-def digest_tag(digest: Digest) -> str:
-    """The tag an image given only by digest is saved under: ``sha256-<12 hex>``."""
-    return f"{digest.algorithm}-{digest.hex[:12]}"
-
-
-def parse_image_arg(arg: ImageArg) -> tuple[Reference, Reference, bool]:
-    """``IMAGE[=NAME]`` (or ``(image, name)``) -> (source, archive name, name came from digest).
-
-    A NAME without a tag takes the source's tag; a source given only by digest gets the tag
-    :func:`digest_tag` so that loaders accept it.
-
-    Raises:
-        InvalidReference: IMAGE or NAME does not parse, or NAME has a digest.
-    """
-    if isinstance(arg, tuple):
-        text, name_text = arg
-    else:
-        text, _, name_text = arg.partition("=")
-    source = Reference.parse(text)
-    if not name_text:
-        name, explicit_tag = source, source.tag is not None
-    else:
-        name = Reference.parse(name_text)
-        if name.digest is not None:
-            raise InvalidReference(
-                f"invalid name {name_text!r}: an archive name cannot have a digest",
-                hint="give NAME as repository[:tag]",
-            )
-        last = name_text.rsplit("/", 1)[-1]
-        explicit_tag = ":" in last
-        if not explicit_tag and source.tag is not None:
-            name = name.with_tag(source.tag)
-            explicit_tag = True
-    if explicit_tag and name.tag is not None:
-        return source, attrs.evolve(name, digest=None), False
-    assert source.digest is not None
-    return source, name.with_tag(digest_tag(source.digest)), True
 
 
 _UNWRITABLE = frozenset(
@@ -285,17 +245,22 @@ def _chosen_platforms(platforms: PlatformsArg, format: ArchiveFormat) -> list[Pl
     return chosen
 
 
+def _platforms_of(arg: ImageArg, chosen: list[Platform], format: ArchiveFormat) -> list[Platform]:
+    """An :class:`~imgmirror.saverequest.ImageRequest`'s own platforms, else the call's."""
+    own = own_platforms(arg)
+    return chosen if own is None else _chosen_platforms(own, format)
+
+
 def _resolve(
     session: Session,
-    parsed: list[tuple[Reference, Reference, bool]],
+    parsed: list[tuple[tuple[Reference, Reference, bool], list[Platform]]],
     credential: Credential | None,
-    platforms: list[Platform],
     format: ArchiveFormat,
 ) -> tuple[list[SaveItem], list[SavedImage]]:
     """Each image's manifest tree (and, but for ``oci``, its config), and what to report."""
     items: list[SaveItem] = []
     saved: list[SavedImage] = []
-    for source, name, renamed in parsed:
+    for (source, name, renamed), platforms in parsed:
         client = session.client(source.registry, credential, role="source")
         tree = fetch_image(
             client, source.repository, source.identifier, platforms or None, jobs=session.jobs
@@ -339,13 +304,13 @@ def save_images(
         )
     if not images:
         raise ArchiveError("nothing to save", hint="name at least one image")
-    parsed = [parse_image_arg(arg) for arg in images]
+    parsed = [(parse_image_arg(arg), _platforms_of(arg, chosen, format)) for arg in images]
     shown = os.fspath(path)
     kind = archive_compression(shown)  # before any request: refuse a name it cannot honour
     credential = Credential.coerce(src_creds, setting="src_creds")
     jobs = session.jobs
     with open_output(shown) as out:
-        items, saved = _resolve(session, parsed, credential, chosen, format)
+        items, saved = _resolve(session, parsed, credential, format)
         items, left_behind = with_referrers(
             items,
             lambda origin: session.client(origin.registry, credential, role="source"),

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from .progress import ProgressListener
     from .pusher import ConsentInput, PushResult
     from .reference import Reference
-    from .saver import ImageArg, SaveResult
+    from .saver import SaveResult
+    from .saverequest import ImageArg
     from .shards import Shard
     from .syncfile import SyncSpec
     from .syncreport import SyncObserver, SyncReport

@@ -14,7 +14,7 @@ import pytest
 
 import imgmirror
 from imgmirror.errors import ArchiveError, ReferrerError
-from tests.integration.test_save import Loaded, loaded  # noqa: F401 - the fixture
+from tests.support.docker import Loaded
 from tests.support.referrer_world import (
     REPO,
     World,
@@ -105,7 +105,7 @@ def test_round_trip_through_the_referrers_api(
 
 def test_docker_load_and_ctr_import_ignore_the_referrers(
     anon_registry: Registry,
-    loaded: Loaded,  # noqa: F811 - the fixture
+    loaded: Loaded,
     tmp_path: Path,
 ) -> None:
     world = seed_world(anon_registry, fallback_tags=True)

@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,6 @@ import zstandard
 import imgmirror
 from imgmirror.errors import VerificationError
 from imgmirror.progress import ProgressListener
-from tests.support.docker import DockerEngine
 from tests.support.faults import FakeSource, truncate_once
 from tests.support.images import (
     Blob,
@@ -50,52 +48,6 @@ def _read(path: Path, name: str) -> bytes:
         f = tar.extractfile(name)
         assert f is not None
         return f.read()
-
-
-class Loaded:
-    """Names loaded into docker / containerd during a test, removed at teardown."""
-
-    def __init__(self, engine: DockerEngine) -> None:
-        self.engine = engine
-        self.docker: list[str] = []
-        self.ctr: list[str] = []
-        self.containers: list[str] = []
-
-    def load(self, archive: Path, *names: str) -> list[str]:
-        self.docker += names
-        return self.engine.load(archive)
-
-    def run(self, name: str) -> None:
-        """``docker run -d`` the pause binary and check it stays up."""
-        container = self.engine.run_detached(name)
-        self.containers.append(container)
-        assert self.engine.is_running(container)
-
-    def ctr_import(self, archive: Path, *names: str) -> str:
-        self.ctr += names
-        return self.engine.ctr_import(archive)
-
-    def ctr_digest(self, name: str) -> str:
-        """The target digest ``ctr images ls`` shows for ``name``."""
-        out = self.engine.ctr("images", "ls", f"name=={name}").stdout.splitlines()
-        assert len(out) == 2, out
-        return next(f for f in out[1].split() if f.startswith("sha256:"))
-
-    def cleanup(self) -> None:
-        for container in self.containers:
-            self.engine.remove_container(container)
-        self.engine.remove_images(*self.docker)
-        for name in self.ctr:
-            self.engine.ctr("images", "rm", name, check=False)
-
-
-@pytest.fixture
-def loaded(docker_engine: DockerEngine) -> Iterator[Loaded]:
-    state = Loaded(docker_engine)
-    try:
-        yield state
-    finally:
-        state.cleanup()
 
 
 @pytest.fixture

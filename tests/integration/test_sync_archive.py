@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.test_save import Loaded
-from tests.support.docker import DockerEngine
-from tests.support.images import host_platform, make_image, pause_image
+from tests.support.images import Index, host_platform, make_image, make_index, pause_image
 from tests.support.registry import RegistryFactory
 from tests.support.seed import RegistryClient as Seeder
 from tests.support.tools import run_cli, skopeo_digest
@@ -18,15 +15,6 @@ from tests.support.tools import run_cli, skopeo_digest
 pytestmark = [pytest.mark.registry, pytest.mark.skopeo, pytest.mark.docker]
 
 PUSHER = ("pusher", "pushpass")
-
-
-@pytest.fixture
-def loaded(docker_engine: DockerEngine) -> Iterator[Loaded]:
-    state = Loaded(docker_engine)
-    try:
-        yield state
-    finally:
-        state.cleanup()
 
 
 def test_save_f_push_to_round_trip(registry_factory: RegistryFactory, pause_binary, loaded,
@@ -102,3 +90,45 @@ def test_copy_to_a_prefix_uses_the_naming_rule(registry_factory: RegistryFactory
     bad = run_cli("push", str(tmp_path / "x.tar"), "--to", "nohost", env=wide)
     assert bad.returncode == 2
     assert "does not start with a registry host" in bad.stderr
+
+
+def test_save_f_takes_each_entrys_platforms(registry_factory: RegistryFactory, tmp_path):
+    """Entries asking for different platforms each get theirs in one archive; --platform,
+    when given, applies to every image instead."""
+    src = registry_factory(name="src")
+    arches = ("linux/amd64", "linux/arm64")
+    with Seeder(src) as client:
+        for repo in ("coredns", "etcd"):
+            index = make_index([make_image(platform=p, marker=f"{repo}-{p}") for p in arches])
+            seed_index(client, repo, index)
+    sync_file = tmp_path / "mixed.yaml"
+    sync_file.write_text(
+        f"""\
+defaults: {{to: mirror.corp/k8s}}
+images:
+  - image: {src.host}/coredns:1.0
+    platforms: [linux/arm64]
+  - image: {src.host}/etcd:1.0
+    platforms: [linux/amd64, linux/arm64]
+"""
+    )
+
+    mixed = run_cli("save", "-f", str(sync_file), "-o", str(tmp_path / "a.tar"), "--json")
+    forced = run_cli(
+        "save", "-f", str(sync_file), "-o", str(tmp_path / "b.tar"), "--json",
+        "--platform", "linux/amd64",
+    )  # fmt: skip
+
+    assert mixed.returncode == 0, mixed.stderr
+    by_repo = {i["source"].split("/")[-1]: i["platforms"]
+               for i in json.loads(mixed.stdout.splitlines()[-1])["images"]}  # fmt: skip
+    assert by_repo == {"coredns:1.0": ["linux/arm64"], "etcd:1.0": list(arches)}
+    assert forced.returncode == 0, forced.stderr
+    images = json.loads(forced.stdout.splitlines()[-1])["images"]
+    assert [i["platforms"] for i in images] == [["linux/amd64"], ["linux/amd64"]]
+
+
+def seed_index(client: Seeder, repo: str, index: Index) -> None:
+    for image in index.images:
+        client.push_image(repo, image)
+    client.push_manifest(repo, "1.0", index.manifest, index.media_type)

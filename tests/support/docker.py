@@ -20,7 +20,7 @@ from typing import IO
 from .registry import tail
 from .tools import missing, require_tool, stop_process
 
-__all__ = ["CONTAINERD_SOCKET", "DOCKER_SOCKET", "DockerEngine", "DockerError"]
+__all__ = ["CONTAINERD_SOCKET", "DOCKER_SOCKET", "DockerEngine", "DockerError", "Loaded"]
 
 DOCKER_SOCKET = Path("/var/run/docker.sock")
 CONTAINERD_SOCKET = Path("/var/run/docker/containerd/containerd.sock")
@@ -220,3 +220,40 @@ class DockerEngine:
 
     def ctr_images(self) -> list[str]:
         return self.ctr("images", "ls", "-q").stdout.split()
+
+
+class Loaded:
+    """Names loaded into docker / containerd during a test, removed at teardown."""
+
+    def __init__(self, engine: DockerEngine) -> None:
+        self.engine = engine
+        self.docker: list[str] = []
+        self.ctr: list[str] = []
+        self.containers: list[str] = []
+
+    def load(self, archive: Path, *names: str) -> list[str]:
+        self.docker += names
+        return self.engine.load(archive)
+
+    def run(self, name: str) -> None:
+        """``docker run -d`` the pause binary and check it stays up."""
+        container = self.engine.run_detached(name)
+        self.containers.append(container)
+        assert self.engine.is_running(container)
+
+    def ctr_import(self, archive: Path, *names: str) -> str:
+        self.ctr += names
+        return self.engine.ctr_import(archive)
+
+    def ctr_digest(self, name: str) -> str:
+        """The target digest ``ctr images ls`` shows for ``name``."""
+        out = self.engine.ctr("images", "ls", f"name=={name}").stdout.splitlines()
+        assert len(out) == 2, out
+        return next(f for f in out[1].split() if f.startswith("sha256:"))
+
+    def cleanup(self) -> None:
+        for container in self.containers:
+            self.engine.remove_container(container)
+        self.engine.remove_images(*self.docker)
+        for name in self.ctr:
+            self.engine.ctr("images", "rm", name, check=False)

@@ -27,12 +27,19 @@ from imgmirror.archive.layout import (
 from imgmirror.archive.referrers import SUBJECT_ANNOTATION, TAG_ANNOTATION, SavedReferrer
 from imgmirror.archive.writer import HeaderFixup, Rewind, _fixed_header, stream_archive
 from imgmirror.digest import Digest
-from imgmirror.errors import ArchiveError, InvalidReference, NetworkError, VerificationError
+from imgmirror.errors import (
+    ArchiveError,
+    InvalidPlatform,
+    InvalidReference,
+    NetworkError,
+    VerificationError,
+)
 from imgmirror.imagetree import ImageTree
 from imgmirror.manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
 from imgmirror.reference import Reference
 from imgmirror.referrers import Referrer
-from imgmirror.saver import SaveResult, archive_compression, load_commands, parse_image_arg
+from imgmirror.saver import SaveResult, archive_compression, load_commands
+from imgmirror.saverequest import ImageRequest, parse_image_arg
 from tests.support.images import Image, Layer, make_image, make_index, make_layer
 from tests.support.signing import sbom_artifact
 
@@ -473,3 +480,13 @@ def test_referrers_are_stored_unnamed_after_the_images():
     assert index[3]["annotations"] == tagged
     manifest_json = json.loads(_file(plan.entries, "manifest.json"))
     assert len(manifest_json) == 2  # docker load sees the images only
+
+
+def test_an_image_request_parses_like_its_text():
+    assert parse_image_arg(ImageRequest("alpine:3.19", name="reg/alpine")) == parse_image_arg(
+        "alpine:3.19=reg/alpine"
+    )
+    assert ImageRequest("alpine", platforms="linux/arm64").platforms == ("linux/arm64",)
+    assert ImageRequest("alpine").platforms is None
+    with pytest.raises(InvalidPlatform):
+        ImageRequest("alpine", platforms=["linux/amd64", "arm64"])

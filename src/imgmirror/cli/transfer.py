@@ -42,6 +42,7 @@ from .referrer_options import (
 
 if TYPE_CHECKING:
     from ..saver import SaveResult
+    from ..saverequest import ImageArg
 
 __all__ = ["copy_command", "push_command", "save_command"]
 
@@ -171,7 +172,7 @@ def save_command(
             "-f",
             metavar="SYNC_FILE",
             help="Also save every image this sync file selects (docs/sync.md), under its "
-            "source name.",
+            "source name, with its entry's platforms unless --platform is given.",
         ),
     ] = None,
     platform: SavePlatformOpt = None,
@@ -212,13 +213,12 @@ def save_command(
     if not images and sync_file is None:
         raise typer.BadParameter("name IMAGEs to save, or a sync file with -f")
     options = make_options(ca_file, certs_dir, insecure_registry, timeout)
+    wanted: list[ImageArg] = list(images or ())
     with running(quiet, as_json) as progress:
         if sync_file is not None:
-            images, platform = _from_sync_file(
-                sync_file, list(images or ()), platform, src_creds, authfile, options
-            )
+            wanted = _from_sync_file(sync_file, wanted, platform, src_creds, authfile, options)
         result = save(
-            images or [],
+            wanted,
             output,
             platforms=platform,
             format=archive_format,  # type: ignore[arg-type]
@@ -275,22 +275,22 @@ def _print_saved(result: SaveResult, commands: list[str], err: bool) -> None:
 
 def _from_sync_file(
     path: str,
-    images: list[str],
+    images: list[ImageArg],
     platform: list[str] | None,
     src_creds: str | None,
     authfile: str | None,
     options: ClientOptions,
-) -> tuple[list[str], list[str] | None]:
-    """Add what a sync file selects; its platforms apply when --platform is not given and
-    every entry asks for the same ones."""
+) -> list[ImageArg]:
+    """Add what a sync file selects, each image with its entry's platforms unless
+    --platform is given (which then applies to every image)."""
+    from ..saverequest import ImageRequest  # noqa: PLC0415
     from ..syncer import selected_images  # noqa: PLC0415
 
     items = selected_images(path, src_creds=src_creds, authfile=authfile, options=options)
-    images += [str(item.source) for item in items]
-    wanted = {item.platforms for item in items}
-    if platform is None and len(wanted) == 1 and (only := wanted.pop()) is not None:
-        platform = [str(p) for p in only]
-    return images, platform
+    return images + [
+        ImageRequest(str(item.source), platforms=None if platform else item.platforms)
+        for item in items
+    ]
 
 
 PUSH_HELP = """Push the images of an archive to a registry.
