@@ -57,8 +57,8 @@ class Shard:
         value = env.get("JOB_COMPLETION_INDEX")
         if value is None or not value.strip().isdigit():
             raise ShardError(
-                f"--shards {count} needs JOB_COMPLETION_INDEX (set by a Kubernetes Indexed Job)"
-                f" or --shard I/{count}"
+                f"{count} shards need JOB_COMPLETION_INDEX (set by a Kubernetes Indexed Job)"
+                f" or a shard given as I/{count}"
             )
         return cls.checked(int(value), count)
 

@@ -291,12 +291,15 @@ def _destination(
     return None, target
 
 
+_NO_DESTINATION = "no destination: set defaults.to or to: here, or give a destination prefix"
+
+
 def _entry(origin: str, node: yaml.Node, defaults: _Defaults) -> SyncEntry:
     where = f"{origin}:{node.start_mark.line + 1}"
     if isinstance(node, yaml.ScalarNode):
         source = _reference(origin, node, "image")
         if defaults.prefix is None:
-            raise _fail(origin, node, "no destination: set defaults.to, --to, or to: here")
+            raise _fail(origin, node, _NO_DESTINATION)
         return SyncEntry(
             source, None, defaults.prefix, None, defaults.keep_registry, defaults.platforms, where,
             defaults.referrers.wanted, defaults.referrers.optional,
@@ -318,7 +321,7 @@ def _entry(origin: str, node: yaml.Node, defaults: _Defaults) -> SyncEntry:
     if "to" in fields:
         prefix, target = _destination(origin, fields["to"][1], is_repo)
     if prefix is None and target is None:
-        raise _fail(origin, node, "no destination: set defaults.to, --to, or to: here")
+        raise _fail(origin, node, _NO_DESTINATION)
     keep = fields.get("keep-registry")
     referrers = _Referrers.read(origin, fields, defaults.referrers)
     return SyncEntry(
@@ -398,7 +401,7 @@ def parse_image_list(
     try:
         prefix = Prefix.parse(to)
     except ImgmirrorError as exc:
-        raise InvalidSyncFile(f"--to: {exc}") from None
+        raise InvalidSyncFile(str(exc)) from None
     entries = []
     for number, line in enumerate(text.splitlines(), start=1):
         content = line.split("#", 1)[0].strip()
