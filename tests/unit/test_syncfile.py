@@ -164,7 +164,7 @@ def test_plain_list_bad_input():
         parse_image_list("a:1\na/B\n", "images.txt", to="r.io")
     with pytest.raises(InvalidSyncFile, match="names no image"):
         parse_image_list("# nothing\n\n", "images.txt", to="r.io")
-    with pytest.raises(InvalidSyncFile, match="prefix .nohost. does not start with a registry"):
+    with pytest.raises(InvalidSyncFile, match="does not start with a registry host"):
         parse_image_list("a\n", "images.txt", to="nohost")
 
 
