@@ -2,11 +2,11 @@
 registry, without unpacking it.
 
 The work is planned in pure code first: :func:`~imgmirror.archive.contents.read_contents`
-checks the whole archive, Docker-archive layers are measured (and their ``diff_id`` checked),
-and :func:`map_destination` names every image. Only then does anything reach the registry:
-blobs first (in parallel for a plain tar, in sequential passes for a compressed one), each
-verified against its digest before the registry commits it; then child manifests by digest;
-tags last, so a failure leaves nothing tagged.
+checks the whole archive, Docker-archive layers are measured and their ``diff_id`` checked
+(:mod:`imgmirror.pushsources`), and :func:`map_destination` names every image. Only then
+does anything reach the registry: blobs first (in parallel for a plain tar, in sequential
+passes for a compressed one), each verified against its digest before the registry commits
+it; then child manifests by digest; tags last, so a failure leaves nothing tagged.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from os import fspath as os_fspath
 
 import attrs
 
-from .archive.contents import DockerImage, DockerLayer, OciImage, read_contents
-from .archive.convert import BlobSource, build_manifest, measure_layer
+from .archive.contents import read_contents
+from .archive.convert import BlobSource
 from .archive.reader import Archive, open_archive
 from .archive.referrers import read_referrers
 from .archive.selection import select_image
@@ -33,11 +33,11 @@ from .blobs import BlobEngine, BlobJob, BlobTally, Opener, once
 from .credentials import Credential, CredentialInput
 from .digest import Digest, verify_stream
 from .errors import ImgmirrorError, VerificationError, is_transient
-from .imagetree import bottom_up, narrow_tree
+from .imagetree import bottom_up
 from .keychain import Keychain
 from .manifest import ImageIndex, ImageManifest
 from .parallel import run_parallel
-from .platform import Platform, PlatformsArg, parse_platforms
+from .platform import PlatformsArg, parse_platforms
 from .progress import NullProgress, ProgressListener
 from .pushplan import (
     ArchiveNamesNeedConsent,
@@ -47,6 +47,7 @@ from .pushplan import (
     map_destination,
     plan_targets,
 )
+from .pushsources import narrowed, plan_images
 from .reference import Reference
 from .session import Session
 from .transport.client import RegistryClient
@@ -98,67 +99,6 @@ class PushResult:
         if self.referrers is not None:
             out["referrers"] = self.referrers.to_json()
         return out
-
-
-# -- planning ----------------------------------------------------------------------------------
-
-
-def _measure(archive: Archive, images: list[DockerImage], jobs: int) -> dict[str, BlobSource]:
-    """Measure every distinct layer file of Docker-archive images."""
-    layers: dict[str, DockerLayer] = {}
-    for image in images:
-        for layer in image.layers:
-            if layer.foreign is None:
-                layers.setdefault(layer.member, layer)
-    if archive.seekable:
-        found = run_parallel(
-            lambda lay: measure_layer(archive.open(lay.member), lay), layers.values(), jobs
-        )
-        return {s.member or "": s for s in found}
-    out = {}
-    resolved = {archive.resolve(m).name: layer for m, layer in layers.items()}
-    for name, chunks in archive.stream(resolved):
-        source = measure_layer(chunks, resolved[name])
-        out[resolved[name].member] = source
-    return out
-
-
-def _plan_images(
-    archive: Archive, images: tuple[OciImage | DockerImage, ...], jobs: int
-) -> tuple[list[tuple[tuple[Reference, ...], OciImage]], dict[Digest, BlobSource]]:
-    sources: dict[Digest, BlobSource] = {}
-    docker = [i for i in images if isinstance(i, DockerImage)]
-    measured = _measure(archive, docker, jobs) if docker else {}
-    planned = []
-    for image in images:
-        if isinstance(image, OciImage):
-            for blob in image.blobs:
-                sources.setdefault(blob.digest, BlobSource(blob, image.locate(blob.digest)))
-            planned.append((image.names, image))
-            continue
-        descriptors = []
-        for layer in image.layers:
-            if layer.foreign is not None:
-                descriptors.append(layer.foreign)
-                continue
-            source = measured[layer.member]
-            sources.setdefault(source.descriptor.digest, source)
-            descriptors.append(source.descriptor)
-        manifest = build_manifest(image, descriptors)
-        sources.setdefault(manifest.config.digest, BlobSource(manifest.config, data=image.config))
-        blobs = tuple(d for d in manifest.blobs if d.digest in sources)
-        planned.append((image.names, OciImage(image.names, manifest, (), blobs)))
-    return planned, sources
-
-
-def _narrowed(image: OciImage, platforms: list[Platform]) -> OciImage:
-    """Of an index, only the platforms asked for (see :func:`narrow_tree`) and their blobs."""
-    top, children = narrow_tree(image.top, image.children, platforms)
-    if top is image.top:
-        return image
-    needed = {b.digest for m in (top, *children) if isinstance(m, ImageManifest) for b in m.blobs}
-    blobs = tuple(b for b in image.blobs if b.digest in needed)
-    return attrs.evolve(image, top=top, children=children, blobs=blobs)
 
 
 # -- execution ----------------------------------------------------------------------------------
@@ -382,9 +322,9 @@ def push_archive(
         contents = read_contents(archive)
         chosen = (select_image(contents.images, wanted),) if wanted else contents.images
         stored = read_referrers(archive, contents.referrers)
-        planned, sources = _plan_images(archive, chosen, session.jobs)
+        planned, sources = plan_images(archive, chosen, session.jobs)
         if wanted_platforms is not None:
-            planned = [(names, _narrowed(one, wanted_platforms)) for names, one in planned]
+            planned = [(names, narrowed(one, wanted_platforms)) for names, one in planned]
         targets = plan_targets(planned, dest)
         wanted_referrers = ArtifactFilter.parse(referrers)
         restore = plan_restore(stored, targets, wanted_referrers, optional=referrers_optional)

@@ -1,11 +1,12 @@
 """Keep a set of images mirrored: :func:`sync` runs a sync file over one session.
 
 The run has three steps. The file is parsed and checked completely (nothing is contacted
-before it is). Each entry is expanded into images: a repository entry lists the source's tags
-once and selects from them. Each image is then checked cheaply: a manifest ``HEAD`` at the
-source (skipped for an image named by digest) and one at the destination; equal digests mean
-``unchanged`` and nothing else is sent, so a no-op re-run costs two requests per tag and no
-manifest or blob is downloaded. Only changed images are copied, byte for byte as ``copy`` does.
+before it is). Each entry is expanded into images (:mod:`imgmirror.syncitems`): a
+repository entry lists the source's tags once and selects from them. Each image is then
+checked cheaply: a manifest ``HEAD`` at the source (skipped for an image named by digest)
+and one at the destination; equal digests mean ``unchanged`` and nothing else is sent, so a
+no-op re-run costs two requests per tag and no manifest or blob is downloaded. Only changed
+images are copied, byte for byte as ``copy`` does.
 
 Images run in parallel (``jobs`` at once) over one :class:`~imgmirror.session.Session`, so each
 registry is pinged and authenticated once per scope set, and copied with
@@ -23,7 +24,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from pathlib import Path
 from typing import TypeVar
 
 import attrs
@@ -32,18 +32,18 @@ from . import mediatypes
 from .artifacts import ArtifactFilter
 from .copier import CopyResult, copy_image
 from .credentials import Credential, CredentialInput
-from .errors import CredentialsError, ImgmirrorError, NotFound
+from .errors import ImgmirrorError
 from .imagetree import choose_children, subset_index
 from .keychain import Keychain
 from .manifest import ImageIndex
-from .platform import Platform, PlatformsArg, parse_platforms
+from .platform import PlatformsArg, parse_platforms
 from .progress import NullProgress, ProgressListener
 from .reference import Reference
 from .session import DEFAULT_JOBS, Session
 from .shards import Shard
-from .syncfile import SyncEntry, SyncSpec, parse_sync_file
+from .syncfile import SyncEntry, SyncSpec
+from .syncitems import SyncItem, expand_with_tags, load_sync_file, only_one_registry
 from .syncreport import SyncObserver, SyncReport, SyncResult
-from .tagselect import NoTagsSelected, select_tags
 from .transport.client import RegistryClient
 from .transport.tls import ClientOptions
 
@@ -52,134 +52,7 @@ R = TypeVar("R")
 
 log = logging.getLogger("imgmirror")
 
-__all__ = ["SyncItem", "expand_entry", "load_sync_file", "selected_images", "sync", "sync_spec"]
-
-
-@attrs.frozen
-class SyncItem:
-    """One image to mirror: where from, where to, which platforms, which referrers."""
-
-    source: Reference
-    destination: Reference
-    platforms: tuple[Platform, ...] | None
-    origin: str
-    referrers: ArtifactFilter | None = None
-    referrers_optional: bool = False
-
-
-def load_sync_file(
-    path: str | os.PathLike[str],
-    *,
-    to: str | None = None,
-    referrers: ArtifactFilter | None = None,
-    referrers_optional: bool = False,
-) -> SyncSpec:
-    """Read and parse a sync file; a relative ``authfile:`` is taken from the file's folder.
-    ``to``, ``referrers`` and ``referrers_optional`` replace the file's defaults (see
-    :func:`~imgmirror.syncfile.parse_sync_file`).
-
-    Raises:
-        InvalidSyncFile: the file cannot be read or is malformed (file and line named).
-    """
-    from .errors import InvalidSyncFile  # noqa: PLC0415 - keeps the import list short
-
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidSyncFile(f"cannot read sync file {os.fspath(path)}: {exc}") from None
-    spec = parse_sync_file(
-        text, os.fspath(path), to=to, referrers=referrers, referrers_optional=referrers_optional
-    )
-    if spec.authfile is not None:
-        spec = attrs.evolve(spec, authfile=str(Path(path).parent / spec.authfile))
-    return spec
-
-
-def expand_entry(entry: SyncEntry, tags: Sequence[str] | None) -> list[SyncItem]:
-    """The images an entry names, given the source's tag list (pure).
-
-    Raises:
-        NoTagsSelected: a repository entry whose filters match nothing.
-    """
-    if entry.selector is None:
-        sources = [entry.source]
-    else:
-        chosen = select_tags(entry.selector, tags)
-        sources = [attrs.evolve(entry.source, tag=t, digest=None) for t in chosen]
-    return [
-        SyncItem(
-            source,
-            entry.destination(source),
-            entry.platforms,
-            entry.origin,
-            entry.referrers,
-            entry.referrers_optional,
-        )
-        for source in sources
-    ]
-
-
-def _expand(client: RegistryClient, entry: SyncEntry) -> list[SyncItem]:
-    """List the source's tags when the entry needs them, then select."""
-    tags = None
-    if entry.selector is not None and entry.selector.needs_listing:
-        try:
-            tags = client.list_tags(entry.source.repository)
-        except NotFound:
-            raise ImgmirrorError(
-                f"source repository {entry.source.name} does not exist",
-                hint=f"check the repository name ({entry.origin})",
-            ) from None
-    try:
-        return expand_entry(entry, tags)
-    except NoTagsSelected as exc:
-        raise ImgmirrorError(
-            f"{entry.source.name}: {exc}", hint=f"check the filters ({entry.origin})"
-        ) from None
-
-
-def selected_images(
-    spec: SyncSpec | str | os.PathLike[str],
-    *,
-    src_creds: CredentialInput = None,
-    authfile: str | None = None,
-    keychain: Keychain | None = None,
-    options: ClientOptions | None = None,
-) -> list[SyncItem]:
-    """Every image a sync file selects, in file order, each once (tag lists read).
-
-    For ``save -f``: unlike :func:`sync`, the first entry that fails raises.
-
-    Raises:
-        InvalidSyncFile: the file is malformed.
-        ImgmirrorError: a repository is missing, a filter matches nothing, a registry fails.
-    """
-    if not isinstance(spec, SyncSpec):
-        spec = load_sync_file(spec, to=_NO_DESTINATION)
-    credential = Credential.coerce(src_creds, setting="src_creds")
-    if credential is not None:
-        _only_registry("source", {e.source.registry for e in spec.entries})
-    items: dict[Reference, SyncItem] = {}
-    with Session(options, authfile=authfile or spec.authfile, keychain=keychain) as session:
-        for entry in spec.entries:
-            client = session.client(entry.source.registry, credential, role="source")
-            for item in _expand(client, entry):
-                items.setdefault(item.source, item)
-    return list(items.values())
-
-
-#: A placeholder prefix for reading a file only for its sources (``save -f``).
-_NO_DESTINATION = "localhost/unused"
-
-
-def _only_registry(what: str, registries: set[str]) -> None:
-    if len(registries) > 1:
-        raise CredentialsError(
-            f"explicit {what} credentials were given but the sync file reads {what}s on "
-            f"{len(registries)} registries ({', '.join(sorted(registries))}); credentials "
-            "are only ever sent to one registry",
-            hint="put them in an authfile (one entry per registry) instead",
-        )
+__all__ = ["sync", "sync_spec"]
 
 
 @attrs.define
@@ -207,7 +80,7 @@ class _Run:
         return self.session.client(registry, self.dst_cred, role="destination")
 
     def expand(self, entry: SyncEntry) -> list[SyncItem]:
-        return _expand(self.src(entry.source.registry), entry)
+        return expand_with_tags(self.src(entry.source.registry), entry)
 
     def wanted_digest(self, item: SyncItem) -> str:
         """The digest the destination must hold: one HEAD at the source (none by digest);
@@ -425,7 +298,7 @@ def sync_spec(
     src_cred = Credential.coerce(src_creds, setting="src_creds")
     dst_cred = Credential.coerce(dest_creds, setting="dest_creds")
     if src_cred is not None:
-        _only_registry("source", {e.source.registry for e in entries})
+        only_one_registry("source", {e.source.registry for e in entries})
     watcher = observer or SyncObserver()
     session = session.scoped(authfile=spec.authfile)
     run = _Run(
@@ -434,7 +307,7 @@ def sync_spec(
     )  # fmt: skip
     items, failures = _expand_all(run, entries)
     if dst_cred is not None:
-        _only_registry("destination", {i.destination.registry for i in items})
+        only_one_registry("destination", {i.destination.registry for i in items})
     watcher.expanded(len(items))
     done = _map(run, run.one, items)
     results = failures + [r for r in done if isinstance(r, SyncResult)]

@@ -10,8 +10,8 @@ import pytest
 
 from imgmirror.cli.sync import SyncLines, result_line
 from imgmirror.digest import Digest
-from imgmirror.syncer import expand_entry
 from imgmirror.syncfile import parse_sync_file
+from imgmirror.syncitems import expand_entry
 from imgmirror.syncreport import SyncReport, SyncResult
 from imgmirror.tagselect import NoTagsSelected
 

@@ -212,8 +212,9 @@ def sync_command(
     from ..artifacts import ArtifactFilter  # noqa: PLC0415 - imported when the command runs
     from ..platform import Platform  # noqa: PLC0415
     from ..shards import Shard, ShardError  # noqa: PLC0415
-    from ..syncer import load_sync_file, sync  # noqa: PLC0415
+    from ..syncer import sync  # noqa: PLC0415
     from ..syncfile import parse_image_list  # noqa: PLC0415
+    from ..syncitems import load_sync_file  # noqa: PLC0415
 
     if (file is None) == (images is None):
         raise typer.BadParameter("give a sync FILE or --images FILE (not both)")

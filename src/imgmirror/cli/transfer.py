@@ -284,7 +284,7 @@ def _from_sync_file(
     """Add what a sync file selects, each image with its entry's platforms unless
     --platform is given (which then applies to every image)."""
     from ..saverequest import ImageRequest  # noqa: PLC0415
-    from ..syncer import selected_images  # noqa: PLC0415
+    from ..syncitems import selected_images  # noqa: PLC0415
 
     items = selected_images(path, src_creds=src_creds, authfile=authfile, options=options)
     return images + [
