@@ -48,7 +48,7 @@ from .platform import Platform, PlatformsArg, parse_platforms
 from .progress import NullProgress, ProgressListener
 from .reference import Reference
 from .saverequest import ImageArg, own_platforms, parse_image_arg
-from .session import Session
+from .session import DEFAULT_JOBS, Session
 from .transport.client import RegistryClient
 from .transport.tls import ClientOptions
 
@@ -172,7 +172,7 @@ def save(
     platforms: PlatformsArg = None,
     format: ArchiveFormat = "docker",
     src_creds: CredentialInput = None,
-    jobs: int = 4,
+    jobs: int = DEFAULT_JOBS,
     timeout: float | None = None,
     progress: ProgressListener | None = None,
     authfile: str | None = None,

@@ -3,9 +3,10 @@
 An output that cannot seek (a compressed archive, a pipe, a device) must receive the archive
 in order. :func:`prefetching` wraps a blob opener so that when the writer opens a blob, the
 next ``jobs - 1`` blobs of the plan start downloading too, each into a buffer of at most
-:data:`BUFFERED` chunks; the writer then drains them one after the other. Memory stays
-bounded (``jobs`` x the buffer), every byte is still verified by the wrapped opener, and a
-failure, Ctrl-C or the end of the save stops every fetch.
+:func:`buffered_chunks` chunks (:data:`BUFFERED` in all, shared out); the writer then drains
+them one after the other. Memory stays bounded whatever ``jobs`` is, every byte is still
+verified by the wrapped opener, and a failure, Ctrl-C or the end of the save stops every
+fetch.
 """
 
 from __future__ import annotations
@@ -24,10 +25,15 @@ from ..manifest import Descriptor
 from .layout import Origin
 from .writer import BlobOpener
 
-__all__ = ["BUFFERED", "prefetching"]
+__all__ = ["BUFFERED", "buffered_chunks", "prefetching"]
 
-#: Chunks held per blob fetched ahead of the writer.
-BUFFERED = 16
+#: Chunks (of at most 1 MiB) held in all by the blobs fetched ahead of the writer.
+BUFFERED = 48
+
+
+def buffered_chunks(jobs: int) -> int:
+    """Chunks each of the ``jobs - 1`` blobs fetched ahead may hold (at least 2)."""
+    return max(2, BUFFERED // max(1, jobs - 1))
 _END = object()
 _POLL = 0.2
 
@@ -39,7 +45,7 @@ class _Feed:
     origin: Origin
     blob: Descriptor
     stop: threading.Event
-    chunks: queue.Queue[object] = attrs.field(factory=lambda: queue.Queue(BUFFERED))
+    chunks: queue.Queue[object]
 
     def _put(self, item: object) -> bool:
         while not self.stop.is_set():
@@ -89,7 +95,7 @@ class _Prefetcher:
             origin, blob = self.upcoming.popleft()
             if blob.digest in self.feeds:
                 continue
-            feed = _Feed(origin, blob, self.stop)
+            feed = _Feed(origin, blob, self.stop, queue.Queue(buffered_chunks(self.jobs)))
             self.feeds[blob.digest] = feed
             threading.Thread(
                 target=feed.run, args=(self.opener,), name="imgmirror-prefetch", daemon=True

@@ -188,7 +188,7 @@ def save_command(
             help="Manifests and blobs fetched at once (a compressed or streamed archive: "
             "fetched ahead into bounded buffers, written in order).",
         ),
-    ] = 4,
+    ] = 8,
     authfile: AuthfileOpt = None,
     ca_file: CaFileOpt = None,
     certs_dir: CertsDirOpt = None,
