@@ -214,6 +214,12 @@ def render(results: dict[str, Timings], facts: dict[str, object], rss: Run, coun
         f"- Load average (1 min) at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} "
         "CPUs. Wall times on a busy machine mostly measure waiting for a core; the CPU "
         "column (user + system seconds of the command and its children) does not.",
+        "- Where the loopback ratios come from: on loopback a round trip costs microseconds, so "
+        "CPU decides. imgmirror's no-op run spends about 0.2 CPU-s starting CPython and "
+        "importing httpx, attrs and typer (`imgmirror --version` skips them; see Start-up) and "
+        "then about 1 ms of Python per request; skopeo, a Go binary, starts in milliseconds. "
+        "The requests themselves are at the minimum (two manifest HEADs per tag), which is "
+        "what wins 50 ms away (docs/benchmarks-latency.md: no-op 0.03-0.06x, cold 0.06x).",
         END,
     ]
     return "\n".join(lines) + "\n"
