@@ -34,6 +34,8 @@ BUFFERED = 48
 def buffered_chunks(jobs: int) -> int:
     """Chunks each of the ``jobs - 1`` blobs fetched ahead may hold (at least 2)."""
     return max(2, BUFFERED // max(1, jobs - 1))
+
+
 _END = object()
 _POLL = 0.2
 
