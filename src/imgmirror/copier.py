@@ -191,36 +191,26 @@ def copy_image(
         if source.registry == destination.registry and source.repository != destination.repository
         else ()
     )
-    tally = _copy_blobs(
+    send = functools.partial(
+        _copy_blobs,
         session.blobs,
         session.jobs,
         src=src,
         src_repo=source.repository,
         dst=dst,
         dst_repo=destination.repository,
-        blobs=plan.blobs,
         hints=hints,
-        progress=listener,
-        cancel=LinkedEvent(cancel),
     )
+    tally = send(blobs=plan.blobs, progress=listener, cancel=LinkedEvent(cancel))
     for push in plan.manifests:
         dst.put_manifest(destination.repository, push.ref, push.raw, push.media_type)
     carried = None
     if carry is not None:
-        send = functools.partial(
-            _copy_blobs,
-            session.blobs,
-            session.jobs,
-            src=src,
-            src_repo=source.repository,
-            dst=dst,
-            dst_repo=destination.repository,
-            hints=hints,
-            progress=NullProgress(),
-        )
         # each referrer stops on its own failure only: a fresh event per referrer's blobs
         carried = carry.push(
-            dst, destination.repository, lambda blobs: send(blobs=blobs, cancel=LinkedEvent(cancel))
+            dst,
+            destination.repository,
+            lambda blobs: send(blobs=blobs, progress=NullProgress(), cancel=LinkedEvent(cancel)),
         )
     top = tree.top
     return CopyResult(
