@@ -32,7 +32,7 @@ from typing import cast
 
 from tests.support.accesslog import log_offset, requests_since
 from tests.support.certs import make_pki
-from tests.support.images import Layer, make_image
+from tests.support.images import Image, Layer, make_image
 from tests.support.registry import Registry, RegistryFactory
 from tests.support.seed import RegistryClient as Seeder
 
@@ -89,15 +89,19 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _seed(source: Registry, count: int) -> list[str]:
-    base = cast(Layer, make_image(marker="sync-bench-base").layers[0])
-    names = []
-    with Seeder(source) as client:
-        for i in range(count):
-            own = cast(Layer, make_image(marker=f"sb{i}").layers[1])
-            image = make_image([base, own], marker=f"sb{i}")
-            client.push_image(f"sync/app{i}", image, "1.0")
-            names.append(f"sync/app{i}:1.0")
+def small_images(count: int, marker: str) -> list[Image]:
+    """``count`` small images sharing a base layer, each with a layer and config of its own."""
+    base = cast(Layer, make_image(marker=f"{marker}-base").layers[0])
+    own = [cast(Layer, make_image(marker=f"{marker}{i}").layers[1]) for i in range(count)]
+    return [make_image([base, layer], marker=f"{marker}{i}") for i, layer in enumerate(own)]
+
+
+def push_images(registry: Registry, images: list[Image], path: str = "sync/") -> list[str]:
+    """Push image i as ``{path}app{i}:1.0``; the names pushed."""
+    names = [f"{path}app{i}:1.0" for i in range(len(images))]
+    with Seeder(registry) as client:
+        for name, image in zip(names, images, strict=True):
+            client.push_image(name.split(":")[0], image, "1.0")
     return names
 
 
@@ -254,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
     try:
         setup = Setup(factory(name="source"), factory(name="destination"), policy, scratch)
-        names = _seed(setup.src, args.images)
+        names = push_images(setup.src, small_images(args.images, "sb"))
         results = _compare(setup, names, args.rounds)
         rss = _rss(setup, args.rss_tags)
     finally:

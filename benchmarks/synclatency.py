@@ -29,17 +29,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
 from tests.support.accesslog import Request, log_offset, requests_since
 from tests.support.certs import make_pki
-from tests.support.images import Image, Layer, make_image
+from tests.support.images import Image
 from tests.support.registry import Registry, RegistryFactory
-from tests.support.seed import RegistryClient as Seeder
 
 from .measure import imgmirror_argv, remove_skopeo_cache, run_timed, skopeo_argv
 from .netlab import SUBNET, Lab, latency_lab
-from .syncbench import publish
+from .syncbench import publish, push_images, small_images
 
 __all__ = ["main"]
 
@@ -82,21 +80,16 @@ class Dest:
         return str(self.registry.cert_dir / "ca.crt")
 
 
-def _images(count: int) -> list[Image]:
-    base = cast(Layer, make_image(marker="sync-latency-base").layers[0])
-    return [
-        make_image([base, cast(Layer, make_image(marker=f"sl{i}").layers[1])], marker=f"sl{i}")
-        for i in range(count)
-    ]
+@dataclass(frozen=True)
+class Lists:
+    """The same ``count`` images as a sync file of each tool."""
+
+    ours: Path
+    theirs: Path
+    count: int
 
 
-def _push(registry: Registry, images: list[Image], prefix: str, path: str = "sync/") -> None:
-    with Seeder(registry) as client:
-        for i, image in enumerate(images):
-            client.push_image(f"{prefix}{path}app{i}", image, "1.0")
-
-
-def _files(world: World, count: int, name: str) -> tuple[Path, Path]:
+def _files(world: World, count: int, name: str) -> Lists:
     ours = world.scratch / f"{name}.yaml"
     ours.write_text(
         "images:\n" + "".join(f"  - {world.source_host}/sync/app{i}:1.0\n" for i in range(count))
@@ -107,31 +100,33 @@ def _files(world: World, count: int, name: str) -> tuple[Path, Path]:
     theirs.write_text(
         f"{world.source_host}:\n  cert-dir: {world.source.cert_dir}\n  images:\n{repos}"
     )
-    return ours, theirs
+    return Lists(ours, theirs, count)
 
 
-def _argv(world: World, tool: str, files: tuple[Path, Path], dest: Dest, prefix: str) -> list[str]:
-    target, count = f"{dest.host}/{prefix}", files[0].read_text().count("\n  - ")
+def _argv(world: World, tool: str, files: Lists, dest: Dest, prefix: str) -> list[str]:
+    target = f"{dest.host}/{prefix}"
     if tool == "imgmirror sync":
-        argv = imgmirror_argv("sync", str(files[0]), "--to", target, "--ca-file", dest.ca, "-q")
+        argv = imgmirror_argv("sync", str(files.ours), "--to", target, "--ca-file", dest.ca, "-q")
     elif tool == "skopeo sync":
         certs = str(dest.registry.cert_dir)
         argv = skopeo_argv(world.policy, "sync", "--src", "yaml", "--dest", "docker",
-                           "--dest-cert-dir", certs, str(files[1]), target)  # fmt: skip
+                           "--dest-cert-dir", certs, str(files.theirs), target)  # fmt: skip
     else:
         argv = [sys.executable, "-m", "benchmarks.sessioncopy", "--ca-file", dest.ca,
-                world.source_host, target, str(count)]  # fmt: skip
+                world.source_host, target, str(files.count)]  # fmt: skip
     return world.lab.argv(argv)
 
 
-def _measure(world: World, dest: Dest, argv: list[str], prefix: str, cell: Cell) -> None:
+def _measure(world: World, tool: str, files: Lists, dest: Dest, prefix: str, *, into: Cell) -> None:
+    """One run of ``tool`` into ``dest``/``prefix``: its time, requests and mounts."""
+    argv = _argv(world, tool, files, dest, prefix)
     remove_skopeo_cache()
     marks = (log_offset(world.source), log_offset(dest.registry))
     run = run_timed(argv)
     seen = requests_since(world.source, marks[0]) + requests_since(dest.registry, marks[1])
-    cell.seconds.append(run.seconds)
-    cell.requests.append(sum(1 for q in seen if q.kind != "ping"))
-    cell.mounts.append(sum(1 for q in seen if _mounted(q, prefix)))
+    into.seconds.append(run.seconds)
+    into.requests.append(sum(1 for q in seen if q.kind != "ping"))
+    into.mounts.append(sum(1 for q in seen if _mounted(q, prefix)))
 
 
 def _mounted(request: Request, prefix: str) -> bool:
@@ -159,12 +154,10 @@ def _round(world: World, n: int, count: int, cold: dict[str, Cell], noop: dict[s
     try:
         order = COLD_TOOLS[n % 3 :] + COLD_TOOLS[: n % 3]
         for tool in order:
-            argv = _argv(world, tool, files, dest, f"r{n}/{_slug(tool)}")
-            _measure(world, dest, argv, f"r{n}/{_slug(tool)}", cold[tool])
+            _measure(world, tool, files, dest, f"r{n}/{_slug(tool)}", into=cold[tool])
         for tool in order:
             if tool in noop:
-                argv = _argv(world, tool, files, dest, f"r{n}/{_slug(tool)}")
-                _measure(world, dest, argv, f"r{n}/{_slug(tool)}", noop[tool])
+                _measure(world, tool, files, dest, f"r{n}/{_slug(tool)}", into=noop[tool])
     finally:
         dest.registry.stop()
 
@@ -176,11 +169,10 @@ def _noop_large(world: World, rounds: int, noop: dict[str, Cell]) -> None:
     try:
         for tool in noop:  # skopeo sync keeps only the last path component: PREFIX/app0
             path = "" if tool == "skopeo sync" else "sync/"
-            _push(dest.registry, world.images, f"large/{_slug(tool)}/", path)
+            push_images(dest.registry, world.images, f"large/{_slug(tool)}/{path}")
         for n in range(rounds):
             for tool in list(noop)[n % 2 :] + list(noop)[: n % 2]:
-                argv = _argv(world, tool, files, dest, f"large/{_slug(tool)}")
-                _measure(world, dest, argv, f"large/{_slug(tool)}", noop[tool])
+                _measure(world, tool, files, dest, f"large/{_slug(tool)}", into=noop[tool])
     finally:
         dest.registry.stop()
 
@@ -248,8 +240,9 @@ def _world(lab: Lab, factory: RegistryFactory, scratch: Path, images: int) -> Wo
     source = factory(name="source", tls=True, log_level="error")
     policy = scratch / "policy.json"
     policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
-    world = World(lab, factory, lab.expose(source.port), source, _images(images), policy, scratch)
-    _push(source, world.images, "")
+    world = World(lab, factory, lab.expose(source.port), source, small_images(images, "sl"),
+                  policy, scratch)  # fmt: skip
+    push_images(source, world.images)
     return world
 
 
