@@ -1,10 +1,10 @@
 """Make a blob present in a destination repository: the one path copy, push and sync share.
 
-:meth:`BlobEngine.ensure` does, for one blob: ``HEAD`` at the destination (``skipped``); a
-cross-repository mount from any repository of the same registry known to hold it (this run's
-uploads, or hints such as the source repository on the same registry: ``mounted``), falling
-back to an upload when the registry refuses; else the upload itself, streamed from the
-caller's opener (``copied``/``pushed``). The destination's upload session is opened while the
+:meth:`BlobEngine.ensure` does, for one blob: a cross-repository mount from any repository
+of the same registry known to hold it (this run's uploads, or hints such as the source
+repository on the same registry: ``mounted``); else, or when the registry refuses, ``HEAD`` at
+the destination (``skipped``); else the upload itself, streamed from the caller's opener
+(``copied``/``pushed``), into the session a refused mount opened or one opened while the
 source stream is being opened. A transfer that breaks off is started again after a backoff
 from :class:`~imgmirror.transport.retry.RetryPolicy`; a digest mismatch never is.
 
@@ -131,10 +131,10 @@ class BlobEngine:
         sending = False  # once sending, _send reports how the blob ended
         try:
             with self._budget, self._claim((job.destination.registry, digest), cancel):
-                outcome = self._present(job)
+                outcome, location = self._present(job)
                 if outcome is None:
                     sending = True
-                    outcome = self._send(job, verb, progress, cancel)
+                    outcome = self._send(job, verb, progress, cancel, location)
                 else:
                     progress.blob_finished(digest, outcome)
         except ImgmirrorError as exc:
@@ -163,18 +163,26 @@ class BlobEngine:
                 del self._inflight[key]
             mine.set()
 
-    def _present(self, job: BlobJob) -> str | None:
-        """``skipped`` (HEAD found it), ``mounted``, or None (it must be sent)."""
+    def _present(self, job: BlobJob) -> tuple[str | None, str | None]:
+        """``(skipped`` or ``mounted, None)``, or ``(None, location)``: the blob must be sent,
+        into the upload session a refused mount opened if there is one.
+
+        With a repository known to hold the blob, the mount is asked first: a registry that
+        mounts answers in one request what ``HEAD`` and the mount would answer in two.
+        """
         client, repo, digest = job.destination, job.repository, job.descriptor.digest
-        if client.blob_exists(repo, digest, scopes=[f"repository:{repo}:pull,push"]):
-            return "skipped"
         with self._lock:
             known = list(self._holders.get((client.registry, digest), ()))
         candidates = [r for r in dict.fromkeys((*known, *job.mount_hints)) if r != repo]
+        location = None
         for other in candidates[:_MOUNT_TRIES]:
-            if client.mount_blob(repo, digest, other).mounted:
-                return "mounted"
-        return None
+            mount = client.mount_blob(repo, digest, other)
+            if mount.mounted:
+                return "mounted", None
+            location = mount.location or location
+        if client.blob_exists(repo, digest, scopes=[f"repository:{repo}:pull,push"]):
+            return "skipped", None
+        return None, location
 
     def _send(
         self,
@@ -182,14 +190,16 @@ class BlobEngine:
         verb: str,
         progress: ProgressListener,
         cancel: threading.Event | None,
+        location: str | None = None,
     ) -> str:
-        """Upload, starting again after a backoff while the policy allows."""
+        """Upload (into ``location`` if a session is open), starting again after a backoff
+        while the policy allows."""
         blob = job.descriptor
         attempt, waited = 1, 0.0
         while True:
             progress.blob_started(blob.digest, blob.size)
             try:
-                self._upload_once(job, progress, cancel)
+                self._upload_once(job, progress, cancel, location)
             except ImgmirrorError as exc:
                 delay = self.retry.delay(attempt, getattr(exc, "retry_after", None))
                 again = (
@@ -203,16 +213,24 @@ class BlobEngine:
                     progress.blob_finished(blob.digest, _failure(exc, cancel))
                     raise
                 log.info("blob %s: %s; starting it again in %.1fs", blob.digest, exc, delay)
-                attempt, waited = attempt + 1, waited + delay
+                attempt, waited, location = attempt + 1, waited + delay, None
                 continue
             progress.blob_finished(blob.digest, verb)
             return verb
 
     def _upload_once(
-        self, job: BlobJob, progress: ProgressListener, cancel: threading.Event | None
+        self,
+        job: BlobJob,
+        progress: ProgressListener,
+        cancel: threading.Event | None,
+        location: str | None,
     ) -> None:
         client, blob = job.destination, job.descriptor
-        session: Future[str] = self._side.submit(client.start_upload, job.repository)
+        session: Future[str] = Future()
+        if location is None:
+            session = self._side.submit(client.start_upload, job.repository)
+        else:
+            session.set_result(location)
         try:
             with job.opener() as chunks:
                 location = session.result()

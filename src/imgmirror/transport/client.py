@@ -30,6 +30,7 @@ from ..referrers import Referrer, referrers_from_index
 from .connection import Connection, api_host
 from .download import BlobDownload
 from .upload import ChunkedUpload, refused_monolithic
+from .urls import with_query
 
 __all__ = ["ManifestPut", "Mount", "RegistryClient", "api_host"]
 
@@ -237,7 +238,7 @@ class RegistryClient(Connection):
         "not mounted" and the caller uploads normally.
         """
         url = f"{self.base_url}/v2/{repo}/blobs/uploads/"
-        url = str(httpx.URL(url).copy_merge_params({"mount": str(digest), "from": from_repo}))
+        url = with_query(url, {"mount": str(digest), "from": from_repo})
         response = self.request(
             "POST",
             url,
@@ -305,7 +306,7 @@ class RegistryClient(Connection):
 
     def _put_whole(self, repo: str, descriptor: Descriptor, data: bytes, location: str) -> None:
         """Close the session with one ``PUT`` carrying the whole blob."""
-        url = str(httpx.URL(location).copy_merge_params({"digest": str(descriptor.digest)}))
+        url = with_query(location, {"digest": str(descriptor.digest)})
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
         # A one-shot body: a PUT that broke may have left bytes behind; never send it twice.
         response = self.request("PUT", url, scopes=[_push(repo)], headers=headers, content=[data])

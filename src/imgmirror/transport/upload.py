@@ -19,10 +19,9 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-import httpx
-
 from ..errors import NetworkError, RegistryError
 from ..manifest import Descriptor
+from .urls import with_query
 
 if TYPE_CHECKING:
     from .client import RegistryClient
@@ -166,9 +165,9 @@ class ChunkedUpload:
 
     def _put(self) -> None:
         client = self.client
-        url = httpx.URL(self.location).copy_merge_params({"digest": str(self.descriptor.digest)})
+        url = with_query(self.location, {"digest": str(self.descriptor.digest)})
         response = client.request(
-            "PUT", str(url), scopes=self._scopes, headers={"Content-Length": "0"}, content=b""
+            "PUT", url, scopes=self._scopes, headers={"Content-Length": "0"}, content=b""
         )
         if response.status_code == 404 and client.blob_exists(
             self.repo, self.descriptor.digest, scopes=self._scopes
@@ -177,7 +176,7 @@ class ChunkedUpload:
             # closed the session, so the session is unknown now, but the blob is there.
             response.close()
             return
-        client.expect(response, "PUT", str(url))
+        client.expect(response, "PUT", url)
 
 
 def refused_monolithic(error: RegistryError) -> bool:
