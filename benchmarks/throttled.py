@@ -84,18 +84,11 @@ def throttled_save(bench: Bench, image: BenchImage, rounds: int, rate: int = RAT
     try:
         for number in range(rounds):
             repo = f"throttled/{image.name}-{number}-{time.monotonic_ns()}"
-            steps = [
-                lambda: row.imgmirror.add(
-                    run_timed(imgmirror_argv("save", "--quiet", src, "-o", str(archive)))
-                ),
-                lambda repo=repo: copies.add(
-                    run_timed(
-                        imgmirror_argv("copy", "--quiet", src, f"{bench.destination.host}/{repo}:1")
-                    )
-                ),
-            ]
-            for step in steps[number % 2 :] + steps[: number % 2]:
-                step()
+            save = imgmirror_argv("save", "--quiet", src, "-o", str(archive))
+            copy = imgmirror_argv("copy", "--quiet", src, f"{bench.destination.host}/{repo}:1")
+            steps = [(row.imgmirror, save), (copies, copy)]
+            for samples, argv in steps[number % 2 :] + steps[: number % 2]:
+                samples.add(run_timed(argv))
             if not archive.is_file():
                 raise CommandFailed("throttled save wrote no archive")
             archive.unlink()
