@@ -428,7 +428,8 @@ class Connection:
         if content is not None and not isinstance(content, bytes):
             content = self.watched(content, url, f"{doing} (sending)")
         request = self._http.build_request(method, url, headers=headers, content=content)
-        log.debug("%s %s", method, redact_url(url))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s", method, redact_url(url))
         with self._translate(url, doing):
             return self._http.send(request, stream=True)
 
