@@ -156,6 +156,9 @@ def _round(setup: Setup, names: list[str], n: int, cold: Timings, noop: Timings)
     noop.add("imgmirror", _ours(ours, ours_dest))
     seen = requests_since(setup.src, marks[0]) + requests_since(setup.dst, marks[1])
     noop.add("skopeo", _theirs(setup.policy, theirs, theirs_dest))
+    # the floor, measured beside the no-op runs of the same round (same machine state)
+    floor = cast(list[tuple[Run, float]], setup.facts.setdefault("floor_runs", []))
+    floor += [_with_cpu([sys.executable, "-c", FLOOR_IMPORTS]) for _ in range(3)]
     kinds = Counter(f"{q.method} {q.kind}" for q in seen if q.kind != "ping")
     setup.facts["requests_per_tag"] = sum(kinds.values()) / len(names)
     setup.facts["noop_kinds"] = ", ".join(f"{k}: {v}" for k, v in sorted(kinds.items()))
@@ -174,9 +177,8 @@ def _compare(setup: Setup, names: list[str], rounds: int) -> dict[str, Timings]:
 FLOOR_IMPORTS = "import typer, httpx, attrs, yaml, httpcore._sync.connection_pool"
 
 
-def _floor(rounds: int) -> tuple[float, float]:
-    """Median wall and CPU seconds of a fresh interpreter that only imports the libraries."""
-    runs = [_with_cpu([sys.executable, "-c", FLOOR_IMPORTS]) for _ in range(max(5, rounds))]
+def _floor(runs: list[tuple[Run, float]]) -> tuple[float, float]:
+    """Median wall and CPU seconds of the import-only interpreters of every round."""
     return statistics.median(r.seconds for r, _ in runs), statistics.median(c for _, c in runs)
 
 
@@ -285,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         setup = Setup(factory(name="source"), factory(name="destination"), policy, scratch)
         names = push_images(setup.src, small_images(args.images, "sb"))
         results = _compare(setup, names, args.rounds)
-        setup.facts["floor"] = _floor(args.rounds)
+        setup.facts["floor"] = _floor(cast(list[tuple[Run, float]], setup.facts["floor_runs"]))
         rss = _rss(setup, args.rss_tags)
     finally:
         factory.stop_all()
