@@ -2,8 +2,10 @@
 
 :meth:`BlobEngine.ensure` does, for one blob: a cross-repository mount from any repository
 of the same registry known to hold it (this run's uploads, or hints such as the source
-repository on the same registry: ``mounted``); else, or when the registry refuses, ``HEAD`` at
-the destination (``skipped``); else the upload itself, streamed from the caller's opener
+repository on the same registry: ``mounted``); else ``HEAD`` at the destination
+(``skipped``), for which a registry that has granted a mount in this session gets a mount
+from the destination repository itself (granted: the blob is there; refused: the upload
+session it opened is used); else the upload itself, streamed from the caller's opener
 (``copied``/``pushed``), into the session a refused mount opened or one opened while the
 source stream is being opened. A transfer that breaks off is started again after a backoff
 from :class:`~imgmirror.transport.retry.RetryPolicy`; a digest mismatch never is.
@@ -101,6 +103,8 @@ class BlobEngine:
         self._lock = threading.Lock()
         self._holders: dict[tuple[str, Digest], list[str]] = {}
         self._inflight: dict[tuple[str, Digest], threading.Event] = {}
+        #: Registries that granted a mount in this session (see :meth:`_present`).
+        self._mounting: set[str] = set()
 
     def close(self) -> None:
         self._side.shutdown(wait=True)
@@ -168,18 +172,30 @@ class BlobEngine:
         into the upload session a refused mount opened if there is one.
 
         With a repository known to hold the blob, the mount is asked first: a registry that
-        mounts answers in one request what ``HEAD`` and the mount would answer in two.
+        mounts answers in one request what ``HEAD`` and the mount would answer in two. On a
+        registry that has granted a mount in this session, a mount from the destination
+        repository itself stands in for ``HEAD``: granted, the blob is there; refused, the
+        upload session it opened takes the blob.
         """
         client, repo, digest = job.destination, job.repository, job.descriptor.digest
         with self._lock:
             known = list(self._holders.get((client.registry, digest), ()))
+            mounting = client.registry in self._mounting
         candidates = [r for r in dict.fromkeys((*known, *job.mount_hints)) if r != repo]
         location = None
         for other in candidates[:_MOUNT_TRIES]:
             mount = client.mount_blob(repo, digest, other)
             if mount.mounted:
+                with self._lock:
+                    self._mounting.add(client.registry)
                 return "mounted", None
             location = mount.location or location
+        if location is None and mounting:
+            probe = client.mount_blob(repo, digest, repo)
+            if probe.mounted:
+                return "skipped", None
+            if probe.location is not None:
+                return None, probe.location
         if client.blob_exists(repo, digest, scopes=[f"repository:{repo}:pull,push"]):
             return "skipped", None
         return None, location

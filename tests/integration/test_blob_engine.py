@@ -108,6 +108,36 @@ def test_shared_base_layer_is_mounted_from_the_first_repository(anon_registry, r
     assert skopeo_digest(relative_registry.ref("two", "1"), relative_registry) == second.digest
 
 
+def test_a_registry_that_mounts_is_asked_by_mount_instead_of_head(anon_registry, relative_registry):
+    images = sharing_images(anon_registry, 3)
+    base = images[0].layers[0].digest
+
+    def copy(session: Session, i: int, target: str) -> imgmirror.CopyResult:
+        return copy_image(
+            session,
+            Reference.parse(anon_registry.ref(f"src/{i}", "1")),
+            Reference.parse(relative_registry.ref("three" if i == 2 else f"r{i}", target)),
+        )
+
+    with Session() as session:
+        copy(session, 0, "1")
+        copy(session, 1, "1")  # its base layer is mounted: this registry mounts
+        before = len(relative_registry.requests())
+        new = copy(session, 2, "1")
+        again = copy(session, 2, "2")  # a new tag for blobs the repository holds already
+        seen = relative_registry.requests()[before:]
+
+    heads = [p for m, p, _ in seen if m == "HEAD" and "/blobs/" in p]
+    assert heads == []  # each answer came with a mount request instead
+    probes = [(p, status) for m, p, status in seen if m == "POST" and "from=three" in p]
+    own = [b.digest for b in images[2].blobs if b.digest != base]
+    assert sorted(status for _, status in probes) == [201, 201, 202, 202]
+    assert (new.blobs_copied, new.blobs_mounted, new.blobs_skipped) == (2, 1, 0)
+    assert (again.blobs_copied, again.blobs_mounted, again.blobs_skipped) == (0, 1, 2)
+    assert sum(uploads_of(relative_registry, d, before) for d in own) == 2
+    assert skopeo_digest(relative_registry.ref("three", "2"), relative_registry) == images[2].digest
+
+
 def test_refused_mount_falls_back_to_an_upload(anon_registry, relative_registry):
     image = make_image(marker="refused")
     seed(anon_registry, "app", "1", image)
