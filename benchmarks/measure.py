@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "FLOOR_IMPORTS",
     "CommandFailed",
     "Run",
     "Samples",
@@ -28,6 +29,7 @@ __all__ = [
     "remove_skopeo_cache",
     "run_timed",
     "skopeo_argv",
+    "startup_floor",
     "user_env",
 ]
 
@@ -114,6 +116,20 @@ def user_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
+
+
+#: What every imgmirror command starts with and no Python program on the design card's
+#: libraries can skip: the interpreter and the imports of typer, httpx (with its httpcore
+#: transport), attrs and PyYAML, nothing of imgmirror.
+FLOOR_IMPORTS = "import typer, httpx, attrs, yaml, httpcore._sync.connection_pool"
+
+
+def startup_floor(runs: int = 5) -> float:
+    """Median wall seconds of a fresh interpreter that only imports the design card's
+    libraries: how fast this machine starts Python right now (it varies with the host)."""
+    return statistics.median(
+        run_timed([sys.executable, "-c", FLOOR_IMPORTS]).seconds for _ in range(runs)
+    )
 
 
 def imgmirror_argv(*args: str) -> list[str]:

@@ -36,7 +36,14 @@ from tests.support.images import Image, Layer, make_image
 from tests.support.registry import Registry, RegistryFactory
 from tests.support.seed import RegistryClient as Seeder
 
-from .measure import Run, imgmirror_argv, remove_skopeo_cache, run_timed, skopeo_argv
+from .measure import (
+    FLOOR_IMPORTS,
+    Run,
+    imgmirror_argv,
+    remove_skopeo_cache,
+    run_timed,
+    skopeo_argv,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- sync-bench -->", "<!-- /sync-bench -->"
@@ -169,12 +176,6 @@ def _compare(setup: Setup, names: list[str], rounds: int) -> dict[str, Timings]:
     for n in range(rounds):
         _round(setup, names, n, cold, noop)
     return {"cold": cold, "noop": noop}
-
-
-#: What every imgmirror command starts with and no Python program on the design card's
-#: libraries can skip: the interpreter and the imports of typer, httpx (with its httpcore
-#: transport), attrs and PyYAML, nothing of imgmirror.
-FLOOR_IMPORTS = "import typer, httpx, attrs, yaml, httpcore._sync.connection_pool"
 
 
 def _floor(runs: list[tuple[Run, float]]) -> tuple[float, float]:
