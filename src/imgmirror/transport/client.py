@@ -12,7 +12,6 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 
 import attrs
-import httpx
 
 from .. import mediatypes
 from ..digest import Digest
@@ -30,7 +29,7 @@ from ..referrers import Referrer, referrers_from_index
 from .connection import Connection, api_host
 from .download import BlobDownload
 from .upload import ChunkedUpload, refused_monolithic
-from .urls import with_query
+from .urls import resolve, with_query
 
 __all__ = ["ManifestPut", "Mount", "RegistryClient", "api_host"]
 
@@ -349,7 +348,7 @@ class RegistryClient(Connection):
         """
         first = self._url(repo, "referrers", str(subject))
         if artifact_type:
-            first = str(httpx.URL(first).copy_merge_params({"artifactType": artifact_type}))
+            first = with_query(first, {"artifactType": artifact_type})
         url: str | None = first
         found: list[Referrer] = []
         page = 0
@@ -379,7 +378,7 @@ class RegistryClient(Connection):
                 ) from None
             found.extend(referrers_from_index(raw, subject, what))
             link = response.links.get("next", {}).get("url")
-            url = str(httpx.URL(url).join(link)) if link else None
+            url = resolve(url, link) if link else None
             page += 1
         if artifact_type:
             found = [r for r in found if r.artifact_type == artifact_type]
@@ -396,7 +395,7 @@ class RegistryClient(Connection):
             self.expect(response, "GET", next_url)
             items.extend(response.json().get(key) or [])
             link = response.links.get("next", {}).get("url")
-            next_url = str(httpx.URL(next_url).join(link)) if link else None
+            next_url = resolve(next_url, link) if link else None
         return items
 
     def list_tags(self, repo: str, page_size: int = 1000) -> list[str]:

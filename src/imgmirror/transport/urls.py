@@ -24,10 +24,11 @@ def origin(url: str) -> str:
 
 def resolve(url: str, location: str) -> str:
     """``location`` (a ``Location`` header sent in reply to ``url``) as an absolute URL."""
-    if location.startswith(("http://", "https://")) and "#" not in location:
-        return location
-    if location.startswith("/") and not location.startswith("//") and "#" not in location:
-        return origin(url) + location
+    if "#" not in location:
+        if location.startswith(("http://", "https://")):
+            return location
+        if location.startswith("/") and not location.startswith("//"):
+            return origin(url) + location
     return str(httpx.URL(url).join(location))
 
 
