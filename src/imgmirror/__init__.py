@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import importlib
 
-from ._version import __version__
+from imgmirror._version import __version__
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
     from typing import Any
 
-    from .copier import CopyResult, copy
-    from .credentials import Credential
-    from .digest import Digest
-    from .discovery import find_referrers
-    from .errors import (
+    from imgmirror.auth.credentials import Credential
+    from imgmirror.auth.keychain import DefaultKeychain, Keychain, StaticKeychain
+    from imgmirror.errors import (
         ArchiveError,
         AuthenticationError,
         CredentialsError,
@@ -42,8 +40,13 @@ if TYPE_CHECKING:
         UnsupportedMediaType,
         VerificationError,
     )
-    from .keychain import DefaultKeychain, Keychain, StaticKeychain
-    from .lookup import (
+    from imgmirror.model.digest import Digest
+    from imgmirror.model.platform import Platform
+    from imgmirror.model.reference import Reference
+    from imgmirror.nodes.config import NodeConfig
+    from imgmirror.nodes.files import node_config
+    from imgmirror.ops.copy import CopyResult, copy
+    from imgmirror.ops.lookup import (
         Inspection,
         image_digest,
         inspect,
@@ -51,53 +54,50 @@ if TYPE_CHECKING:
         list_repositories,
         list_tags,
     )
-    from .nodeconfig import NodeConfig
-    from .nodefiles import node_config
-    from .platform import Platform
-    from .progress import ProgressListener
-    from .pusher import PushedImage, PushResult, push
-    from .reference import Reference
-    from .saver import SavedImage, SaveResult, save
-    from .saverequest import ImageRequest
-    from .session import Session
-    from .syncer import sync
-    from .syncreport import SyncReport, SyncResult
-    from .transport.retry import RetryPolicy
-    from .transport.tls import ClientOptions
+    from imgmirror.ops.push import PushedImage, PushResult, push
+    from imgmirror.ops.save import SavedImage, SaveResult, save
+    from imgmirror.ops.saverequest import ImageRequest
+    from imgmirror.progress import ProgressListener
+    from imgmirror.referrers.discover import find_referrers
+    from imgmirror.session import Session
+    from imgmirror.syncing.report import SyncReport, SyncResult
+    from imgmirror.syncing.run import sync
+    from imgmirror.transport.retry import RetryPolicy
+    from imgmirror.transport.tls import ClientOptions
 
 _LAZY = {
-    "Credential": "credentials",
-    "Digest": "digest",
-    "Platform": "platform",
+    "Credential": "auth.credentials",
+    "Digest": "model.digest",
+    "Platform": "model.platform",
     "ProgressListener": "progress",
-    "Reference": "reference",
+    "Reference": "model.reference",
     "RetryPolicy": "transport.retry",
     "ClientOptions": "transport.tls",
-    "copy": "copier",
-    "CopyResult": "copier",
-    "save": "saver",
-    "SaveResult": "saver",
-    "push": "pusher",
-    "PushResult": "pusher",
-    "PushedImage": "pusher",
-    "SavedImage": "saver",
-    "ImageRequest": "saverequest",
+    "copy": "ops.copy",
+    "CopyResult": "ops.copy",
+    "save": "ops.save",
+    "SaveResult": "ops.save",
+    "push": "ops.push",
+    "PushResult": "ops.push",
+    "PushedImage": "ops.push",
+    "SavedImage": "ops.save",
+    "ImageRequest": "ops.saverequest",
     "Session": "session",
-    "Keychain": "keychain",
-    "DefaultKeychain": "keychain",
-    "StaticKeychain": "keychain",
-    "node_config": "nodefiles",
-    "Inspection": "lookup",
-    "image_digest": "lookup",
-    "inspect": "lookup",
-    "inspect_archive": "lookup",
-    "list_repositories": "lookup",
-    "list_tags": "lookup",
-    "NodeConfig": "nodeconfig",
-    "sync": "syncer",
-    "SyncReport": "syncreport",
-    "SyncResult": "syncreport",
-    "find_referrers": "discovery",
+    "Keychain": "auth.keychain",
+    "DefaultKeychain": "auth.keychain",
+    "StaticKeychain": "auth.keychain",
+    "node_config": "nodes.files",
+    "Inspection": "ops.lookup",
+    "image_digest": "ops.lookup",
+    "inspect": "ops.lookup",
+    "inspect_archive": "ops.lookup",
+    "list_repositories": "ops.lookup",
+    "list_tags": "ops.lookup",
+    "NodeConfig": "nodes.config",
+    "sync": "syncing.run",
+    "SyncReport": "syncing.report",
+    "SyncResult": "syncing.report",
+    "find_referrers": "referrers.discover",
 }
 
 __all__ = [

@@ -1,5 +1,5 @@
 """``python -m imgmirror``: the same as the ``imgmirror`` command."""
 
-from .cli import run
+from imgmirror.cli import run
 
 run()

@@ -3,7 +3,7 @@
 Operations call a :class:`ProgressListener` with their plan, then as blobs start, advance and
 finish; the library default ignores them. :class:`ProgressTally` turns the events into totals,
 a moving-window rate and the time left, for any renderer (the CLI's are in
-:mod:`imgmirror.terminal`).
+:mod:`imgmirror.cli.terminal`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from .digest import Digest
-from .errors import TransferCancelled
+from imgmirror.errors import TransferCancelled
+from imgmirror.model.digest import Digest
 
 if TYPE_CHECKING:
-    from .manifest import Descriptor
+    from imgmirror.model.manifest import Descriptor
 
 __all__ = [
     "InFlight",

@@ -21,26 +21,26 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ._version import __version__
-from .blobs import BlobEngine
-from .credentials import Credential
-from .keychain import DefaultKeychain, Keychain
-from .transport.client import RegistryClient
-from .transport.tls import ClientOptions
+from imgmirror._version import __version__
+from imgmirror.auth.credentials import Credential
+from imgmirror.auth.keychain import DefaultKeychain, Keychain
+from imgmirror.registry.blobs import BlobEngine
+from imgmirror.transport.client import RegistryClient
+from imgmirror.transport.tls import ClientOptions
 
 if TYPE_CHECKING:
-    from .archive.layout import ArchiveFormat
-    from .copier import CopyResult
-    from .credentials import CredentialInput
-    from .platform import PlatformsArg
-    from .progress import ProgressListener
-    from .pusher import ConsentInput, PushResult
-    from .reference import Reference
-    from .saver import SaveResult
-    from .saverequest import ImageArg
-    from .shards import Shard
-    from .syncfile import SyncSpec
-    from .syncreport import SyncObserver, SyncReport
+    from imgmirror.archive.layout import ArchiveFormat
+    from imgmirror.auth.credentials import CredentialInput
+    from imgmirror.model.platform import PlatformsArg
+    from imgmirror.model.reference import Reference
+    from imgmirror.ops.copy import CopyResult
+    from imgmirror.ops.push import ConsentInput, PushResult
+    from imgmirror.ops.save import SaveResult
+    from imgmirror.ops.saverequest import ImageArg
+    from imgmirror.progress import ProgressListener
+    from imgmirror.syncing.file import SyncSpec
+    from imgmirror.syncing.report import SyncObserver, SyncReport
+    from imgmirror.syncing.shards import Shard
 
 __all__ = ["DEFAULT_JOBS", "Session"]
 
@@ -61,7 +61,7 @@ class Session:
         authfile: credentials file consulted first when an operation gives no explicit
             credential (docker config.json, podman auth.json, .dockercfg or a pull Secret).
         keychain: where credentials come from when none are explicit. Default:
-            :class:`~imgmirror.keychain.DefaultKeychain` (``authfile``, then the standard
+            :class:`~imgmirror.auth.keychain.DefaultKeychain` (``authfile``, then the standard
             files). A custom keychain is asked after ``authfile`` (if given), instead of the
             standard files.
         jobs: blob transfers at once across everything done through this session; also each
@@ -170,7 +170,7 @@ class Session:
 
         ``jobs`` and ``timeout`` default to the session's.
         """
-        from .copier import copy_image, endpoints  # noqa: PLC0415 - they sit above the session
+        from imgmirror.ops.copy import copy_image, endpoints  # noqa: PLC0415 - they sit above the session
 
         source, destination = endpoints(src, dst)
         return copy_image(
@@ -203,7 +203,7 @@ class Session:
 
         ``jobs`` and ``timeout`` default to the session's.
         """
-        from .saver import save_images  # noqa: PLC0415
+        from imgmirror.ops.save import save_images  # noqa: PLC0415
 
         return save_images(
             self.scoped(jobs, timeout),
@@ -236,7 +236,7 @@ class Session:
 
         ``jobs`` and ``timeout`` default to the session's.
         """
-        from .pusher import push_archive  # noqa: PLC0415
+        from imgmirror.ops.push import push_archive  # noqa: PLC0415
 
         return push_archive(
             self.scoped(jobs, timeout),
@@ -272,7 +272,7 @@ class Session:
         ``jobs`` and ``timeout`` default to the session's; the file's ``authfile:`` is asked
         first when the session was given no ``authfile``.
         """
-        from .syncer import sync_spec  # noqa: PLC0415
+        from imgmirror.syncing.run import sync_spec  # noqa: PLC0415
 
         return sync_spec(
             self.scoped(jobs, timeout),

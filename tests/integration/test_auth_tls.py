@@ -19,8 +19,8 @@ import yaml
 
 import imgmirror
 from imgmirror import ClientOptions
+from imgmirror.auth.keychain import DefaultKeychain, StaticKeychain
 from imgmirror.errors import AuthenticationError, CredentialsError, TLSVerificationError
-from imgmirror.keychain import DefaultKeychain, StaticKeychain
 from tests.support.images import make_image
 from tests.support.registry import Registry, RegistryFactory
 from tests.support.seed import seed

@@ -16,13 +16,13 @@ import attrs
 import pytest
 
 import imgmirror
-from imgmirror.blobs import BlobEngine, BlobJob, Opener
-from imgmirror.copier import copy_image
-from imgmirror.digest import Digest, verify_stream
 from imgmirror.errors import NetworkError, TransferCancelled, VerificationError
-from imgmirror.manifest import Descriptor
+from imgmirror.model.digest import Digest, verify_stream
+from imgmirror.model.manifest import Descriptor
+from imgmirror.model.reference import Reference
+from imgmirror.ops.copy import copy_image
 from imgmirror.progress import ProgressListener
-from imgmirror.reference import Reference
+from imgmirror.registry.blobs import BlobEngine, BlobJob, Opener
 from imgmirror.session import Session
 from imgmirror.transport.client import RegistryClient
 from imgmirror.transport.retry import RetryPolicy

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import imgmirror
-from imgmirror.digest import Digest
 from imgmirror.errors import InvalidManifest
+from imgmirror.model.digest import Digest
 from tests.support.images import Image, make_image, oci_index_with_attestations
 from tests.support.registry import Registry
 from tests.support.seed import RegistryClient as Seeder

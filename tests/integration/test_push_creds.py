@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import imgmirror
-from imgmirror.pusher import ArchiveNamesNeedConsent
+from imgmirror.ops.push import ArchiveNamesNeedConsent
 from tests.support import images
 from tests.support.registry import Registry
 from tests.support.tools import run_cli, skopeo_digest

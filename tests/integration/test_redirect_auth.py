@@ -16,7 +16,7 @@ from http.server import ThreadingHTTPServer
 import pytest
 
 import imgmirror
-from imgmirror.challenge import validate_realm
+from imgmirror.auth.challenge import validate_realm
 from imgmirror.errors import CredentialsError
 from tests.support.handlers import Quiet
 from tests.support.images import Image, make_image

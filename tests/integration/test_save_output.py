@@ -21,10 +21,10 @@ import pytest
 
 import imgmirror
 from imgmirror.archive.layout import ArchiveFormat
-from imgmirror.digest import Digest
-from imgmirror.manifest import Descriptor
+from imgmirror.model.digest import Digest
+from imgmirror.model.manifest import Descriptor
+from imgmirror.ops.save import load_commands
 from imgmirror.progress import ProgressListener
-from imgmirror.saver import load_commands
 from tests.support import images
 from tests.support.faults import FakeSource
 from tests.support.images import Image, Layer, pause_image

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import imgmirror
-from imgmirror.digest import Digest
-from imgmirror.manifest import Descriptor
+from imgmirror.model.digest import Digest
+from imgmirror.model.manifest import Descriptor
 from imgmirror.progress import ProgressListener
 from tests.support.images import Platform, make_image, oci_index_with_attestations
 from tests.support.registry import Registry

@@ -12,8 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from imgmirror.pullsecret import check_secret
-from imgmirror.syncfile import parse_sync_file
+from imgmirror.auth.pullsecret import check_secret
+from imgmirror.syncing.file import parse_sync_file
 from tests.support.kubeapi import Discovery
 from tests.support.tools import require_tool, run_cli
 

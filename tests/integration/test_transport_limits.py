@@ -16,15 +16,15 @@ import attrs
 import httpx
 import pytest
 
-from imgmirror.credentials import Credential
-from imgmirror.digest import Digest
+from imgmirror.auth.credentials import Credential
 from imgmirror.errors import (
     InsecureLocation,
     NetworkError,
     RegistryError,
     ReplyTooLarge,
 )
-from imgmirror.manifest import Descriptor
+from imgmirror.model.digest import Digest
+from imgmirror.model.manifest import Descriptor
 from imgmirror.transport.client import RegistryClient
 from imgmirror.transport.retry import RetryPolicy
 from imgmirror.transport.tls import ClientOptions

@@ -11,9 +11,9 @@ from typing import ClassVar
 
 import pytest
 
-from imgmirror.digest import Digest
 from imgmirror.errors import NetworkError, is_transient
-from imgmirror.manifest import Descriptor
+from imgmirror.model.digest import Digest
+from imgmirror.model.manifest import Descriptor
 from imgmirror.transport.client import RegistryClient
 from imgmirror.transport.retry import RetryPolicy
 from imgmirror.transport.tls import ClientOptions

@@ -9,8 +9,8 @@ from typing import ClassVar
 
 import pytest
 
-from imgmirror.digest import Digest
-from imgmirror.manifest import Descriptor
+from imgmirror.model.digest import Digest
+from imgmirror.model.manifest import Descriptor
 from imgmirror.transport.client import RegistryClient
 from imgmirror.transport.tls import ClientOptions, trust_for
 from tests.support.handlers import Quiet, serving

@@ -26,7 +26,6 @@ from imgmirror.archive.layout import (
 )
 from imgmirror.archive.referrers import SUBJECT_ANNOTATION, TAG_ANNOTATION, SavedReferrer
 from imgmirror.archive.writer import HeaderFixup, Rewind, _fixed_header, stream_archive
-from imgmirror.digest import Digest
 from imgmirror.errors import (
     ArchiveError,
     InvalidPlatform,
@@ -34,12 +33,13 @@ from imgmirror.errors import (
     NetworkError,
     VerificationError,
 )
-from imgmirror.imagetree import ImageTree
-from imgmirror.manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
-from imgmirror.reference import Reference
-from imgmirror.referrers import Referrer
-from imgmirror.saver import SaveResult, archive_compression, load_commands
-from imgmirror.saverequest import ImageRequest, parse_image_arg
+from imgmirror.model.digest import Digest
+from imgmirror.model.imagetree import ImageTree
+from imgmirror.model.manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
+from imgmirror.model.reference import Reference
+from imgmirror.model.referrers import Referrer
+from imgmirror.ops.save import SaveResult, archive_compression, load_commands
+from imgmirror.ops.saverequest import ImageRequest, parse_image_arg
 from tests.support.images import Image, Layer, make_image, make_index, make_layer
 from tests.support.signing import sbom_artifact
 

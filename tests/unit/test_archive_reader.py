@@ -15,10 +15,10 @@ import zstandard
 from imgmirror.archive.contents import DockerImage, DockerLayer, OciImage, read_contents
 from imgmirror.archive.convert import build_manifest, measure_layer
 from imgmirror.archive.reader import open_archive, safe_name
-from imgmirror.digest import Digest
 from imgmirror.errors import ArchiveError, InvalidReference, VerificationError
-from imgmirror.pusher import map_destination
-from imgmirror.reference import Reference
+from imgmirror.model.digest import Digest
+from imgmirror.model.reference import Reference
+from imgmirror.ops.push import map_destination
 from tests.support import images
 from tests.support.tarballs import tar_bytes
 

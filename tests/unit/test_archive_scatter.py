@@ -16,9 +16,9 @@ from imgmirror.archive.layout import ArchiveFormat, BlobEntry, LayerTarEntry, Or
 from imgmirror.archive.output import open_output
 from imgmirror.archive.scatter import lay_out, write_scattered
 from imgmirror.archive.writer import stream_archive
-from imgmirror.digest import Digest
 from imgmirror.errors import NetworkError, VerificationError
-from imgmirror.manifest import Descriptor
+from imgmirror.model.digest import Digest
+from imgmirror.model.manifest import Descriptor
 from tests.support.images import make_image
 from tests.unit.test_archive_layout import _blobs, _item, _members, _opener
 

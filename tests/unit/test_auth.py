@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from imgmirror.challenge import parse_www_authenticate
-from imgmirror.credentials import Credential
+from imgmirror.auth.challenge import parse_www_authenticate
+from imgmirror.auth.credentials import Credential
 from imgmirror.errors import AuthenticationError, CredentialsError
 from imgmirror.transport.auth import Authenticator
 

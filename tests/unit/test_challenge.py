@@ -1,4 +1,4 @@
-"""Tests for imgmirror.challenge: WWW-Authenticate parsing, tokens and realm validation."""
+"""Tests for imgmirror.auth.challenge: WWW-Authenticate parsing, tokens and realm validation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from imgmirror.challenge import (
+from imgmirror.auth.challenge import (
     Challenge,
     Token,
     parse_token_response,

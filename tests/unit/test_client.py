@@ -9,9 +9,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from imgmirror.digest import Digest
 from imgmirror.errors import NetworkError, RegistryError, VerificationError
-from imgmirror.manifest import Descriptor
+from imgmirror.model.digest import Digest
+from imgmirror.model.manifest import Descriptor
 from imgmirror.transport.client import RegistryClient
 from imgmirror.transport.retry import RetryPolicy
 from imgmirror.transport.tls import ClientOptions
@@ -39,7 +39,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 def make_client(
     handler: Handler, sleeps: list[float] | None = None, credential=None
 ) -> RegistryClient:
-    from imgmirror.credentials import Credential
+    from imgmirror.auth.credentials import Credential
 
     recorded = sleeps if sleeps is not None else []
     return RegistryClient(

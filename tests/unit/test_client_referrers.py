@@ -8,9 +8,9 @@ import json
 import httpx
 import pytest
 
-from imgmirror import mediatypes
-from imgmirror.digest import Digest
 from imgmirror.errors import ReferrerError
+from imgmirror.model import mediatypes
+from imgmirror.model.digest import Digest
 from imgmirror.transport import client as client_module
 from tests.unit.test_client import make_client
 

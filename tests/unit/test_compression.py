@@ -1,4 +1,4 @@
-"""Tests for imgmirror.compression: detection and streaming (de)compression."""
+"""Tests for imgmirror.model.compression: detection and streaming (de)compression."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Literal
 import pytest
 import zstandard
 
-from imgmirror.compression import compress, decompress, detect
 from imgmirror.errors import ArchiveError
+from imgmirror.model.compression import compress, decompress, detect
 
 DATA = os.urandom(70_000) + b"layer data " * 50_000
 

@@ -1,10 +1,10 @@
-"""Tests for imgmirror.credentials: the Credential value."""
+"""Tests for imgmirror.auth.credentials: the Credential value."""
 
 from __future__ import annotations
 
 import pytest
 
-from imgmirror.credentials import Credential
+from imgmirror.auth.credentials import Credential
 from imgmirror.errors import CredentialsError
 
 

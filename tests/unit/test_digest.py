@@ -1,4 +1,4 @@
-"""Tests for imgmirror.digest: the Digest value and streaming verification."""
+"""Tests for imgmirror.model.digest: the Digest value and streaming verification."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from imgmirror.digest import Digest, Verifier, verify_stream
 from imgmirror.errors import InvalidDigest, VerificationError
+from imgmirror.model.digest import Digest, Verifier, verify_stream
 
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 DATA = b"hello, registry"

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from imgmirror.credentials import Credential
-from imgmirror.dockerconfig import (
+from imgmirror.auth.credentials import Credential
+from imgmirror.auth.dockerconfig import (
     DOCKER_HUB_KEY,
     DockerConfig,
     Lookup,

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from imgmirror.digest import Digest
 from imgmirror.errors import InvalidManifest
-from imgmirror.imagetree import MAX_INDEX_DEPTH, bottom_up, check_depth, choose_children
-from imgmirror.manifest import ImageIndex, ImageManifest, parse_manifest
+from imgmirror.model.digest import Digest
+from imgmirror.model.imagetree import MAX_INDEX_DEPTH, bottom_up, check_depth, choose_children
+from imgmirror.model.manifest import ImageIndex, ImageManifest, parse_manifest
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

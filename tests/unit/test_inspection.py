@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from imgmirror.inspection import describe, with_config
+from imgmirror.model.inspection import describe, with_config
 
 SCHEMA1 = json.dumps(
     {

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from imgmirror.credentials import Credential
+from imgmirror.auth.credentials import Credential
+from imgmirror.auth.keychain import DefaultKeychain, StaticKeychain, default_authfiles, run_helper
 from imgmirror.errors import CredentialsError
-from imgmirror.keychain import DefaultKeychain, StaticKeychain, default_authfiles, run_helper
 from imgmirror.session import Session
 
 

@@ -1,4 +1,4 @@
-"""Tests for imgmirror.manifest and imgmirror.mediatypes."""
+"""Tests for imgmirror.model.manifest and imgmirror.model.mediatypes."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 
-from imgmirror import mediatypes as mt
-from imgmirror.digest import Digest
 from imgmirror.errors import InvalidManifest, PlatformNotFound, UnsupportedMediaType
-from imgmirror.manifest import (
+from imgmirror.model import mediatypes as mt
+from imgmirror.model.digest import Digest
+from imgmirror.model.manifest import (
     Descriptor,
     ImageIndex,
     ImageManifest,
     parse_config,
     parse_manifest,
 )
-from imgmirror.platform import Platform
+from imgmirror.model.platform import Platform
 
 CONFIG = Digest.of(b"config")
 LAYER = Digest.of(b"layer")

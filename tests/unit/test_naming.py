@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from imgmirror.errors import InvalidReference
-from imgmirror.naming import Prefix, is_prefix, under_prefix
-from imgmirror.reference import Reference
+from imgmirror.model.naming import Prefix, is_prefix, under_prefix
+from imgmirror.model.reference import Reference
 
 DIGEST = "sha256:" + "a" * 64
 

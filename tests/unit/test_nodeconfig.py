@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from imgmirror.errors import ImgmirrorError
-from imgmirror.nodeconfig import DROP_IN, Mirror, Tls, build_node_config
-from imgmirror.nodefiles import write_tree
+from imgmirror.nodes.config import DROP_IN, Mirror, Tls, build_node_config
+from imgmirror.nodes.files import write_tree
 
 CA = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
 

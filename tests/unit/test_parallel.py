@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from imgmirror.digest import Digest
 from imgmirror.errors import TransferCancelled
-from imgmirror.parallel import run_parallel
+from imgmirror.model.digest import Digest
 from imgmirror.progress import NullProgress, counted
+from imgmirror.registry.parallel import run_parallel
 
 
 def test_results_keep_the_order_of_items():

@@ -1,11 +1,11 @@
-"""Tests for imgmirror.platform: containerd-style normalisation, parsing and matching."""
+"""Tests for imgmirror.model.platform: containerd-style normalisation, parsing and matching."""
 
 from __future__ import annotations
 
 import pytest
 
 from imgmirror.errors import InvalidPlatform
-from imgmirror.platform import Platform
+from imgmirror.model.platform import Platform
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ import re
 
 from rich.console import Console
 
-from imgmirror.digest import Digest
-from imgmirror.manifest import Descriptor
+from imgmirror.cli.terminal import LogProgress, TerminalProgress
+from imgmirror.model.digest import Digest
+from imgmirror.model.manifest import Descriptor
 from imgmirror.progress import ProgressTally
-from imgmirror.terminal import LogProgress, TerminalProgress
 
 MIB = 1024 * 1024
 

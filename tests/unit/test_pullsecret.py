@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from imgmirror.credentials import Credential
-from imgmirror.errors import CredentialsError
-from imgmirror.pullsecret import (
+from imgmirror.auth.credentials import Credential
+from imgmirror.auth.pullsecret import (
     DOCKERCFG,
     DOCKERCONFIGJSON,
     check_secret,
@@ -20,6 +19,7 @@ from imgmirror.pullsecret import (
     parse_authfile,
     render,
 )
+from imgmirror.errors import CredentialsError
 
 
 def b64(text: str) -> str:

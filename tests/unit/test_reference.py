@@ -1,12 +1,12 @@
-"""Tests for imgmirror.reference: grammar, Docker Hub normalisation and derived forms."""
+"""Tests for imgmirror.model.reference: grammar, Docker Hub normalisation and derived forms."""
 
 from __future__ import annotations
 
 import pytest
 
-from imgmirror.digest import Digest
 from imgmirror.errors import InvalidReference
-from imgmirror.reference import Reference, is_loopback_host
+from imgmirror.model.digest import Digest
+from imgmirror.model.reference import Reference, is_loopback_host
 
 D = "sha256:" + "a" * 64
 D2 = "sha256:" + "b" * 64

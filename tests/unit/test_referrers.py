@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from imgmirror import mediatypes
-from imgmirror.artifacts import ArtifactFilter, artifact_kind, cosign_tag, fallback_tag
-from imgmirror.digest import Digest
 from imgmirror.errors import InvalidArtifactType, ReferrerError
-from imgmirror.manifest import Descriptor
-from imgmirror.referrers import (
+from imgmirror.model import mediatypes
+from imgmirror.model.artifacts import ArtifactFilter, artifact_kind, cosign_tag, fallback_tag
+from imgmirror.model.digest import Digest
+from imgmirror.model.manifest import Descriptor
+from imgmirror.model.referrers import (
     Referrer,
     artifact_type_of,
     merge_fallback_index,

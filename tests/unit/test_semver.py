@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imgmirror.semver import SemverError, parse_range, parse_version
+from imgmirror.syncing.semver import SemverError, parse_range, parse_version
 
 TAGS = ["1.1.9", "1.2.0", "1.2.3", "1.2.3-rc.2", "1.2.9", "1.3.0", "2.0.0", "0.2.5", "0.3.0"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imgmirror.shards import Shard, ShardError
+from imgmirror.syncing.shards import Shard, ShardError
 
 
 def test_every_key_in_exactly_one_shard_and_split_is_balanced():

@@ -51,8 +51,8 @@ def test_the_package_loads_a_name_only_when_used():
     used = modules_after("import imgmirror; imgmirror.Reference; imgmirror.NotFound")
 
     assert not {"attrs", "httpx", "typer"} & bare
-    assert {"imgmirror.reference", "imgmirror.errors"} <= used
-    assert "imgmirror.copier" not in used
+    assert {"imgmirror.model.reference", "imgmirror.errors"} <= used
+    assert "imgmirror.ops.copy" not in used
 
 
 def test_touching_the_operations_does_not_load_the_cli_libraries():

@@ -9,11 +9,11 @@ import json
 import pytest
 
 from imgmirror.cli.sync import SyncLines, result_line
-from imgmirror.digest import Digest
-from imgmirror.syncfile import parse_sync_file
-from imgmirror.syncitems import expand_entry
-from imgmirror.syncreport import SyncReport, SyncResult
-from imgmirror.tagselect import NoTagsSelected
+from imgmirror.model.digest import Digest
+from imgmirror.syncing.file import parse_sync_file
+from imgmirror.syncing.items import expand_entry
+from imgmirror.syncing.report import SyncReport, SyncResult
+from imgmirror.syncing.tagselect import NoTagsSelected
 
 DIGEST = "sha256:" + "a" * 64
 COPIED = SyncResult("q.io/a:1", "r.io/m/a:1", DIGEST, "copied", 2048, None, "f:3")

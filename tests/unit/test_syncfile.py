@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from imgmirror.artifacts import ArtifactFilter
 from imgmirror.errors import InvalidSyncFile
-from imgmirror.platform import Platform
-from imgmirror.reference import Reference
-from imgmirror.syncfile import parse_image_list, parse_sync_file
+from imgmirror.model.artifacts import ArtifactFilter
+from imgmirror.model.platform import Platform
+from imgmirror.model.reference import Reference
+from imgmirror.syncing.file import parse_image_list, parse_sync_file
 
 ISSUE_EXAMPLE = """\
 defaults:

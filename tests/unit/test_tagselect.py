@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from imgmirror.semver import parse_range
-from imgmirror.tagselect import NoTagsSelected, TagSelector, select_tags, version_order
+from imgmirror.syncing.semver import parse_range
+from imgmirror.syncing.tagselect import NoTagsSelected, TagSelector, select_tags, version_order
 
 K8S = ["v1.29.9", "v1.30.0", "v1.30.1-rc.0", "v1.30.2", "v1.31.0-alpha.1", "v1.31.1", "latest"]
 ALPINE = ["3.17", "3.18", "3.18.4", "3.19", "3.19.1", "3.20", "3.20.3", "3.21", "edge", "latest"]

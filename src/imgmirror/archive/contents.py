@@ -25,14 +25,20 @@ from typing import Any
 
 import attrs
 
-from .. import mediatypes
-from ..digest import Digest
-from ..errors import ArchiveError, ImgmirrorError, InvalidReference
-from ..imagetree import check_depth, subset_index, unique
-from ..manifest import Descriptor, ImageIndex, ImageManifest, parse_config, parse_manifest
-from ..reference import Reference
-from .reader import Archive, safe_name
-from .referrers import is_referrer_entry
+from imgmirror.archive.reader import Archive, safe_name
+from imgmirror.archive.referrers import is_referrer_entry
+from imgmirror.errors import ArchiveError, ImgmirrorError, InvalidReference
+from imgmirror.model import mediatypes
+from imgmirror.model.digest import Digest
+from imgmirror.model.imagetree import check_depth, subset_index, unique
+from imgmirror.model.manifest import (
+    Descriptor,
+    ImageIndex,
+    ImageManifest,
+    parse_config,
+    parse_manifest,
+)
+from imgmirror.model.reference import Reference
 
 __all__ = [
     "ArchiveContents",
@@ -141,7 +147,7 @@ def read_contents(archive: Archive) -> ArchiveContents:
         ArchiveError: missing files, malformed JSON, a ``manifest.json`` that does not match
             its configs, or a stored manifest that does not hash to its name.
     """
-    from .dirlayout import dir_contents, is_dir_layout  # noqa: PLC0415 - it imports this module
+    from imgmirror.archive.dirlayout import dir_contents, is_dir_layout  # noqa: PLC0415 - it imports this module
 
     if is_dir_layout(archive):
         return dir_contents(archive)

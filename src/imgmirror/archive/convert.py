@@ -21,12 +21,12 @@ from typing import Any
 
 import attrs
 
-from .. import mediatypes
-from ..compression import Compression, compress, decompress, detect
-from ..digest import Digest, Verifier
-from ..errors import VerificationError
-from ..manifest import Descriptor, ImageManifest, parse_manifest
-from .contents import DockerImage, DockerLayer
+from imgmirror.archive.contents import DockerImage, DockerLayer
+from imgmirror.errors import VerificationError
+from imgmirror.model import mediatypes
+from imgmirror.model.compression import Compression, compress, decompress, detect
+from imgmirror.model.digest import Digest, Verifier
+from imgmirror.model.manifest import Descriptor, ImageManifest, parse_manifest
 
 __all__ = ["GZIP_LEVEL", "BlobSource", "build_manifest", "measure_layer"]
 

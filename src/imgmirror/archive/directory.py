@@ -13,8 +13,8 @@ import os
 import stat
 from pathlib import Path
 
-from ..errors import ArchiveError
-from .reader import MAX_ENTRIES, Archive, Member, symlink_target
+from imgmirror.archive.reader import MAX_ENTRIES, Archive, Member, symlink_target
+from imgmirror.errors import ArchiveError
 
 __all__ = ["open_directory"]
 

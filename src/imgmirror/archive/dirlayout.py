@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import attrs
 
-from ..digest import Digest
-from ..errors import ArchiveError, ImgmirrorError
-from ..manifest import parse_manifest
-from .contents import ArchiveContents, expand_image
-from .reader import Archive
+from imgmirror.archive.contents import ArchiveContents, expand_image
+from imgmirror.archive.reader import Archive
+from imgmirror.errors import ArchiveError, ImgmirrorError
+from imgmirror.model.digest import Digest
+from imgmirror.model.manifest import parse_manifest
 
 __all__ = ["VERSION_MARK", "dir_contents", "is_dir_layout"]
 

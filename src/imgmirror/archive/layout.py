@@ -1,6 +1,6 @@
 """Plan the files of an image archive in pure code: which entries, in which order, with what bytes.
 
-Given the images to save (each a selected :class:`~imgmirror.imagetree.ImageTree`, the name it
+Given the images to save (each a selected :class:`~imgmirror.model.imagetree.ImageTree`, the name it
 gets and the raw configs of its images), :func:`plan_archive` returns an :class:`ArchivePlan`:
 a deterministic list of tar entries. Blobs are named by digest and stored once however many
 images share them. Three formats:
@@ -28,13 +28,13 @@ from typing import Any, Literal
 
 import attrs
 
-from .. import mediatypes
-from ..digest import Digest
-from ..errors import ArchiveError
-from ..imagetree import ImageTree
-from ..manifest import Descriptor, ImageIndex, ImageManifest, parse_config
-from ..reference import Reference
-from .referrers import SavedReferrer, index_entry
+from imgmirror.archive.referrers import SavedReferrer, index_entry
+from imgmirror.errors import ArchiveError
+from imgmirror.model import mediatypes
+from imgmirror.model.digest import Digest
+from imgmirror.model.imagetree import ImageTree
+from imgmirror.model.manifest import Descriptor, ImageIndex, ImageManifest, parse_config
+from imgmirror.model.reference import Reference
 
 __all__ = [
     "ArchiveFormat",

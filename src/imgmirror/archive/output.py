@@ -22,8 +22,8 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import ArchiveError
-from .writer import HeaderFixup, Piece, Rewind
+from imgmirror.archive.writer import HeaderFixup, Piece, Rewind
+from imgmirror.errors import ArchiveError
 
 __all__ = ["STDOUT", "Output", "is_stream", "open_output", "remove_stale"]
 

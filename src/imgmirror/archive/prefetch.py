@@ -19,11 +19,11 @@ from collections.abc import Iterator, Sequence
 
 import attrs
 
-from ..digest import Digest
-from ..errors import TransferCancelled
-from ..manifest import Descriptor
-from .layout import Origin
-from .writer import BlobOpener
+from imgmirror.archive.layout import Origin
+from imgmirror.archive.writer import BlobOpener
+from imgmirror.errors import TransferCancelled
+from imgmirror.model.digest import Digest
+from imgmirror.model.manifest import Descriptor
 
 __all__ = ["BUFFERED", "buffered_chunks", "prefetching"]
 

@@ -23,8 +23,8 @@ from typing import IO, Literal
 
 import attrs
 
-from ..compression import Compression, decompress, detect
-from ..errors import ArchiveError
+from imgmirror.errors import ArchiveError
+from imgmirror.model.compression import Compression, decompress, detect
 
 __all__ = [
     "MAX_ENTRIES",
@@ -349,7 +349,7 @@ def open_archive(path: str | Path) -> Archive:
     """
     file = Path(path)
     if file.is_dir():
-        from .directory import open_directory  # noqa: PLC0415 - it imports this module
+        from imgmirror.archive.directory import open_directory  # noqa: PLC0415 - it imports this module
 
         return open_directory(file)
     try:

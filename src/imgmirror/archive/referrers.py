@@ -18,12 +18,12 @@ from typing import Any
 
 import attrs
 
-from ..digest import Digest
-from ..errors import ArchiveError, ImgmirrorError, InvalidDigest
-from ..imagetree import ImageTree
-from ..manifest import Descriptor
-from ..referrers import Referrer, annotations_of, artifact_type_of, subject_of
-from .reader import Archive
+from imgmirror.archive.reader import Archive
+from imgmirror.errors import ArchiveError, ImgmirrorError, InvalidDigest
+from imgmirror.model.digest import Digest
+from imgmirror.model.imagetree import ImageTree
+from imgmirror.model.manifest import Descriptor
+from imgmirror.model.referrers import Referrer, annotations_of, artifact_type_of, subject_of
 
 __all__ = [
     "SUBJECT_ANNOTATION",
@@ -102,7 +102,7 @@ def _subject(descriptor: Descriptor) -> Digest:
 
 
 def _stored(archive: Archive, descriptor: Descriptor) -> StoredReferrer:
-    from .contents import expand_image, load_manifest  # noqa: PLC0415 - contents imports this
+    from imgmirror.archive.contents import expand_image, load_manifest  # noqa: PLC0415 - contents imports this
 
     subject = _subject(descriptor)
     tag = descriptor.annotations.get(TAG_ANNOTATION)

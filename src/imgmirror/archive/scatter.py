@@ -26,11 +26,9 @@ from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
-from ..errors import ImgmirrorError, TransferCancelled, is_transient
-from ..progress import NullProgress, ProgressListener
-from .layout import ArchivePlan, BlobEntry, DirEntry, Entry, FileEntry, LinkEntry
-from .output import Output
-from .writer import (
+from imgmirror.archive.layout import ArchivePlan, BlobEntry, DirEntry, Entry, FileEntry, LinkEntry
+from imgmirror.archive.output import Output
+from imgmirror.archive.writer import (
     ATTEMPTS,
     DONE,
     BlobOpener,
@@ -39,6 +37,8 @@ from .writer import (
     stream_archive,
     tar_header,
 )
+from imgmirror.errors import ImgmirrorError, TransferCancelled, is_transient
+from imgmirror.progress import NullProgress, ProgressListener
 
 __all__ = ["Layout", "Slot", "lay_out", "write_scattered"]
 

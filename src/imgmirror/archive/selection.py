@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import attrs
 
-from ..errors import ArchiveError, InvalidReference
-from ..reference import Reference
-from .contents import DockerImage, OciImage
+from imgmirror.archive.contents import DockerImage, OciImage
+from imgmirror.errors import ArchiveError, InvalidReference
+from imgmirror.model.reference import Reference
 
 __all__ = ["describe", "local_name", "select_image"]
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from ..errors import ArchiveError
+from imgmirror.errors import ArchiveError
 
 __all__ = ["SPOOL_LIMIT", "STDIN", "readable", "split_selector"]
 

@@ -30,12 +30,7 @@ from typing import Literal, overload
 
 import attrs
 
-from ..compression import decompress, detect
-from ..digest import Digest
-from ..errors import ArchiveError, ImgmirrorError, VerificationError, is_transient
-from ..manifest import Descriptor
-from ..progress import NullProgress, ProgressListener
-from .layout import (
+from imgmirror.archive.layout import (
     ArchivePlan,
     BlobEntry,
     DirEntry,
@@ -45,6 +40,11 @@ from .layout import (
     LinkEntry,
     Origin,
 )
+from imgmirror.errors import ArchiveError, ImgmirrorError, VerificationError, is_transient
+from imgmirror.model.compression import decompress, detect
+from imgmirror.model.digest import Digest
+from imgmirror.model.manifest import Descriptor
+from imgmirror.progress import NullProgress, ProgressListener
 
 __all__ = [
     "ATTEMPTS",

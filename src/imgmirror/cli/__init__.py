@@ -57,7 +57,7 @@ def load_app(command: str | None = None) -> typer.Typer:
     """The typer app with ``command`` registered (every command if None or unknown)."""
     from importlib import import_module  # noqa: PLC0415
 
-    from .common import app  # noqa: PLC0415
+    from imgmirror.cli.common import app  # noqa: PLC0415
 
     wanted = {COMMANDS[command]} if command in COMMANDS else set(COMMANDS.values())
     for module in sorted(wanted):
@@ -107,11 +107,11 @@ def main() -> None:
     """Run the command line in ``sys.argv`` (returns, or raises ``SystemExit``)."""
     args = sys.argv[1:]
     if args == ["--version"]:
-        from .._version import __version__  # noqa: PLC0415
+        from imgmirror._version import __version__  # noqa: PLC0415
 
         sys.stdout.write(f"imgmirror {__version__}\n")
         return
-    from .referrer_options import bare_referrers  # noqa: PLC0415
+    from imgmirror.cli.referrer_options import bare_referrers  # noqa: PLC0415
 
     args = bare_referrers(root_first(args))
     load_app(command_of(args))(args=args, prog_name="imgmirror")

@@ -1,5 +1,5 @@
 """``python -m imgmirror.cli``: the same as the ``imgmirror`` command."""
 
-from . import run
+from imgmirror.cli import run
 
 run()

@@ -19,16 +19,16 @@ from typing import Annotated, Any
 
 import typer
 
-from .._version import __version__
-from ..errors import (
+from imgmirror._version import __version__
+from imgmirror.cli.creds import DEST_ENV, SRC_ENV, creds_option
+from imgmirror.cli.terminal import LogProgress, TerminalProgress
+from imgmirror.errors import (
     AuthenticationError,
     ImgmirrorError,
     TLSVerificationError,
     credentials_hint,
 )
-from ..terminal import LogProgress, TerminalProgress
-from ..transport.tls import DEFAULT_CERTS_DIRS, ClientOptions
-from .creds import DEST_ENV, SRC_ENV, creds_option
+from imgmirror.transport.tls import DEFAULT_CERTS_DIRS, ClientOptions
 
 __all__ = [
     "DEFAULT_TIMEOUT",

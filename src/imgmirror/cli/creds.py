@@ -20,8 +20,8 @@ from typing import Any, TextIO
 
 import typer
 
-from ..credentials import Credential
-from ..errors import CredentialsError
+from imgmirror.auth.credentials import Credential
+from imgmirror.errors import CredentialsError
 
 __all__ = ["DEST_ENV", "SRC_ENV", "credentials_callback", "creds_option", "read_credentials"]
 

@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..inspection import Entry, ImageInfo
-from ..terminal import human_bytes
-from .common import (
+from imgmirror.cli.common import (
     AuthfileOpt,
     CaFileOpt,
     CertsDirOpt,
@@ -21,11 +19,13 @@ from .common import (
     make_options,
     reported_errors,
 )
-from .creds import SRC_ENV, creds_option
-from .referrer_tree import render_listing
+from imgmirror.cli.creds import SRC_ENV, creds_option
+from imgmirror.cli.referrer_tree import render_listing
+from imgmirror.cli.terminal import human_bytes
+from imgmirror.model.inspection import Entry, ImageInfo
 
 if TYPE_CHECKING:
-    from ..discovery import ReferrerListing
+    from imgmirror.referrers.discover import ReferrerListing
 
 __all__ = ["catalog_command", "digest_command", "inspect_command", "ls_command"]
 
@@ -67,7 +67,7 @@ def ls_command(
     Example:
       imgmirror ls registry.corp/k8s/pause
     """
-    from ..lookup import list_tags  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.ops.lookup import list_tags  # noqa: PLC0415 - imported when the command runs
 
     with reported_errors():
         access = _access(creds, authfile, ca_file, certs_dir, insecure_registry)
@@ -96,7 +96,7 @@ def catalog_command(
     Example:
       imgmirror catalog registry.corp:5000
     """
-    from ..lookup import list_repositories  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.ops.lookup import list_repositories  # noqa: PLC0415 - imported when the command runs
 
     with reported_errors():
         access = _access(creds, authfile, ca_file, certs_dir, insecure_registry)
@@ -128,7 +128,7 @@ def digest_command(
     Example:
       imgmirror digest registry.k8s.io/pause:3.9
     """
-    from ..lookup import image_digest, inspect_archive, is_archive_path  # noqa: PLC0415
+    from imgmirror.ops.lookup import image_digest, inspect_archive, is_archive_path  # noqa: PLC0415
 
     if is_archive_path(image):
         with reported_errors():
@@ -173,8 +173,8 @@ def _access(
 
 def _inspect_archive(path: str, referrers: str | None, *, as_json: bool) -> None:
     """``inspect ARCHIVE``: each image, with the referrers the archive stores if asked."""
-    from ..archivereferrers import archive_referrers  # noqa: PLC0415 - imported when asked for
-    from ..lookup import inspect_archive  # noqa: PLC0415
+    from imgmirror.ops.lookup import inspect_archive  # noqa: PLC0415
+    from imgmirror.referrers.archive import archive_referrers  # noqa: PLC0415 - imported when asked for
 
     with reported_errors():
         infos = inspect_archive(path)
@@ -194,7 +194,7 @@ def _inspect_archive(path: str, referrers: str | None, *, as_json: bool) -> None
 
 
 def _referrers(image: str, types: str, access: dict[str, Any]) -> ReferrerListing:
-    from ..discovery import find_referrers  # noqa: PLC0415 - imported when asked for
+    from imgmirror.referrers.discover import find_referrers  # noqa: PLC0415 - imported when asked for
 
     return find_referrers(
         image,
@@ -293,7 +293,7 @@ def inspect_command(
     as_json: JsonOpt = False,
     referrers: InspectReferrersOpt = None,
 ) -> None:
-    from ..lookup import inspect, is_archive_path  # noqa: PLC0415
+    from imgmirror.ops.lookup import inspect, is_archive_path  # noqa: PLC0415
 
     if is_archive_path(image):
         if raw or config or platform:

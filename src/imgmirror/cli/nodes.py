@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .common import JsonOpt, app, emit_json, reported_errors
+from imgmirror.cli.common import JsonOpt, app, emit_json, reported_errors
 
 __all__ = ["node_config_command"]
 
@@ -87,7 +87,7 @@ def node_config_command(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    from ..nodefiles import node_config  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.nodes.files import node_config  # noqa: PLC0415 - imported when the command runs
 
     with reported_errors():
         config = node_config(

@@ -23,8 +23,8 @@ def bare_referrers(argv: list[str]) -> list[str]:
     followed by another option or by something that is not a list of artifact types) gets
     ``=all`` here, before parsing. ``--referrers TYPE,...`` and ``--referrers=...`` pass.
     """
-    from ..artifacts import ArtifactFilter  # noqa: PLC0415 - only when the option is used
-    from ..errors import InvalidArtifactType  # noqa: PLC0415
+    from imgmirror.errors import InvalidArtifactType  # noqa: PLC0415
+    from imgmirror.model.artifacts import ArtifactFilter  # noqa: PLC0415 - only when the option is used
 
     out: list[str] = []
     for i, arg in enumerate(argv):

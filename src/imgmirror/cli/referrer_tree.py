@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..terminal import human_bytes
+from imgmirror.cli.terminal import human_bytes
 
 if TYPE_CHECKING:
-    from ..discovery import ReferrerListing
-    from ..referrers import ReferrerNode
+    from imgmirror.model.referrers import ReferrerNode
+    from imgmirror.referrers.discover import ReferrerListing
 
 __all__ = ["render_listing"]
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .common import (
+from imgmirror.cli.common import (
     AuthfileOpt,
     CaFileOpt,
     CertsDirOpt,
@@ -18,7 +18,7 @@ from .common import (
     make_options,
     reported_errors,
 )
-from .referrer_tree import render_listing
+from imgmirror.cli.referrer_tree import render_listing
 
 __all__ = ["referrers_command"]
 
@@ -46,7 +46,7 @@ def referrers_command(
     Each line: artifact type, digest, size (and the cosign tag it hangs on), then its
     annotations; referrers of referrers are nested below.
     """
-    from ..discovery import find_referrers  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.referrers.discover import find_referrers  # noqa: PLC0415 - imported when the command runs
 
     with reported_errors():
         listing = find_referrers(

@@ -8,9 +8,16 @@ from typing import Annotated
 
 import typer
 
-from ..errors import ImgmirrorError
-from .common import CaFileOpt, CertsDirOpt, InsecureOpt, app, make_options, reported_errors
-from .creds import read_credentials
+from imgmirror.cli.common import (
+    CaFileOpt,
+    CertsDirOpt,
+    InsecureOpt,
+    app,
+    make_options,
+    reported_errors,
+)
+from imgmirror.cli.creds import read_credentials
+from imgmirror.errors import ImgmirrorError
 
 __all__ = ["secret_app"]
 
@@ -50,7 +57,7 @@ def secret_create_command(
     Example:
       imgmirror secret create regcred --registry reg.corp --creds - < creds.txt
     """
-    from ..pullsecret import create_secret, render  # noqa: PLC0415 - imported when run
+    from imgmirror.auth.pullsecret import create_secret, render  # noqa: PLC0415 - imported when run
 
     if output not in ("yaml", "json"):
         typer.echo("imgmirror: error: --output must be yaml or json", err=True)
@@ -98,8 +105,8 @@ def secret_check_command(
       kubectl get secret regcred -o yaml > regcred.yaml
       imgmirror secret check regcred.yaml --registry reg.corp
     """
-    from ..keychain import try_credentials  # noqa: PLC0415 - imported when run
-    from ..pullsecret import check_text, parse_authfile  # noqa: PLC0415
+    from imgmirror.auth.keychain import try_credentials  # noqa: PLC0415 - imported when run
+    from imgmirror.auth.pullsecret import check_text, parse_authfile  # noqa: PLC0415
 
     if file == "-":
         text, source = sys.stdin.read(), "stdin"

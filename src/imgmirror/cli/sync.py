@@ -17,11 +17,7 @@ from typing import Annotated, TextIO
 
 import typer
 
-from ..digest import Digest
-from ..progress import ProgressListener
-from ..syncreport import SyncObserver, SyncReport, SyncResult
-from ..terminal import human_bytes
-from .common import (
+from imgmirror.cli.common import (
     AuthfileOpt,
     CaFileOpt,
     CertsDirOpt,
@@ -35,7 +31,11 @@ from .common import (
     make_options,
     reported_errors,
 )
-from .referrer_options import ReferrersOpt, ReferrersOptionalOpt, referrers_wanted
+from imgmirror.cli.referrer_options import ReferrersOpt, ReferrersOptionalOpt, referrers_wanted
+from imgmirror.cli.terminal import human_bytes
+from imgmirror.model.digest import Digest
+from imgmirror.progress import ProgressListener
+from imgmirror.syncing.report import SyncObserver, SyncReport, SyncResult
 
 __all__ = ["SyncLines", "sync_command"]
 
@@ -209,12 +209,12 @@ def sync_command(
     referrers: ReferrersOpt = None,
     referrers_optional: ReferrersOptionalOpt = False,
 ) -> None:
-    from ..artifacts import ArtifactFilter  # noqa: PLC0415 - imported when the command runs
-    from ..platform import Platform  # noqa: PLC0415
-    from ..shards import Shard, ShardError  # noqa: PLC0415
-    from ..syncer import sync  # noqa: PLC0415
-    from ..syncfile import parse_image_list  # noqa: PLC0415
-    from ..syncitems import load_sync_file  # noqa: PLC0415
+    from imgmirror.model.artifacts import ArtifactFilter  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.model.platform import Platform  # noqa: PLC0415
+    from imgmirror.syncing.file import parse_image_list  # noqa: PLC0415
+    from imgmirror.syncing.items import load_sync_file  # noqa: PLC0415
+    from imgmirror.syncing.run import sync  # noqa: PLC0415
+    from imgmirror.syncing.shards import Shard, ShardError  # noqa: PLC0415
 
     if (file is None) == (images is None):
         raise typer.BadParameter("give a sync FILE or --images FILE (not both)")
@@ -264,7 +264,7 @@ def sync_command(
 
 
 def _read(path: str) -> str:
-    from ..errors import InvalidSyncFile  # noqa: PLC0415
+    from imgmirror.errors import InvalidSyncFile  # noqa: PLC0415
 
     try:
         with open(path, encoding="utf-8") as handle:

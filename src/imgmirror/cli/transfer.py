@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..terminal import human_bytes
-from ..transport.tls import ClientOptions
-from .common import (
+from imgmirror.cli.common import (
     DEFAULT_TIMEOUT,
     AuthfileOpt,
     CaFileOpt,
@@ -32,17 +30,19 @@ from .common import (
     make_options,
     running,
 )
-from .referrer_options import (
+from imgmirror.cli.referrer_options import (
     PushReferrersOpt,
     ReferrersOpt,
     ReferrersOptionalOpt,
     SaveReferrersOpt,
     referrers_wanted,
 )
+from imgmirror.cli.terminal import human_bytes
+from imgmirror.transport.tls import ClientOptions
 
 if TYPE_CHECKING:
-    from ..saver import SaveResult
-    from ..saverequest import ImageArg
+    from imgmirror.ops.save import SaveResult
+    from imgmirror.ops.saverequest import ImageArg
 
 __all__ = ["copy_command", "push_command", "save_command"]
 
@@ -88,7 +88,7 @@ platform, it is an error that names the image's platform.
       imgmirror copy registry.k8s.io/pause:3.9 reg.corp/mirror/pause:3.9 \\
           --dest-creds "$USER:$PASS" --platform linux/arm64
     """
-    from ..copier import copy  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.ops.copy import copy  # noqa: PLC0415 - imported when the command runs
 
     with running(quiet, as_json) as progress:
         result = copy(
@@ -206,7 +206,7 @@ def save_command(
       imgmirror save registry.k8s.io/pause:3.9 -o pause.tar
       imgmirror save alpine:3.19=reg.corp/alpine:3.19 -o alpine.tar.zst
     """
-    from ..saver import load_commands, save  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.ops.save import load_commands, save  # noqa: PLC0415 - imported when the command runs
 
     if archive_format not in ("docker", "legacy", "oci"):
         raise typer.BadParameter("use docker, legacy or oci", param_hint="--format")
@@ -283,8 +283,8 @@ def _from_sync_file(
 ) -> list[ImageArg]:
     """Add what a sync file selects, each image with its entry's platforms unless
     --platform is given (which then applies to every image)."""
-    from ..saverequest import ImageRequest  # noqa: PLC0415
-    from ..syncitems import selected_images  # noqa: PLC0415
+    from imgmirror.ops.saverequest import ImageRequest  # noqa: PLC0415
+    from imgmirror.syncing.items import selected_images  # noqa: PLC0415
 
     items = selected_images(path, src_creds=src_creds, authfile=authfile, options=options)
     return images + [
@@ -332,8 +332,8 @@ Example:
 
 
 def _prefix_option(text: str) -> str:
-    from ..errors import InvalidReference  # noqa: PLC0415
-    from ..naming import Prefix  # noqa: PLC0415
+    from imgmirror.errors import InvalidReference  # noqa: PLC0415
+    from imgmirror.model.naming import Prefix  # noqa: PLC0415
 
     try:
         return str(Prefix.parse(text))
@@ -404,7 +404,7 @@ def push_command(
     referrers: PushReferrersOpt = None,
     referrers_optional: ReferrersOptionalOpt = False,
 ) -> None:
-    from ..pusher import ArchiveNamesNeedConsent, push  # noqa: PLC0415 - imported when run
+    from imgmirror.ops.push import ArchiveNamesNeedConsent, push  # noqa: PLC0415 - imported when run
 
     if archive.split(":", 1)[0] in ("-", "/dev/stdin") and _creds_read_stdin(sys.argv):
         raise typer.BadParameter(

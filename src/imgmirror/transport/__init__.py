@@ -3,6 +3,8 @@
 ``client`` (the distribution API for one registry), ``auth`` (challenges and tokens),
 ``retry`` (backoff policy) and ``tls`` (CAs, client certificates, insecure hosts). Nothing is
 imported here, so light users such as the CLI's option parsing do not pay for httpx.
+
+May import: :mod:`imgmirror.auth`, :mod:`imgmirror.model`, :mod:`imgmirror.errors`.
 """
 
 import sys

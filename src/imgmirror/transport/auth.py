@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from ..challenge import (
+from imgmirror.auth.challenge import (
     Challenge,
     Token,
     parse_token_response,
@@ -25,9 +25,9 @@ from ..challenge import (
     token_query,
     validate_realm,
 )
-from ..credentials import Credential
-from ..dockerconfig import encode_auth
-from ..errors import AuthenticationError, credentials_hint
+from imgmirror.auth.credentials import Credential
+from imgmirror.auth.dockerconfig import encode_auth
+from imgmirror.errors import AuthenticationError, credentials_hint
 
 __all__ = ["Authenticator", "TokenFetcher", "TokenReply"]
 

@@ -13,9 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import attrs
 
-from .. import mediatypes
-from ..digest import Digest
-from ..errors import (
+from imgmirror.errors import (
     ImgmirrorError,
     NetworkError,
     NotFound,
@@ -24,12 +22,14 @@ from ..errors import (
     ReplyTooLarge,
     VerificationError,
 )
-from ..manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
-from ..referrers import Referrer, referrers_from_index
-from .connection import Connection, api_host
-from .download import BlobDownload
-from .upload import ChunkedUpload, refused_monolithic
-from .urls import resolve, with_query
+from imgmirror.model import mediatypes
+from imgmirror.model.digest import Digest
+from imgmirror.model.manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
+from imgmirror.model.referrers import Referrer, referrers_from_index
+from imgmirror.transport.connection import Connection, api_host
+from imgmirror.transport.download import BlobDownload
+from imgmirror.transport.upload import ChunkedUpload, refused_monolithic
+from imgmirror.transport.urls import resolve, with_query
 
 __all__ = ["ManifestPut", "Mount", "RegistryClient", "api_host"]
 

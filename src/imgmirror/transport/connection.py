@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..challenge import parse_www_authenticate
-from ..credentials import Credential
-from ..errors import (
+from imgmirror.auth.challenge import parse_www_authenticate
+from imgmirror.auth.credentials import Credential
+from imgmirror.errors import (
     AuthenticationError,
     ImgmirrorError,
     InsecureLocation,
@@ -35,12 +35,12 @@ from ..errors import (
     redact_url,
     registry_error_from_response,
 )
-from ..reference import is_loopback_host
-from .auth import Authenticator, TokenFetcher, TokenReply
-from .retry import parse_retry_after
-from .stall import StallWatch, watched
-from .tls import ClientOptions, DeferredTrust, tls_error, trust_for
-from .urls import resolve
+from imgmirror.model.reference import is_loopback_host
+from imgmirror.transport.auth import Authenticator, TokenFetcher, TokenReply
+from imgmirror.transport.retry import parse_retry_after
+from imgmirror.transport.stall import StallWatch, watched
+from imgmirror.transport.tls import ClientOptions, DeferredTrust, tls_error, trust_for
+from imgmirror.transport.urls import resolve
 
 __all__ = ["MAX_SMALL_BODY", "Body", "Connection", "api_host", "raw_chunks", "read_capped"]
 

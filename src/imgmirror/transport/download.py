@@ -1,6 +1,6 @@
 """A blob download that resumes where it broke off, verified as one continuous stream.
 
-:class:`BlobDownload` streams one blob through a single :class:`~imgmirror.digest.Verifier`.
+:class:`BlobDownload` streams one blob through a single :class:`~imgmirror.model.digest.Verifier`.
 When the connection breaks, stalls or ends short, it asks again with ``Range: bytes=N-`` from
 the last byte that passed the verifier, so the hash state carries on and the consumer sees one
 stream. A registry (or object store) that ignores ``Range`` answers 200 with the whole blob:
@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from ..digest import Verifier
-from ..errors import NetworkError
-from ..manifest import Descriptor
+from imgmirror.errors import NetworkError
+from imgmirror.model.digest import Verifier
+from imgmirror.model.manifest import Descriptor
 
 if TYPE_CHECKING:
-    from .client import RegistryClient
+    from imgmirror.transport.client import RegistryClient
 
 __all__ = ["BlobDownload", "coalesced"]
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import attrs
 
-from ..errors import TLSConfigError, TLSVerificationError
-from .retry import RetryPolicy
+from imgmirror.errors import TLSConfigError, TLSVerificationError
+from imgmirror.transport.retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_CERTS_DIRS",

@@ -19,12 +19,12 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from ..errors import NetworkError, RegistryError
-from ..manifest import Descriptor
-from .urls import with_query
+from imgmirror.errors import NetworkError, RegistryError
+from imgmirror.model.manifest import Descriptor
+from imgmirror.transport.urls import with_query
 
 if TYPE_CHECKING:
-    from .client import RegistryClient
+    from imgmirror.transport.client import RegistryClient
 
 __all__ = ["ChunkedUpload", "ReplayBuffer"]
 

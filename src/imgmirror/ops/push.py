@@ -1,0 +1,358 @@
+"""Push the images of an archive (``docker save``, skopeo, crane, containerd, imgmirror) to a
+registry, without unpacking it.
+
+The work is planned in pure code first: :func:`~imgmirror.archive.contents.read_contents`
+checks the whole archive, Docker-archive layers are measured and their ``diff_id`` checked
+(:mod:`imgmirror.ops.pushsources`), and :func:`map_destination` names every image. Only then
+does anything reach the registry: blobs first (in parallel for a plain tar, in sequential
+passes for a compressed one), each verified against its digest before the registry commits
+it; then child manifests by digest; tags last, so a failure leaves nothing tagged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from os import PathLike
+from os import fspath as os_fspath
+
+import attrs
+
+from imgmirror.archive.contents import read_contents
+from imgmirror.archive.convert import BlobSource
+from imgmirror.archive.reader import Archive, open_archive
+from imgmirror.archive.referrers import read_referrers
+from imgmirror.archive.selection import select_image
+from imgmirror.archive.spool import readable, split_selector
+from imgmirror.auth.credentials import Credential, CredentialInput
+from imgmirror.auth.keychain import Keychain
+from imgmirror.errors import ImgmirrorError, VerificationError, is_transient
+from imgmirror.model.artifacts import ArtifactFilter
+from imgmirror.model.digest import Digest, verify_stream
+from imgmirror.model.imagetree import bottom_up
+from imgmirror.model.manifest import ImageIndex, ImageManifest
+from imgmirror.model.platform import PlatformsArg, parse_platforms
+from imgmirror.model.reference import Reference
+from imgmirror.ops.pushplan import (
+    ArchiveNamesNeedConsent,
+    ConsentInput,
+    PushTarget,
+    check_names,
+    map_destination,
+    plan_targets,
+)
+from imgmirror.ops.pushsources import narrowed, plan_images
+from imgmirror.progress import NullProgress, ProgressListener
+from imgmirror.referrers.archive import plan_restore
+from imgmirror.referrers.carry import ReferrersResult
+from imgmirror.registry.blobs import BlobEngine, BlobJob, BlobTally, Opener, once
+from imgmirror.registry.parallel import run_parallel
+from imgmirror.session import Session
+from imgmirror.transport.client import RegistryClient
+from imgmirror.transport.tls import ClientOptions
+
+__all__ = [
+    "ArchiveNamesNeedConsent",
+    "ConsentInput",
+    "PushResult",
+    "PushTarget",
+    "PushedImage",
+    "map_destination",
+    "push",
+    "push_archive",
+]
+
+log = logging.getLogger("imgmirror")
+
+Manifest = ImageManifest | ImageIndex
+_ATTEMPTS = 3
+
+
+@attrs.frozen
+class PushedImage:
+    """One image a push stored: where (``name``, a full reference) and its manifest digest."""
+
+    name: str
+    digest: str
+
+
+@attrs.frozen
+class PushResult:
+    """What a push did: ``images`` lists each image pushed, in the archive's order."""
+
+    archive: str
+    layout: str
+    images: tuple[PushedImage, ...]
+    blobs_uploaded: int
+    blobs_skipped: int
+    blobs_mounted: int
+    bytes: int
+    notes: tuple[str, ...] = ()
+    referrers: ReferrersResult | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict (``--json`` output): ``images`` a list of {name, digest}."""
+        out = attrs.asdict(self, filter=lambda a, _: a.name != "referrers")
+        out["images"] = [attrs.asdict(image) for image in self.images]
+        if self.referrers is not None:
+            out["referrers"] = self.referrers.to_json()
+        return out
+
+
+# -- execution ----------------------------------------------------------------------------------
+
+
+@attrs.define
+class _Uploader:
+    """Hands each (client, repository, blob) of a push to the session's blob engine."""
+
+    archive: Archive
+    sources: dict[Digest, BlobSource]
+    engine: BlobEngine
+    progress: ProgressListener
+    cancel: threading.Event = attrs.field(factory=threading.Event)
+    tally: BlobTally = attrs.field(factory=BlobTally)
+    passes: dict[tuple[str, str, Digest], int] = attrs.field(factory=dict)
+    waited: dict[tuple[str, str, Digest], float] = attrs.field(factory=dict)
+
+    def _verified(self, source: BlobSource, raw: Iterable[bytes]) -> Iterator[bytes]:
+        d = source.descriptor
+        what = f"blob {d.digest} ({source.member or 'config'})"
+        return verify_stream(source.produce(raw), d.digest, d.size, what)
+
+    def opener(self, source: BlobSource) -> Opener | None:
+        """A restartable opener (memory or a plain tar), or None (a compressed stream)."""
+        if source.data is not None:
+            data = source.data
+            return lambda: contextlib.nullcontext(self._verified(source, [data]))
+        if self.archive.seekable and source.member is not None:
+            member = source.member
+            return lambda: contextlib.nullcontext(self._verified(source, self.archive.open(member)))
+        return None
+
+    def ensure(
+        self, client: RegistryClient, repo: str, digest: Digest, opener: Opener | None = None
+    ) -> None:
+        """Make one blob present (HEAD, mount, upload), counted."""
+        source = self.sources[digest]
+        restartable = opener is None
+        chosen = opener or self.opener(source) or _no_opener
+        job = BlobJob(client, repo, source.descriptor, chosen, restartable=restartable)
+        outcome = self.engine.ensure(job, verb="pushed", progress=self.progress, cancel=self.cancel)
+        self.tally.add(outcome, source.descriptor.size)
+
+    def stream_pass(
+        self, pending: list[tuple[RegistryClient, str, Digest]]
+    ) -> list[tuple[RegistryClient, str, Digest]]:
+        """One pass over a compressed archive; returns what must wait for another pass."""
+        by_member: dict[str, tuple[RegistryClient, str, Digest]] = {}
+        later = []
+        for client, repo, digest in pending:
+            member = self.sources[digest].member
+            assert member is not None
+            name = self.archive.resolve(member).name
+            if name in by_member:
+                later.append((client, repo, digest))
+            else:
+                by_member[name] = (client, repo, digest)
+        for name, chunks in self.archive.stream(by_member):
+            client, repo, digest = by_member[name]
+            try:
+                body = once(self._verified(self.sources[digest], chunks))
+                self.ensure(client, repo, digest, body)
+            except ImgmirrorError as exc:
+                if not self._again((client, repo, digest), exc):
+                    raise
+                later.append((client, repo, digest))
+        return later
+
+    def _again(self, item: tuple[RegistryClient, str, Digest], exc: ImgmirrorError) -> bool:
+        """Whether a streamed blob that failed is sent again in the next archive pass: a
+        transient failure, within the retry policy, after its backoff (as a plain tar's)."""
+        key = (item[0].registry, item[1], item[2])
+        attempt = self.passes[key] = self.passes.get(key, 0) + 1
+        retry = self.engine.retry
+        delay = retry.delay(attempt, getattr(exc, "retry_after", None))
+        waited = self.waited.get(key, 0.0)
+        if isinstance(exc, VerificationError) or not is_transient(exc) or self.cancel.is_set():
+            return False
+        if not retry.allows(attempt, waited, delay):
+            return False
+        log.info("blob %s: %s; sending it again in the next pass", item[2], exc)
+        self.waited[key] = waited + delay
+        return not self.cancel.wait(delay)
+
+
+def _no_opener() -> contextlib.AbstractContextManager[Iterable[bytes]]:
+    raise AssertionError("a streamed blob is only sent during its archive pass")
+
+
+def _execute(
+    archive: Archive,
+    targets: list[PushTarget],
+    sources: dict[Digest, BlobSource],
+    clients: dict[Reference, RegistryClient],
+    *,
+    engine: BlobEngine,
+    jobs: int,
+    progress: ProgressListener,
+) -> BlobTally:
+    uploader = _Uploader(archive, sources, engine, progress)
+    work = list(
+        dict.fromkeys((clients[t.ref], t.ref.repository, d) for t in targets for d in t.blobs)
+    )
+    progress.planned([sources[d].descriptor for d in dict.fromkeys(w[2] for w in work)], "push")
+    direct = [w for w in work if uploader.opener(sources[w[2]]) is not None]
+    streamed = [w for w in work if uploader.opener(sources[w[2]]) is None]
+    run_parallel(
+        lambda w: uploader.ensure(*w),
+        direct,
+        jobs if archive.seekable else 1,
+        cancel=uploader.cancel,
+    )
+    while streamed:
+        streamed = uploader.stream_pass(streamed)
+    stored: set[tuple[str, str, Digest]] = set()
+    for target in targets:  # bottom-up by digest, each manifest once, then tags
+        client, repo = clients[target.ref], target.ref.repository
+        untagged = () if target.ref.tag is not None else (target.top,)
+        for manifest in (*bottom_up(target.top, target.children), *untagged):
+            if (client.registry, repo, manifest.digest) not in stored:
+                stored.add((client.registry, repo, manifest.digest))
+                client.put_manifest(repo, str(manifest.digest), manifest.raw, manifest.media_type)
+    for target in targets:  # tags last
+        if target.ref.tag is not None:
+            top = target.top
+            clients[target.ref].put_manifest(
+                target.ref.repository, target.ref.tag, top.raw, top.media_type
+            )
+    return uploader.tally
+
+
+def push(
+    path: str | PathLike[str],
+    dest: str | None = None,
+    *,
+    platforms: PlatformsArg = None,
+    dest_creds: CredentialInput = None,
+    jobs: int = 4,
+    timeout: float | None = None,
+    progress: ProgressListener | None = None,
+    authfile: str | None = None,
+    keychain: Keychain | None = None,
+    options: ClientOptions | None = None,
+    to_archive_names: ConsentInput = False,
+    image: str | None = None,
+    referrers: bool | str | Sequence[str] | None = True,
+    referrers_optional: bool = False,
+) -> PushResult:
+    """Push every image of an image archive (or one: ``image``) to a registry: a one-shot
+    :meth:`Session.push <imgmirror.session.Session.push>` in a session of its own.
+
+    Args:
+        path: a tarball from ``docker save``, skopeo (``docker-archive``, ``oci-archive``),
+            crane, ``ctr images export`` or ``imgmirror save``, plain, gzip or zstd; a
+            directory holding an OCI image layout or a skopeo ``dir:`` layout; or a stream
+            (``"-"`` for stdin, ``/dev/stdin``, a FIFO), spooled to a temporary file of at
+            most :data:`~imgmirror.archive.spool.SPOOL_LIMIT` bytes. ``FILE:REF`` selects
+            one image, like ``image``.
+        dest: None (each image to the name it carries), a full reference with a tag (for a
+            one-image archive), or a registry / registry/prefix; see :func:`map_destination`.
+        platforms: ``"linux/arm64"`` or a list: of an image that is an index, push only
+            those platforms (one: that image, unchanged; several: a smaller index), as
+            :func:`imgmirror.copy` does. A single-platform image is pushed as it is.
+        dest_creds: ``"user:pass"``, ``(user, pass)`` or a Credential. They go only to
+            ``dest``'s registry: with no ``dest`` the registries come from the (untrusted)
+            archive, and explicit credentials are refused unless ``to_archive_names`` allows
+            sending them there.
+        jobs: blobs uploaded at once (plain tar only; compressed archives are read in order).
+        timeout: seconds a request may wait for a reply or stall (default:
+            ``options.timeout``).
+        progress: receives ``planned(blobs, "push")`` then per-blob events.
+        authfile, keychain: where credentials come from when ``dest_creds`` is not given.
+        options: TLS, retry and timeout settings.
+        to_archive_names: with ``dest_creds`` and no ``dest``: True, or a function called
+            with the registries the archive names that returns True, to send the
+            credentials to them.
+        image: push only this image: one of its names, a bare tag or its digest.
+        referrers: restore the referrers the archive stores for the images pushed
+            (``save --referrers``): True (all, the default), artifact types as for
+            :func:`~imgmirror.ops.copy.copy`, or False.
+        referrers_optional: restore them best effort: a referrer the archive holds only in
+            part, or that cannot be pushed, is reported in ``result.referrers.failed``.
+
+    Raises:
+        ArchiveNamesNeedConsent: ``dest_creds`` without ``dest`` and no consent.
+        ArchiveError: the archive is unsafe, incomplete or inconsistent; nothing was pushed.
+        VerificationError: a blob does not match its digest; nothing was tagged.
+        ImgmirrorError: any other failure; nothing is tagged unless every blob arrived.
+    """
+    with Session(
+        options, authfile=authfile, keychain=keychain, jobs=jobs, timeout=timeout
+    ) as session:
+        return session.push(
+            path, dest, platforms=platforms, dest_creds=dest_creds, progress=progress,
+            to_archive_names=to_archive_names, image=image, referrers=referrers,
+            referrers_optional=referrers_optional,
+        )  # fmt: skip
+
+
+def push_archive(
+    session: Session,
+    path: str | PathLike[str],
+    dest: str | None = None,
+    *,
+    platforms: PlatformsArg = None,
+    dest_creds: CredentialInput = None,
+    progress: ProgressListener | None = None,
+    to_archive_names: ConsentInput = False,
+    image: str | None = None,
+    referrers: bool | str | Sequence[str] | None = True,
+    referrers_optional: bool = False,
+) -> PushResult:
+    """:func:`push` inside ``session``: its clients, tokens, blob engine and ``jobs``."""
+    credential = Credential.coerce(dest_creds, setting="dest_creds")
+    wanted_platforms = parse_platforms(platforms)
+    file, selector = split_selector(os_fspath(path))
+    wanted = image or selector
+    with readable(file) as local:
+        archive = open_archive(local)
+        contents = read_contents(archive)
+        chosen = (select_image(contents.images, wanted),) if wanted else contents.images
+        stored = read_referrers(archive, contents.referrers)
+        planned, sources = plan_images(archive, chosen, session.jobs)
+        if wanted_platforms is not None:
+            planned = [(names, narrowed(one, wanted_platforms)) for names, one in planned]
+        targets = plan_targets(planned, dest)
+        wanted_referrers = ArtifactFilter.parse(referrers)
+        restore = plan_restore(stored, targets, wanted_referrers, optional=referrers_optional)
+        targets = restore.with_blobs(targets, sources)
+        check_names(targets, dest, credential, to_archive_names)
+        for note in contents.notes:
+            log.info("%s", note)
+        clients = {
+            t.ref: session.client(t.ref.registry, credential, role="destination") for t in targets
+        }
+        tally = _execute(
+            archive,
+            targets,
+            sources,
+            clients,
+            engine=session.blobs,
+            jobs=session.jobs,
+            progress=progress or NullProgress(),
+        )
+        carried = restore.push(clients)
+    return PushResult(
+        archive=str(path),
+        layout=contents.layout,
+        images=tuple(PushedImage(str(t.ref), str(t.top.digest)) for t in targets),
+        blobs_uploaded=tally.sent,
+        blobs_skipped=tally.skipped,
+        blobs_mounted=tally.mounted,
+        bytes=tally.bytes,
+        notes=contents.notes,
+        referrers=carried,
+    )

@@ -1,0 +1,273 @@
+"""Make a blob present in a destination repository: the one path copy, push and sync share.
+
+:meth:`BlobEngine.ensure` does, for one blob: a cross-repository mount from any repository
+of the same registry known to hold it (this run's uploads, or hints such as the source
+repository on the same registry: ``mounted``); else ``HEAD`` at the destination
+(``skipped``), for which a registry that has granted a mount in this session gets a mount
+from the destination repository itself (granted: the blob is there; refused: the upload
+session it opened is used); else the upload itself, streamed from the caller's opener
+(``copied``/``pushed``), into the session a refused mount opened or one opened while the
+source stream is being opened. A transfer that breaks off is started again after a backoff
+from :class:`~imgmirror.transport.retry.RetryPolicy`; a digest mismatch never is.
+
+One engine lives per :class:`~imgmirror.session.Session`: its concurrency budget (``jobs``
+transfers at once) is shared by every image copied through the session, and a blob that two
+images send to the same registry at once is sent once: the second waits, then mounts or finds
+it with ``HEAD``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import attrs
+
+from imgmirror.errors import ImgmirrorError, TransferCancelled, VerificationError, is_transient
+from imgmirror.model.digest import Digest
+from imgmirror.model.manifest import Descriptor
+from imgmirror.progress import ProgressListener, counted
+from imgmirror.transport.client import RegistryClient
+from imgmirror.transport.retry import RetryPolicy
+
+__all__ = ["BlobEngine", "BlobJob", "BlobTally", "Opener", "once"]
+
+log = logging.getLogger("imgmirror")
+
+#: A fresh stream of the blob's bytes, verified against its digest, per call.
+Opener = Callable[[], contextlib.AbstractContextManager[Iterable[bytes]]]
+
+#: Repositories tried for a mount before uploading.
+_MOUNT_TRIES = 3
+
+
+def once(chunks: Iterable[bytes]) -> Opener:
+    """An opener for a stream that can be read only once (a compressed archive pass)."""
+    return lambda: contextlib.nullcontext(chunks)
+
+
+@attrs.frozen
+class BlobJob:
+    """One blob to make present in ``repository`` of ``destination``.
+
+    Attributes:
+        opener: gives the bytes; called again for each restart when ``restartable``.
+        mount_hints: other repositories of the destination registry that may hold the blob.
+    """
+
+    destination: RegistryClient
+    repository: str
+    descriptor: Descriptor
+    opener: Opener
+    restartable: bool = True
+    mount_hints: tuple[str, ...] = ()
+
+
+@attrs.define
+class BlobTally:
+    """Counted outcomes of an operation (updated from worker threads)."""
+
+    sent: int = 0
+    skipped: int = 0
+    mounted: int = 0
+    bytes: int = 0
+    lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
+
+    def add(self, outcome: str, size: int) -> None:
+        with self.lock:
+            if outcome == "skipped":
+                self.skipped += 1
+            elif outcome == "mounted":
+                self.mounted += 1
+            else:
+                self.sent += 1
+                self.bytes += size
+
+
+class BlobEngine:
+    """Session-wide blob state: the budget, who holds what, and what is in flight.
+
+    Args:
+        jobs: blob transfers at once across every operation using this engine.
+        retry: when and how long to wait before a broken transfer starts again.
+    """
+
+    def __init__(self, jobs: int, retry: RetryPolicy) -> None:
+        self.jobs = max(1, jobs)
+        self.retry = retry
+        self._budget = threading.BoundedSemaphore(self.jobs)
+        self._side = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="upload")
+        self._lock = threading.Lock()
+        self._holders: dict[tuple[str, Digest], list[str]] = {}
+        self._inflight: dict[tuple[str, Digest], threading.Event] = {}
+        #: Registries that granted a mount in this session (see :meth:`_present`).
+        self._mounting: set[str] = set()
+
+    def close(self) -> None:
+        self._side.shutdown(wait=True)
+
+    def note_holder(self, registry: str, repository: str, digest: Digest) -> None:
+        """Remember that ``repository`` of ``registry`` holds ``digest`` (a mount source)."""
+        with self._lock:
+            holders = self._holders.setdefault((registry, digest), [])
+            if repository not in holders:
+                holders.append(repository)
+
+    def ensure(
+        self,
+        job: BlobJob,
+        *,
+        verb: str,
+        progress: ProgressListener,
+        cancel: threading.Event | None = None,
+    ) -> str:
+        """Make the blob present; returns ``skipped``, ``mounted`` or ``verb`` (it moved).
+
+        Raises:
+            VerificationError: the bytes do not match the digest (never retried).
+            TransferCancelled: ``cancel`` was set.
+            ImgmirrorError: the transfer failed for good (retries exhausted, or not transient).
+        """
+        digest = job.descriptor.digest
+        sending = False  # once sending, _send reports how the blob ended
+        try:
+            with self._budget, self._claim((job.destination.registry, digest), cancel):
+                outcome, location = self._present(job)
+                if outcome is None:
+                    sending = True
+                    outcome = self._send(job, verb, progress, cancel, location)
+                else:
+                    progress.blob_finished(digest, outcome)
+        except ImgmirrorError as exc:
+            if not sending:
+                progress.blob_finished(digest, _failure(exc, cancel))
+            raise
+        self.note_holder(job.destination.registry, job.repository, digest)
+        return outcome
+
+    @contextlib.contextmanager
+    def _claim(self, key: tuple[str, Digest], cancel: threading.Event | None) -> Iterator[None]:
+        """Be the only transfer of this blob to this registry; wait while another runs."""
+        while True:
+            with self._lock:
+                running = self._inflight.get(key)
+                if running is None:
+                    mine = self._inflight[key] = threading.Event()
+                    break
+            while not running.wait(0.2):
+                if cancel is not None and cancel.is_set():
+                    raise TransferCancelled(f"transfer of {key[1]} stopped: cancelled")
+        try:
+            yield
+        finally:
+            with self._lock:
+                del self._inflight[key]
+            mine.set()
+
+    def _present(self, job: BlobJob) -> tuple[str | None, str | None]:
+        """``(skipped`` or ``mounted, None)``, or ``(None, location)``: the blob must be sent,
+        into the upload session a refused mount opened if there is one.
+
+        With a repository known to hold the blob, the mount is asked first: a registry that
+        mounts answers in one request what ``HEAD`` and the mount would answer in two. On a
+        registry that has granted a mount in this session, a mount from the destination
+        repository itself stands in for ``HEAD``: granted, the blob is there; refused, the
+        upload session it opened takes the blob.
+        """
+        client, repo, digest = job.destination, job.repository, job.descriptor.digest
+        with self._lock:
+            known = list(self._holders.get((client.registry, digest), ()))
+            mounting = client.registry in self._mounting
+        candidates = [r for r in dict.fromkeys((*known, *job.mount_hints)) if r != repo]
+        location = None
+        for other in candidates[:_MOUNT_TRIES]:
+            mount = client.mount_blob(repo, digest, other)
+            if mount.mounted:
+                with self._lock:
+                    self._mounting.add(client.registry)
+                return "mounted", None
+            location = mount.location or location
+        if location is None and mounting:
+            probe = client.mount_blob(repo, digest, repo)
+            if probe.mounted:
+                return "skipped", None
+            if probe.location is not None:
+                return None, probe.location
+        if client.blob_exists(repo, digest, scopes=[f"repository:{repo}:pull,push"]):
+            return "skipped", None
+        return None, location
+
+    def _send(
+        self,
+        job: BlobJob,
+        verb: str,
+        progress: ProgressListener,
+        cancel: threading.Event | None,
+        location: str | None = None,
+    ) -> str:
+        """Upload (into ``location`` if a session is open), starting again after a backoff
+        while the policy allows."""
+        blob = job.descriptor
+        attempt, waited = 1, 0.0
+        while True:
+            progress.blob_started(blob.digest, blob.size)
+            try:
+                self._upload_once(job, progress, cancel, location)
+            except ImgmirrorError as exc:
+                delay = self.retry.delay(attempt, getattr(exc, "retry_after", None))
+                again = (
+                    job.restartable
+                    and is_transient(exc)
+                    and not isinstance(exc, VerificationError)
+                    and self.retry.allows(attempt, waited, delay)
+                    and not _cancelled(cancel)
+                )
+                if not again or _pause(delay, cancel):
+                    progress.blob_finished(blob.digest, _failure(exc, cancel))
+                    raise
+                log.info("blob %s: %s; starting it again in %.1fs", blob.digest, exc, delay)
+                attempt, waited, location = attempt + 1, waited + delay, None
+                continue
+            progress.blob_finished(blob.digest, verb)
+            return verb
+
+    def _upload_once(
+        self,
+        job: BlobJob,
+        progress: ProgressListener,
+        cancel: threading.Event | None,
+        location: str | None,
+    ) -> None:
+        client, blob = job.destination, job.descriptor
+        session: Future[str] = Future()
+        if location is None:
+            session = self._side.submit(client.start_upload, job.repository)
+        else:
+            session.set_result(location)
+        try:
+            with job.opener() as chunks:
+                location = session.result()
+                body = counted(chunks, blob.digest, progress, cancel)
+                client.upload_blob(job.repository, blob, body, location=location)
+        finally:
+            session.cancel()
+
+
+def _failure(exc: BaseException, cancel: threading.Event | None) -> str:
+    """The progress outcome of a blob that ended with ``exc``."""
+    return "interrupted" if isinstance(exc, TransferCancelled) or _cancelled(cancel) else "failed"
+
+
+def _cancelled(cancel: threading.Event | None) -> bool:
+    return cancel is not None and cancel.is_set()
+
+
+def _pause(delay: float, cancel: threading.Event | None) -> bool:
+    """Sleep ``delay`` seconds; True when cancelled meanwhile."""
+    if cancel is None:
+        threading.Event().wait(delay)
+        return False
+    return cancel.wait(delay)
