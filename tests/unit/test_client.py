@@ -13,8 +13,8 @@ from imgmirror.errors import NetworkError, RegistryError, VerificationError
 from imgmirror.model.digest import Digest
 from imgmirror.model.manifest import Descriptor
 from imgmirror.transport.client import RegistryClient
+from imgmirror.transport.options import ClientOptions
 from imgmirror.transport.retry import RetryPolicy
-from imgmirror.transport.tls import ClientOptions
 
 MANIFEST = (
     b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'

@@ -67,7 +67,7 @@ def ls_command(
     Example:
       imgmirror ls registry.corp/k8s/pause
     """
-    from imgmirror.ops.lookup import list_tags  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.api import list_tags  # noqa: PLC0415 - imported when the command runs
 
     with reported_errors():
         access = _access(creds, authfile, ca_file, certs_dir, insecure_registry)
@@ -96,7 +96,7 @@ def catalog_command(
     Example:
       imgmirror catalog registry.corp:5000
     """
-    from imgmirror.ops.lookup import list_repositories  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.api import list_repositories  # noqa: PLC0415 - imported when the command runs
 
     with reported_errors():
         access = _access(creds, authfile, ca_file, certs_dir, insecure_registry)
@@ -128,7 +128,8 @@ def digest_command(
     Example:
       imgmirror digest registry.k8s.io/pause:3.9
     """
-    from imgmirror.ops.lookup import image_digest, inspect_archive, is_archive_path  # noqa: PLC0415
+    from imgmirror.api import image_digest  # noqa: PLC0415
+    from imgmirror.ops.lookup import inspect_archive, is_archive_path  # noqa: PLC0415
 
     if is_archive_path(image):
         with reported_errors():
@@ -194,7 +195,7 @@ def _inspect_archive(path: str, referrers: str | None, *, as_json: bool) -> None
 
 
 def _referrers(image: str, types: str, access: dict[str, Any]) -> ReferrerListing:
-    from imgmirror.referrers.discover import find_referrers  # noqa: PLC0415 - imported when asked for
+    from imgmirror.api import find_referrers  # noqa: PLC0415 - imported when asked for
 
     return find_referrers(
         image,
@@ -293,7 +294,8 @@ def inspect_command(
     as_json: JsonOpt = False,
     referrers: InspectReferrersOpt = None,
 ) -> None:
-    from imgmirror.ops.lookup import inspect, is_archive_path  # noqa: PLC0415
+    from imgmirror.api import inspect  # noqa: PLC0415
+    from imgmirror.ops.lookup import is_archive_path  # noqa: PLC0415
 
     if is_archive_path(image):
         if raw or config or platform:

@@ -209,11 +209,11 @@ def sync_command(
     referrers: ReferrersOpt = None,
     referrers_optional: ReferrersOptionalOpt = False,
 ) -> None:
-    from imgmirror.model.artifacts import ArtifactFilter  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.api import sync  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.model.artifacts import ReferrerChoice  # noqa: PLC0415
     from imgmirror.model.platform import Platform  # noqa: PLC0415
     from imgmirror.syncing.file import parse_image_list  # noqa: PLC0415
     from imgmirror.syncing.items import load_sync_file  # noqa: PLC0415
-    from imgmirror.syncing.run import sync  # noqa: PLC0415
     from imgmirror.syncing.shards import Shard, ShardError  # noqa: PLC0415
 
     if (file is None) == (images is None):
@@ -234,7 +234,9 @@ def sync_command(
     except ShardError as exc:
         raise typer.BadParameter(str(exc), param_hint="--shard/--shards") from None
     with reported_errors():
-        wanted_referrers = ArtifactFilter.parse(referrers_wanted(referrers, referrers_optional))
+        wanted_referrers = ReferrerChoice.parse(
+            referrers_wanted(referrers, referrers_optional), referrers_optional
+        )
         if images is not None:
             assert to is not None
             text = sys.stdin.read() if images == "-" else _read(images)
@@ -242,13 +244,11 @@ def sync_command(
             spec = parse_image_list(
                 text, "<stdin>" if images == "-" else images, to=to,
                 keep_registry=keep_registry, platforms=wanted,
-                referrers=wanted_referrers, referrers_optional=referrers_optional,
+                referrers=wanted_referrers,
             )  # fmt: skip
         else:
             assert file is not None
-            spec = load_sync_file(
-                file, to=to, referrers=wanted_referrers, referrers_optional=referrers_optional
-            )
+            spec = load_sync_file(file, to=to, referrers=wanted_referrers)
         live = sys.stderr if not (quiet or as_json) and sys.stderr.isatty() else None
         lines = SyncLines(as_json=as_json, live=live, quiet=quiet)
         try:

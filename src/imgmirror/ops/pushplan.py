@@ -17,15 +17,14 @@ from imgmirror.archive.contents import OciImage
 from imgmirror.archive.selection import describe, local_name
 from imgmirror.auth.credentials import Credential
 from imgmirror.errors import ArchiveError, CredentialsError, InvalidReference
-from imgmirror.model.digest import Digest
 from imgmirror.model.manifest import ImageIndex, ImageManifest
 from imgmirror.model.naming import Prefix, under_prefix
 from imgmirror.model.reference import DOCKER_HUB, Reference
+from imgmirror.registry.manifests import PushTarget
 
 __all__ = [
     "ArchiveNamesNeedConsent",
     "ConsentInput",
-    "PushTarget",
     "check_consent",
     "check_names",
     "map_destination",
@@ -101,16 +100,6 @@ def map_destination(
         return Reference.parse(f"{dest}:{tag or 'latest'}")
     named = attrs.evolve(image_name, tag=image_name.tag or "latest", digest=None)
     return under_prefix(named, Prefix(registry, prefix.strip("/")))
-
-
-@attrs.frozen
-class PushTarget:
-    """One manifest tree to store under one destination reference."""
-
-    ref: Reference
-    top: Manifest
-    children: tuple[Manifest, ...]
-    blobs: tuple[Digest, ...]
 
 
 def plan_targets(

@@ -14,7 +14,7 @@ import attrs
 import yaml
 
 from imgmirror.errors import ImgmirrorError, InvalidSyncFile
-from imgmirror.model.artifacts import ArtifactFilter
+from imgmirror.model.artifacts import ArtifactFilter, ReferrerChoice
 from imgmirror.model.naming import Prefix, under_prefix
 from imgmirror.model.platform import Platform
 from imgmirror.model.reference import Reference
@@ -42,8 +42,8 @@ class SyncEntry:
         target: an explicit destination (for a repository entry, a repository whose tag
             is replaced by each selected tag).
         origin: ``file:line`` of the entry, for messages.
-        referrers: which referrers to carry with each image (None: none).
-        referrers_optional: carry them best effort.
+        referrers: which referrers to carry with each image, and whether they must (None:
+            none).
     """
 
     source: Reference
@@ -53,8 +53,7 @@ class SyncEntry:
     keep_registry: bool
     platforms: tuple[Platform, ...] | None
     origin: str
-    referrers: ArtifactFilter | None = None
-    referrers_optional: bool = False
+    referrers: ReferrerChoice | None = None
 
     @property
     def key(self) -> str:
@@ -240,6 +239,10 @@ class _Referrers:
             return cls(ArtifactFilter(), optional, True)
         return cls(base.wanted, optional, base.given)
 
+    @property
+    def choice(self) -> ReferrerChoice | None:
+        return None if self.wanted is None else ReferrerChoice(self.wanted, self.optional)
+
 
 @attrs.frozen
 class _Defaults:
@@ -302,7 +305,7 @@ def _entry(origin: str, node: yaml.Node, defaults: _Defaults) -> SyncEntry:
             raise _fail(origin, node, _NO_DESTINATION)
         return SyncEntry(
             source, None, defaults.prefix, None, defaults.keep_registry, defaults.platforms, where,
-            defaults.referrers.wanted, defaults.referrers.optional,
+            defaults.referrers.choice,
         )  # fmt: skip
     fields = _mapping(origin, node, _ENTRY_KEYS, "an images entry")
     if ("image" in fields) == ("repository" in fields):
@@ -336,8 +339,7 @@ def _entry(origin: str, node: yaml.Node, defaults: _Defaults) -> SyncEntry:
         if "platforms" in fields
         else defaults.platforms,
         origin=where,
-        referrers=referrers.wanted,
-        referrers_optional=referrers.optional,
+        referrers=referrers.choice,
     )
 
 
@@ -346,12 +348,11 @@ def parse_sync_file(
     origin: str = "<sync file>",
     *,
     to: str | None = None,
-    referrers: ArtifactFilter | None = None,
-    referrers_optional: bool = False,
+    referrers: ReferrerChoice | None = None,
 ) -> SyncSpec:
     """Parse a sync file; ``to`` (the ``--to`` option) replaces ``defaults.to``, and
-    ``referrers``/``referrers_optional`` (``--referrers``, ``--referrers-optional``) replace
-    ``defaults.referrers``/``defaults.referrers-optional``; an entry's own keys win.
+    ``referrers`` (``--referrers``, ``--referrers-optional``) replaces ``defaults.referrers``
+    and ``defaults.referrers-optional``; an entry's own keys win.
 
     Raises:
         InvalidSyncFile: anything wrong, naming ``origin:line``.
@@ -369,9 +370,7 @@ def parse_sync_file(
     fields = _mapping(origin, root, _TOP_KEYS, "the top level")
     if "images" not in fields:
         raise _fail(origin, root, "the file needs an images: list")
-    given = referrers is not None or referrers_optional
-    wanted = referrers or (ArtifactFilter() if given else None)
-    option = _Referrers(wanted, referrers_optional, given)
+    option = _Referrers(referrers.types, referrers.optional, True) if referrers else _Referrers()
     defaults = _defaults(
         origin, fields["defaults"][1] if "defaults" in fields else None, to, option
     )
@@ -389,8 +388,7 @@ def parse_image_list(
     to: str,
     keep_registry: bool = False,
     platforms: tuple[Platform, ...] | None = None,
-    referrers: ArtifactFilter | None = None,
-    referrers_optional: bool = False,
+    referrers: ReferrerChoice | None = None,
 ) -> SyncSpec:
     """Parse a plain list: one reference per line, ``#`` comments and blank lines ignored
     (what ``kubeadm config images list`` prints). Every image goes under the prefix ``to``.
@@ -421,7 +419,6 @@ def parse_image_list(
                 platforms,
                 f"{origin}:{number}",
                 referrers,
-                referrers_optional and referrers is not None,
             )
         )
     if not entries:

@@ -14,17 +14,15 @@ from pathlib import Path
 
 import attrs
 
-from imgmirror.auth.credentials import Credential, CredentialInput
-from imgmirror.auth.keychain import Keychain
-from imgmirror.errors import CredentialsError, ImgmirrorError, NotFound
-from imgmirror.model.artifacts import ArtifactFilter
+from imgmirror.auth.credentials import Credential
+from imgmirror.errors import CredentialsError, ImgmirrorError, InvalidSyncFile, NotFound
+from imgmirror.model.artifacts import ReferrerChoice
 from imgmirror.model.platform import Platform
 from imgmirror.model.reference import Reference
-from imgmirror.session import Session
+from imgmirror.registry.pool import ClientPool
 from imgmirror.syncing.file import SyncEntry, SyncSpec, parse_sync_file
 from imgmirror.syncing.tagselect import NoTagsSelected, select_tags
 from imgmirror.transport.client import RegistryClient
-from imgmirror.transport.tls import ClientOptions
 
 __all__ = [
     "SyncItem",
@@ -44,33 +42,27 @@ class SyncItem:
     destination: Reference
     platforms: tuple[Platform, ...] | None
     origin: str
-    referrers: ArtifactFilter | None = None
-    referrers_optional: bool = False
+    referrers: ReferrerChoice | None = None
 
 
 def load_sync_file(
     path: str | os.PathLike[str],
     *,
     to: str | None = None,
-    referrers: ArtifactFilter | None = None,
-    referrers_optional: bool = False,
+    referrers: ReferrerChoice | None = None,
 ) -> SyncSpec:
     """Read and parse a sync file; a relative ``authfile:`` is taken from the file's folder.
-    ``to``, ``referrers`` and ``referrers_optional`` replace the file's defaults (see
+    ``to`` and ``referrers`` replace the file's defaults (see
     :func:`~imgmirror.syncing.file.parse_sync_file`).
 
     Raises:
         InvalidSyncFile: the file cannot be read or is malformed (file and line named).
     """
-    from imgmirror.errors import InvalidSyncFile  # noqa: PLC0415 - keeps the import list short
-
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidSyncFile(f"cannot read sync file {os.fspath(path)}: {exc}") from None
-    spec = parse_sync_file(
-        text, os.fspath(path), to=to, referrers=referrers, referrers_optional=referrers_optional
-    )
+    spec = parse_sync_file(text, os.fspath(path), to=to, referrers=referrers)
     if spec.authfile is not None:
         spec = attrs.evolve(spec, authfile=str(Path(path).parent / spec.authfile))
     return spec
@@ -94,7 +86,6 @@ def expand_entry(entry: SyncEntry, tags: Sequence[str] | None) -> list[SyncItem]
             entry.platforms,
             entry.origin,
             entry.referrers,
-            entry.referrers_optional,
         )
         for source in sources
     ]
@@ -124,16 +115,15 @@ def expand_with_tags(client: RegistryClient, entry: SyncEntry) -> list[SyncItem]
 
 
 def selected_images(
+    pool: ClientPool,
     spec: SyncSpec | str | os.PathLike[str],
     *,
-    src_creds: CredentialInput = None,
-    authfile: str | None = None,
-    keychain: Keychain | None = None,
-    options: ClientOptions | None = None,
+    src_creds: Credential | None = None,
 ) -> list[SyncItem]:
-    """Every image a sync file selects, in file order, each once (tag lists read).
+    """Every image a sync file selects, in file order, each once (tag lists read through
+    ``pool``; the file's ``authfile:`` is asked when the pool was given none).
 
-    For ``save -f``: unlike :func:`sync`, the first entry that fails raises.
+    For ``save -f``: unlike a sync, the first entry that fails raises.
 
     Raises:
         InvalidSyncFile: the file is malformed.
@@ -141,15 +131,14 @@ def selected_images(
     """
     if not isinstance(spec, SyncSpec):
         spec = load_sync_file(spec, to=_NO_DESTINATION)
-    credential = Credential.coerce(src_creds, setting="src_creds")
-    if credential is not None:
+    if src_creds is not None:
         only_one_registry("source", {e.source.registry for e in spec.entries})
     items: dict[Reference, SyncItem] = {}
-    with Session(options, authfile=authfile or spec.authfile, keychain=keychain) as session:
-        for entry in spec.entries:
-            client = session.client(entry.source.registry, credential, role="source")
-            for item in expand_with_tags(client, entry):
-                items.setdefault(item.source, item)
+    scoped = pool.scoped(authfile=spec.authfile)
+    for entry in spec.entries:
+        client = scoped.client(entry.source.registry, src_creds, role="source")
+        for item in expand_with_tags(client, entry):
+            items.setdefault(item.source, item)
     return list(items.values())
 
 

@@ -37,9 +37,10 @@ from imgmirror.errors import (
 )
 from imgmirror.model.reference import is_loopback_host
 from imgmirror.transport.auth import Authenticator, TokenFetcher, TokenReply
+from imgmirror.transport.options import ClientOptions
 from imgmirror.transport.retry import parse_retry_after
 from imgmirror.transport.stall import StallWatch, watched
-from imgmirror.transport.tls import ClientOptions, DeferredTrust, tls_error, trust_for
+from imgmirror.transport.tls import DeferredTrust, tls_error, trust_for
 from imgmirror.transport.urls import resolve
 
 __all__ = ["MAX_SMALL_BODY", "Body", "Connection", "api_host", "raw_chunks", "read_capped"]
