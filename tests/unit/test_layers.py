@@ -43,14 +43,6 @@ RANKS = {
     "__main__": 11,
 }
 
-#: Imports that break the rule today, each removed as the restructuring (issue 18) mends it;
-#: the list must end empty.
-KNOWN = {
-    ("imgmirror.archive.contents", "imgmirror.archive.dirlayout"),
-    ("imgmirror.archive.reader", "imgmirror.archive.directory"),
-    ("imgmirror.archive.referrers", "imgmirror.archive.contents"),
-}
-
 FORBIDDEN_IN_MODEL = {"httpx", "httpcore", "h11", "socket", "subprocess", "ssl"}
 
 
@@ -123,9 +115,7 @@ def own_imports(name: str) -> set[str]:
     return {
         target
         for target, _ in imports(name)
-        if target.startswith("imgmirror.")
-        and module_path(target) is not None
-        and (name, target) not in KNOWN
+        if target.startswith("imgmirror.") and module_path(target) is not None
     }
 
 
@@ -210,7 +200,7 @@ def test_no_function_level_imports_of_our_own_modules(module: str):
     inside = sorted(
         target
         for target, in_function in imports(module)
-        if in_function and target.startswith("imgmirror") and (module, target) not in KNOWN
+        if in_function and target.startswith("imgmirror")
     )
     assert not inside, f"{module} imports {inside} inside a function"
 

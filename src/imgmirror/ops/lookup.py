@@ -17,7 +17,7 @@ from pathlib import Path
 import attrs
 
 from imgmirror.archive.contents import DockerImage, blob_path, read_contents
-from imgmirror.archive.reader import open_archive
+from imgmirror.archive.open import open_archive
 from imgmirror.auth.credentials import Credential
 from imgmirror.errors import NotFound
 from imgmirror.model import mediatypes

@@ -22,7 +22,8 @@ import attrs
 
 from imgmirror.archive.contents import read_contents
 from imgmirror.archive.convert import BlobSource
-from imgmirror.archive.reader import Archive, open_archive
+from imgmirror.archive.open import open_archive
+from imgmirror.archive.reader import Archive
 from imgmirror.archive.referrers import read_referrers
 from imgmirror.archive.selection import select_image
 from imgmirror.archive.spool import readable, split_selector

@@ -23,7 +23,7 @@ import attrs
 from imgmirror.archive.contents import DockerImage, blob_path, read_contents
 from imgmirror.archive.convert import BlobSource
 from imgmirror.archive.layout import Origin, SaveItem
-from imgmirror.archive.reader import open_archive
+from imgmirror.archive.open import open_archive
 from imgmirror.archive.referrers import SavedReferrer, StoredReferrer, read_referrers
 from imgmirror.errors import ArchiveError, ImgmirrorError, ReferrerError
 from imgmirror.model import mediatypes
