@@ -11,13 +11,18 @@ ImgmirrorError                     .message, .hint, .role ("source"/"destination
 ├── InvalidDigest (ValueError)     a digest string does not parse / unsupported algorithm
 ├── InvalidPlatform (ValueError)   a platform string or object does not parse
 ├── InvalidSyncFile (ValueError)   a sync file or image list: file, line and what is wrong
+├── SemverError (ValueError)       a version or semver range does not parse
+├── ShardError (ValueError)        a shard is not I/N, or --shards has no index to read
+├── NoTagsSelected (ValueError)    a sync entry's tag filters match none of the source's tags
 ├── ManifestError
 │   ├── UnsupportedMediaType       schema 1, unknown manifest types
 │   ├── InvalidManifest (ValueError) malformed JSON or missing fields
 │   └── PlatformNotFound           .available: tuple[str, ...]
 ├── VerificationError              .what, .expected, .actual (digest or size mismatch)
 ├── CredentialsError               bad creds string, failing credential helper, bad authfile,
-│                                  unusable token response or token realm
+│   │                              unusable token response or token realm
+│   └── ArchiveNamesNeedConsent    explicit credentials for registries an archive names
+│                                  .registries
 ├── ArchiveError                   unsafe path, missing blob, bad manifest.json, corrupt layer
 ├── ReferrerError                  a signature/SBOM/attestation cannot be found or carried
 │   └── InvalidArtifactType (ValueError) an unknown artifact type name (not sig/att/sbom)
@@ -44,6 +49,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "ArchiveError",
+    "ArchiveNamesNeedConsent",
     "AuthenticationError",
     "CredentialsError",
     "ImgmirrorError",
@@ -56,6 +62,7 @@ __all__ = [
     "InvalidSyncFile",
     "ManifestError",
     "NetworkError",
+    "NoTagsSelected",
     "NotFound",
     "PermissionDenied",
     "PlatformNotFound",
@@ -63,6 +70,8 @@ __all__ = [
     "ReferrerError",
     "RegistryError",
     "ReplyTooLarge",
+    "SemverError",
+    "ShardError",
     "TLSConfigError",
     "TLSVerificationError",
     "TransferCancelled",
@@ -124,6 +133,18 @@ class InvalidReference(ImgmirrorError, ValueError):
 
 class InvalidSyncFile(ImgmirrorError, ValueError):
     """A sync file or image list is malformed; the message names the file and line."""
+
+
+class SemverError(ImgmirrorError, ValueError):
+    """A version or semver range does not parse (the message says where)."""
+
+
+class ShardError(ImgmirrorError, ValueError):
+    """A shard specification does not parse, or its index cannot be found."""
+
+
+class NoTagsSelected(ImgmirrorError, ValueError):
+    """A sync entry's tag filters matched none of the tags the repository has."""
 
 
 class InvalidDigest(ImgmirrorError, ValueError):
@@ -189,6 +210,24 @@ class VerificationError(ImgmirrorError):
 
 class CredentialsError(ImgmirrorError):
     """Credentials, a credential helper, an auth file or a token response cannot be used."""
+
+
+class ArchiveNamesNeedConsent(CredentialsError):
+    """Explicit credentials and no destination: the registries come from the archive.
+
+    Attributes:
+        registries: the registries the archive names, sorted.
+    """
+
+    def __init__(self, registries: tuple[str, ...]) -> None:
+        super().__init__(
+            "credentials were given but no destination, and the archive names the "
+            f"registries {', '.join(registries)}; explicit credentials are sent only to an "
+            "explicit destination",
+            hint="give a destination, or consent to sending them to the archive's registries "
+            "(to_archive_names)",
+        )
+        self.registries = registries
 
 
 class ArchiveError(ImgmirrorError):

@@ -44,7 +44,7 @@ from imgmirror.errors import ArchiveError, ImgmirrorError, VerificationError, is
 from imgmirror.model.compression import decompress, detect
 from imgmirror.model.digest import Digest
 from imgmirror.model.manifest import Descriptor
-from imgmirror.progress import NullProgress, ProgressListener
+from imgmirror.progress import NullProgress, Outcome, ProgressListener
 
 __all__ = [
     "ATTEMPTS",
@@ -67,7 +67,7 @@ BlobOpener = Callable[[Origin, Descriptor], AbstractContextManager[Iterator[byte
 
 _BLOCK = 512
 ATTEMPTS = 3  # tries per blob when a transfer breaks off (seekable output only)
-DONE = "saved"  # the outcome reported for a blob written into the archive
+DONE: Outcome = "saved"  # the outcome reported for a blob written into the archive
 _RECORD = 20 * _BLOCK  # GNU/BSD tar pad the archive to a multiple of this
 _MTIME = 0
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from imgmirror.model.digest import Digest
-from imgmirror.progress import ProgressSnapshot, ProgressTally
+from imgmirror.progress import Outcome, ProgressSnapshot, ProgressTally, Verb
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -90,7 +90,7 @@ class TerminalProgress(ProgressTally):
                 )
                 self._live.start()
 
-    def planned(self, blobs: Sequence[Descriptor], verb: str) -> None:
+    def planned(self, blobs: Sequence[Descriptor], verb: Verb) -> None:
         """Totals known: start the display."""
         super().planned(blobs, verb)
         self._ensure_live()
@@ -100,12 +100,12 @@ class TerminalProgress(ProgressTally):
         super().blob_started(digest, size)
         self._ensure_live()
 
-    def blob_finished(self, digest: Digest, outcome: str) -> None:
+    def blob_finished(self, digest: Digest, outcome: Outcome) -> None:
         """Leave a line for the blob above the display."""
         super().blob_finished(digest, outcome)
         self._print_outcome(digest, outcome)
 
-    def _print_outcome(self, digest: Digest, outcome: str) -> None:
+    def _print_outcome(self, digest: Digest, outcome: Outcome) -> None:
         from rich.text import Text  # noqa: PLC0415
 
         size = self.size(digest)
@@ -187,7 +187,7 @@ class LogProgress(ProgressTally):
         self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()
 
-    def planned(self, blobs: Sequence[Descriptor], verb: str) -> None:
+    def planned(self, blobs: Sequence[Descriptor], verb: Verb) -> None:
         """Start the periodic lines."""
         super().planned(blobs, verb)
         self._start()

@@ -26,6 +26,8 @@ from collections.abc import Callable
 
 import attrs
 
+from imgmirror.errors import SemverError
+
 __all__ = ["Range", "SemverError", "Version", "parse_range", "parse_version"]
 
 _VERSION = re.compile(
@@ -37,10 +39,6 @@ _PARTIAL = re.compile(
     r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?"
 )
 _COMPARATOR = re.compile(r"(?P<op>>=|<=|==|=|>|<|~|\^)?\s*(?P<version>\S+)")
-
-
-class SemverError(ValueError):
-    """A version or range does not parse (the message says where)."""
 
 
 def _pre_key(pre: tuple[str, ...]) -> tuple[tuple[int, int, str], ...]:

@@ -21,13 +21,10 @@ from collections.abc import Iterable
 
 import attrs
 
+from imgmirror.errors import NoTagsSelected
 from imgmirror.syncing.semver import Range, parse_version
 
 __all__ = ["NoTagsSelected", "TagSelector", "select_tags", "version_order"]
-
-
-class NoTagsSelected(ValueError):
-    """The filters matched none of the tags the repository has."""
 
 
 @attrs.frozen
