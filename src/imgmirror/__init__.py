@@ -15,17 +15,12 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up
 if TYPE_CHECKING:
     from typing import Any
 
-    from imgmirror.api import (
-        copy,
-        find_referrers,
-        image_digest,
-        inspect,
-        list_repositories,
-        list_tags,
-        push,
-        save,
-        sync,
-    )
+    from imgmirror.api.copy import copy
+    from imgmirror.api.lookup import image_digest, inspect, list_repositories, list_tags
+    from imgmirror.api.push import push
+    from imgmirror.api.referrers import find_referrers
+    from imgmirror.api.save import save
+    from imgmirror.api.sync import sync
     from imgmirror.auth.credentials import Credential
     from imgmirror.auth.keychain import DefaultKeychain, Keychain, StaticKeychain
     from imgmirror.errors import (
@@ -79,11 +74,11 @@ _LAZY = {
     "Reference": "model.reference",
     "RetryPolicy": "transport.retry",
     "ClientOptions": "transport.options",
-    "copy": "api",
+    "copy": "api.copy",
     "CopyResult": "ops.copy",
-    "save": "api",
+    "save": "api.save",
     "SaveResult": "ops.save",
-    "push": "api",
+    "push": "api.push",
     "PushResult": "ops.push",
     "PushedImage": "ops.push",
     "SavedImage": "ops.save",
@@ -94,16 +89,16 @@ _LAZY = {
     "StaticKeychain": "auth.keychain",
     "node_config": "nodes.files",
     "Inspection": "ops.lookup",
-    "image_digest": "api",
-    "inspect": "api",
+    "image_digest": "api.lookup",
+    "inspect": "api.lookup",
     "inspect_archive": "ops.lookup",
-    "list_repositories": "api",
-    "list_tags": "api",
+    "list_repositories": "api.lookup",
+    "list_tags": "api.lookup",
     "NodeConfig": "nodes.config",
-    "sync": "api",
+    "sync": "api.sync",
     "SyncReport": "syncing.report",
     "SyncResult": "syncing.report",
-    "find_referrers": "api",
+    "find_referrers": "api.referrers",
 }
 
 __all__ = [

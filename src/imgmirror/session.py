@@ -3,36 +3,38 @@
 ``with imgmirror.Session() as s: s.copy(...); s.save(...); s.push(...); s.sync(...)``: each
 call shares the session's connections, tokens, ``/v2/`` checks and blob engine (its
 [ClientPool][imgmirror.registry.pool.ClientPool]). The module-level one-shots
-([imgmirror.copy][imgmirror.api.copy] and the others, in :mod:`imgmirror.api`) each open a
-session, call its method and close it.
+([imgmirror.copy][imgmirror.api.copy.copy] and the others, in :mod:`imgmirror.api`) each open a
+client pool, run the same operation and close it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from os import PathLike
 
 from imgmirror.archive.layout import ArchiveFormat
-from imgmirror.auth.credentials import Credential, CredentialInput
-from imgmirror.auth.keychain import Keychain
-from imgmirror.model.artifacts import ReferrerChoice, ReferrersArg
+from imgmirror.auth.credentials import CredentialInput
+from imgmirror.model.artifacts import ReferrersArg
 from imgmirror.model.manifest import Descriptor
 from imgmirror.model.platform import Platform, PlatformsArg
 from imgmirror.model.reference import Reference
 from imgmirror.model.referrers import MAX_DEPTH
+from imgmirror.ops import copy as ops_copy
 from imgmirror.ops import lookup
-from imgmirror.ops.copy import CopyResult, copy_image, endpoints
-from imgmirror.ops.push import ConsentInput, PushResult, push_archive
-from imgmirror.ops.save import SaveResult, save_images
+from imgmirror.ops import push as ops_push
+from imgmirror.ops import save as ops_save
+from imgmirror.ops.copy import CopyResult
+from imgmirror.ops.push import ConsentInput, PushResult
+from imgmirror.ops.save import SaveResult
 from imgmirror.ops.saverequest import ImageArg
 from imgmirror.progress import ProgressListener
-from imgmirror.referrers.discover import ReferrerListing, list_referrers
+from imgmirror.referrers import discover
+from imgmirror.referrers.discover import ReferrerListing
 from imgmirror.registry.pool import DEFAULT_JOBS, ClientPool
+from imgmirror.syncing import run
 from imgmirror.syncing.file import SyncSpec
 from imgmirror.syncing.report import SyncObserver, SyncReport
-from imgmirror.syncing.run import sync_spec
 from imgmirror.syncing.shards import Shard
-from imgmirror.transport.options import ClientOptions, connection_options
 
 __all__ = ["DEFAULT_JOBS", "Session"]
 
@@ -68,27 +70,6 @@ class Session(ClientPool):
             (``--insecure-registry``).
     """
 
-    def __init__(
-        self,
-        options: ClientOptions | None = None,
-        *,
-        authfile: str | PathLike[str] | None = None,
-        keychain: Keychain | None = None,
-        jobs: int = DEFAULT_JOBS,
-        timeout: float | None = None,
-        ca_file: str | PathLike[str] | None = None,
-        certs_dirs: Iterable[str | PathLike[str]] | None = None,
-        insecure_registries: Iterable[str] | None = None,
-    ) -> None:
-        chosen = connection_options(
-            options,
-            timeout=timeout,
-            ca_file=ca_file,
-            certs_dirs=certs_dirs,
-            insecure_registries=insecure_registries,
-        )
-        super().__init__(chosen, authfile=authfile, keychain=keychain, jobs=jobs)
-
     def copy(
         self,
         src: str | Reference,
@@ -104,19 +85,13 @@ class Session(ClientPool):
         referrers_optional: bool = False,
     ) -> CopyResult:
         """Copy an image (or a whole index) from ``src`` to ``dst``; see
-        [imgmirror.copy][imgmirror.api.copy]. ``jobs`` and ``timeout`` default to the
+        [imgmirror.copy][imgmirror.api.copy.copy]. ``jobs`` and ``timeout`` default to the
         session's."""
-        source, destination = endpoints(src, dst)
-        return copy_image(
-            self.scoped(jobs, timeout),
-            source,
-            destination,
-            platforms=platforms,
-            src_creds=Credential.coerce(src_creds, setting="src_creds"),
-            dest_creds=Credential.coerce(dest_creds, setting="dest_creds"),
-            progress=progress,
-            referrers=ReferrerChoice.parse(referrers, referrers_optional),
-        )
+        return ops_copy.copy(
+            self.scoped(jobs, timeout), src, dst, platforms=platforms, src_creds=src_creds,
+            dest_creds=dest_creds, progress=progress, referrers=referrers,
+            referrers_optional=referrers_optional,
+        )  # fmt: skip
 
     def save(
         self,
@@ -132,18 +107,13 @@ class Session(ClientPool):
         referrers: ReferrersArg = None,
         referrers_optional: bool = False,
     ) -> SaveResult:
-        """Save images into one archive at ``path``; see [imgmirror.save][imgmirror.api.save].
+        """Save images into one archive at ``path``; see [imgmirror.save][imgmirror.api.save.save].
         ``jobs`` and ``timeout`` default to the session's."""
-        return save_images(
-            self.scoped(jobs, timeout),
-            images,
-            path,
-            platforms=platforms,
-            format=format,
-            src_creds=Credential.coerce(src_creds, setting="src_creds"),
-            progress=progress,
-            referrers=ReferrerChoice.parse(referrers, referrers_optional),
-        )
+        return ops_save.save(
+            self.scoped(jobs, timeout), images, path, platforms=platforms, format=format,
+            src_creds=src_creds, progress=progress, referrers=referrers,
+            referrers_optional=referrers_optional,
+        )  # fmt: skip
 
     def push(
         self,
@@ -161,19 +131,13 @@ class Session(ClientPool):
         referrers_optional: bool = False,
     ) -> PushResult:
         """Push the images of an archive, layout or stream; see
-        [imgmirror.push][imgmirror.api.push]. ``jobs`` and ``timeout`` default to the
+        [imgmirror.push][imgmirror.api.push.push]. ``jobs`` and ``timeout`` default to the
         session's."""
-        return push_archive(
-            self.scoped(jobs, timeout),
-            path,
-            dest,
-            platforms=platforms,
-            dest_creds=Credential.coerce(dest_creds, setting="dest_creds"),
-            progress=progress,
-            to_archive_names=to_archive_names,
-            image=image,
-            referrers=ReferrerChoice.parse(referrers, referrers_optional),
-        )
+        return ops_push.push(
+            self.scoped(jobs, timeout), path, dest, platforms=platforms, dest_creds=dest_creds,
+            progress=progress, to_archive_names=to_archive_names, image=image,
+            referrers=referrers, referrers_optional=referrers_optional,
+        )  # fmt: skip
 
     def sync(
         self,
@@ -191,49 +155,35 @@ class Session(ClientPool):
         shard: Shard | str | None = None,
         observer: SyncObserver | None = None,
     ) -> SyncReport:
-        """Mirror every image a sync file selects; see [imgmirror.sync][imgmirror.api.sync].
+        """Mirror every image a sync file selects; see [imgmirror.sync][imgmirror.api.sync.sync].
 
         ``jobs`` and ``timeout`` default to the session's; the file's ``authfile:`` is asked
         first when the session was given no ``authfile``.
         """
-        return sync_spec(
-            self.scoped(jobs, timeout),
-            spec,
-            to=to,
-            platforms=platforms,
-            src_creds=Credential.coerce(src_creds, setting="src_creds"),
-            dest_creds=Credential.coerce(dest_creds, setting="dest_creds"),
-            progress=progress,
-            dry_run=dry_run,
-            fail_fast=fail_fast,
-            shard=Shard.parse(shard) if isinstance(shard, str) else shard,
-            observer=observer,
-        )
+        return run.sync(
+            self.scoped(jobs, timeout), spec, to=to, platforms=platforms, src_creds=src_creds,
+            dest_creds=dest_creds, progress=progress, dry_run=dry_run, fail_fast=fail_fast,
+            shard=shard, observer=observer,
+        )  # fmt: skip
 
     def list_tags(
         self, repository: str, *, creds: CredentialInput = None, page_size: int = 1000
     ) -> list[str]:
-        """Every tag of ``repository``; see [imgmirror.list_tags][imgmirror.api.list_tags]."""
-        return lookup.list_tags(
-            self, Reference.parse(repository), Credential.coerce(creds, setting="creds"), page_size
-        )
+        """Every tag of ``repository``; see
+        [imgmirror.list_tags][imgmirror.api.lookup.list_tags]."""
+        return lookup.list_tags(self, repository, creds=creds, page_size=page_size)
 
     def list_repositories(
         self, registry: str, *, creds: CredentialInput = None, page_size: int = 1000
     ) -> list[str]:
         """Every repository of ``registry``; see
-        [imgmirror.list_repositories][imgmirror.api.list_repositories]."""
-        host = Reference.parse(f"{registry.rstrip('/')}/x").registry
-        return lookup.list_repositories(
-            self, host, Credential.coerce(creds, setting="creds"), page_size
-        )
+        [imgmirror.list_repositories][imgmirror.api.lookup.list_repositories]."""
+        return lookup.list_repositories(self, registry, creds=creds, page_size=page_size)
 
     def image_digest(self, image: str, *, creds: CredentialInput = None) -> Descriptor:
         """What ``image`` resolves to, from one ``HEAD``; see
-        [imgmirror.image_digest][imgmirror.api.image_digest]."""
-        return lookup.image_digest(
-            self, Reference.parse(image), Credential.coerce(creds, setting="creds")
-        )
+        [imgmirror.image_digest][imgmirror.api.lookup.image_digest]."""
+        return lookup.image_digest(self, image, creds=creds)
 
     def inspect(
         self,
@@ -242,11 +192,8 @@ class Session(ClientPool):
         platform: str | Platform | None = None,
         creds: CredentialInput = None,
     ) -> lookup.Inspection:
-        """``image``'s manifest described; see [imgmirror.inspect][imgmirror.api.inspect]."""
-        wanted = Platform.parse(platform) if isinstance(platform, str) else platform
-        return lookup.inspect(
-            self, Reference.parse(image), wanted, Credential.coerce(creds, setting="creds")
-        )
+        """``image``'s manifest described; see [imgmirror.inspect][imgmirror.api.lookup.inspect]."""
+        return lookup.inspect(self, image, platform=platform, creds=creds)
 
     def find_referrers(
         self,
@@ -257,13 +204,7 @@ class Session(ClientPool):
         max_depth: int = MAX_DEPTH,
     ) -> ReferrerListing:
         """What refers to ``image``; see
-        [imgmirror.find_referrers][imgmirror.api.find_referrers]."""
-        reference = image if isinstance(image, Reference) else Reference.parse(image)
-        choice = ReferrerChoice.parse(types) or ReferrerChoice()
-        return list_referrers(
-            self,
-            reference,
-            choice.types,
-            Credential.coerce(src_creds, setting="src_creds"),
-            max_depth=max_depth,
+        [imgmirror.find_referrers][imgmirror.api.referrers.find_referrers]."""
+        return discover.find_referrers(
+            self, image, types=types, src_creds=src_creds, max_depth=max_depth
         )

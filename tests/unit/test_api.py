@@ -10,11 +10,16 @@ from pathlib import Path
 import pytest
 
 import imgmirror
-from imgmirror import api, errors
+from imgmirror import errors
+from imgmirror.api import copy, lookup, push, referrers, save, sync
 from imgmirror.registry.pool import DEFAULT_JOBS
 from imgmirror.syncing.report import SyncReport, SyncResult
 
-ONE_SHOTS = [getattr(api, name) for name in api.__all__]
+ONE_SHOTS = [
+    getattr(module, name)
+    for module in (copy, lookup, push, referrers, save, sync)
+    for name in module.__all__
+]
 #: The CLI's options that change how a registry is reached, by their library names.
 CONNECTION = {"timeout", "ca_file", "certs_dirs", "insecure_registries", "authfile", "options"}
 
@@ -38,7 +43,8 @@ def test_the_session_takes_them_too():
 
 @pytest.mark.parametrize("name", ["copy", "save", "sync"])
 def test_default_jobs_show_their_value(name):
-    assert inspect.signature(getattr(api, name)).parameters["jobs"].default == DEFAULT_JOBS
+    one_shot = getattr(imgmirror, name)
+    assert inspect.signature(one_shot).parameters["jobs"].default == DEFAULT_JOBS
 
 
 def test_a_bad_shard_is_an_imgmirror_error():
@@ -47,9 +53,9 @@ def test_a_bad_shard_is_an_imgmirror_error():
 
 
 def test_the_public_functions_are_the_one_shots():
-    assert imgmirror.copy is api.copy
-    assert imgmirror.sync is api.sync
-    assert imgmirror.find_referrers is api.find_referrers
+    assert imgmirror.copy is copy.copy
+    assert imgmirror.sync is sync.sync
+    assert imgmirror.find_referrers is referrers.find_referrers
 
 
 def test_sync_report_to_json():

@@ -67,7 +67,7 @@ def ls_command(
     Example:
       imgmirror ls registry.corp/k8s/pause
     """
-    from imgmirror.api import list_tags  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.api.lookup import list_tags  # noqa: PLC0415 - imported when the command runs
 
     with reported_errors():
         access = _access(creds, authfile, ca_file, certs_dir, insecure_registry)
@@ -96,7 +96,7 @@ def catalog_command(
     Example:
       imgmirror catalog registry.corp:5000
     """
-    from imgmirror.api import list_repositories  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.api.lookup import list_repositories  # noqa: PLC0415 - imported when the command runs
 
     with reported_errors():
         access = _access(creds, authfile, ca_file, certs_dir, insecure_registry)
@@ -128,7 +128,7 @@ def digest_command(
     Example:
       imgmirror digest registry.k8s.io/pause:3.9
     """
-    from imgmirror.api import image_digest  # noqa: PLC0415
+    from imgmirror.api.lookup import image_digest  # noqa: PLC0415
     from imgmirror.ops.lookup import inspect_archive, is_archive_path  # noqa: PLC0415
 
     if is_archive_path(image):
@@ -195,7 +195,7 @@ def _inspect_archive(path: str, referrers: str | None, *, as_json: bool) -> None
 
 
 def _referrers(image: str, types: str, access: dict[str, Any]) -> ReferrerListing:
-    from imgmirror.api import find_referrers  # noqa: PLC0415 - imported when asked for
+    from imgmirror.api.referrers import find_referrers  # noqa: PLC0415 - imported when asked for
 
     return find_referrers(
         image,
@@ -294,7 +294,7 @@ def inspect_command(
     as_json: JsonOpt = False,
     referrers: InspectReferrersOpt = None,
 ) -> None:
-    from imgmirror.api import inspect  # noqa: PLC0415
+    from imgmirror.api.lookup import inspect  # noqa: PLC0415
     from imgmirror.ops.lookup import is_archive_path  # noqa: PLC0415
 
     if is_archive_path(image):

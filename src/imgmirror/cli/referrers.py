@@ -46,7 +46,7 @@ def referrers_command(
     Each line: artifact type, digest, size (and the cosign tag it hangs on), then its
     annotations; referrers of referrers are nested below.
     """
-    from imgmirror.api import find_referrers  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.api.referrers import find_referrers  # noqa: PLC0415 - imported when the command runs
 
     with reported_errors():
         listing = find_referrers(

@@ -209,7 +209,7 @@ def sync_command(
     referrers: ReferrersOpt = None,
     referrers_optional: ReferrersOptionalOpt = False,
 ) -> None:
-    from imgmirror.api import sync  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.api.sync import sync  # noqa: PLC0415 - imported when the command runs
     from imgmirror.model.artifacts import ReferrerChoice  # noqa: PLC0415
     from imgmirror.model.platform import Platform  # noqa: PLC0415
     from imgmirror.syncing.file import parse_image_list  # noqa: PLC0415

@@ -88,7 +88,7 @@ platform, it is an error that names the image's platform.
       imgmirror copy registry.k8s.io/pause:3.9 reg.corp/mirror/pause:3.9 \\
           --dest-creds "$USER:$PASS" --platform linux/arm64
     """
-    from imgmirror.api import copy  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.api.copy import copy  # noqa: PLC0415 - imported when the command runs
 
     with running(quiet, as_json) as progress:
         result = copy(
@@ -206,7 +206,7 @@ def save_command(
       imgmirror save registry.k8s.io/pause:3.9 -o pause.tar
       imgmirror save alpine:3.19=reg.corp/alpine:3.19 -o alpine.tar.zst
     """
-    from imgmirror.api import save  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.api.save import save  # noqa: PLC0415 - imported when the command runs
     from imgmirror.ops.save import load_commands  # noqa: PLC0415 - imported when the command runs
 
     if archive_format not in ("docker", "legacy", "oci"):
@@ -410,7 +410,7 @@ def push_command(
     referrers: PushReferrersOpt = None,
     referrers_optional: ReferrersOptionalOpt = False,
 ) -> None:
-    from imgmirror.api import push  # noqa: PLC0415 - imported when run
+    from imgmirror.api.push import push  # noqa: PLC0415 - imported when run
     from imgmirror.ops.push import ArchiveNamesNeedConsent  # noqa: PLC0415 - imported when run
 
     if archive.split(":", 1)[0] in ("-", "/dev/stdin") and _creds_read_stdin(sys.argv):

@@ -18,8 +18,8 @@ from typing import Any
 
 import attrs
 
-from imgmirror.auth.credentials import Credential
-from imgmirror.model.artifacts import ReferrerChoice
+from imgmirror.auth.credentials import Credential, CredentialInput
+from imgmirror.model.artifacts import ReferrerChoice, ReferrersArg
 from imgmirror.model.imagetree import ImageTree
 from imgmirror.model.manifest import Descriptor
 from imgmirror.model.naming import is_prefix, under_prefix
@@ -35,7 +35,7 @@ from imgmirror.registry.parallel import LinkedEvent, run_parallel
 from imgmirror.registry.pool import ClientPool
 from imgmirror.transport.client import RegistryClient
 
-__all__ = ["CopyResult", "copy_image", "endpoints"]
+__all__ = ["CopyResult", "copy", "copy_image", "endpoints"]
 
 
 @attrs.frozen
@@ -81,6 +81,33 @@ class _Ends:
     dst: RegistryClient
 
 
+def copy(
+    pool: ClientPool,
+    src: str | Reference,
+    dst: str | Reference,
+    *,
+    platforms: PlatformsArg = None,
+    src_creds: CredentialInput = None,
+    dest_creds: CredentialInput = None,
+    progress: ProgressListener | None = None,
+    referrers: ReferrersArg = None,
+    referrers_optional: bool = False,
+) -> CopyResult:
+    """[imgmirror.copy][imgmirror.api.copy.copy] inside ``pool``: its arguments parsed into
+    values, then [copy_image][imgmirror.ops.copy.copy_image]."""
+    source, destination = endpoints(src, dst)
+    return copy_image(
+        pool,
+        source,
+        destination,
+        platforms=platforms,
+        src_creds=Credential.coerce(src_creds, setting="src_creds"),
+        dest_creds=Credential.coerce(dest_creds, setting="dest_creds"),
+        progress=progress,
+        referrers=ReferrerChoice.parse(referrers, referrers_optional),
+    )
+
+
 def copy_image(
     pool: ClientPool,
     source: Reference,
@@ -102,7 +129,7 @@ def copy_image(
     digest only.
 
     Args:
-        platforms: as for [imgmirror.copy][imgmirror.api.copy].
+        platforms: as for [imgmirror.copy][imgmirror.api.copy.copy].
         src_creds: explicit credentials for the source; None asks the pool's keychain.
         dest_creds: explicit credentials for the destination; None asks the keychain.
         progress: receives ``planned(blobs, "copy")`` then per-blob events.

@@ -5,8 +5,8 @@ and manifests.
 :func:`image_digest` resolves a reference with one ``HEAD``; :func:`inspect` fetches a
 manifest's exact bytes (any media type: what cannot be parsed is reported, not raised) and
 the image config; :func:`inspect_archive` lists the images an archive holds. Each takes a
-client pool, so credentials and TLS settings work as for ``copy``; the one-shots with string
-arguments are in :mod:`imgmirror.api`.
+client pool, so credentials and TLS settings work as for ``copy``; the one-shots are in
+[imgmirror.api.lookup][imgmirror.api.lookup].
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import attrs
 
 from imgmirror.archive.contents import DockerImage, blob_path, read_contents
 from imgmirror.archive.open import open_archive
-from imgmirror.auth.credentials import Credential
+from imgmirror.auth.credentials import Credential, CredentialInput
 from imgmirror.errors import NotFound
 from imgmirror.model import mediatypes
 from imgmirror.model.digest import Digest
@@ -65,28 +65,34 @@ def is_archive_path(text: str) -> bool:
     return os.path.isfile(text) or text.endswith(_ARCHIVE_SUFFIXES)
 
 
+def _client(pool: ClientPool, registry: str, creds: CredentialInput) -> RegistryClient:
+    return pool.client(registry, Credential.coerce(creds, setting="creds"), role="registry")
+
+
 def list_tags(
-    pool: ClientPool, repository: Reference, creds: Credential | None, page_size: int = 1000
+    pool: ClientPool, repository: str, *, creds: CredentialInput = None, page_size: int = 1000
 ) -> list[str]:
-    """Every tag of ``repository`` (its tag or digest is ignored)."""
-    client = pool.client(repository.registry, creds, role="registry")
-    return client.list_tags(repository.repository, page_size)
+    """Every tag of ``repository`` (``registry/path``; a tag or digest in it is ignored)."""
+    ref = Reference.parse(repository)
+    return _client(pool, ref.registry, creds).list_tags(ref.repository, page_size)
 
 
 def list_repositories(
-    pool: ClientPool, registry: str, creds: Credential | None, page_size: int = 1000
+    pool: ClientPool, registry: str, *, creds: CredentialInput = None, page_size: int = 1000
 ) -> list[str]:
     """Every repository of ``registry`` (``/v2/_catalog``), if the registry lists them."""
-    return pool.client(registry, creds, role="registry").catalog(page_size)
+    host = Reference.parse(f"{registry.rstrip('/')}/x").registry
+    return _client(pool, host, creds).catalog(page_size)
 
 
-def image_digest(pool: ClientPool, ref: Reference, creds: Credential | None) -> Descriptor:
-    """The digest (media type, size) ``ref`` resolves to, from one ``HEAD``.
+def image_digest(pool: ClientPool, image: str, *, creds: CredentialInput = None) -> Descriptor:
+    """The digest (media type, size) ``image`` resolves to, from one ``HEAD``.
 
     Raises:
         NotFound: the tag or digest does not exist.
     """
-    client = pool.client(ref.registry, creds, role="registry")
+    ref = Reference.parse(image)
+    client = _client(pool, ref.registry, creds)
     found = client.head_manifest(ref.repository, ref.identifier)
     if found is None:
         raise NotFound(
@@ -116,9 +122,13 @@ def _config(client: RegistryClient, repo: str, info: ImageInfo) -> tuple[ImageIn
 
 
 def inspect(
-    pool: ClientPool, ref: Reference, platform: Platform | None, creds: Credential | None
+    pool: ClientPool,
+    image: str,
+    *,
+    platform: str | Platform | None = None,
+    creds: CredentialInput = None,
 ) -> Inspection:
-    """Fetch and describe ``ref``'s manifest (with ``platform``: that image of an index),
+    """Fetch and describe ``image``'s manifest (with ``platform``: that image of an index),
     and the config of an image manifest.
 
     Raises:
@@ -126,7 +136,9 @@ def inspect(
         PlatformNotFound: an index without ``platform``.
         VerificationError: the bytes do not match the digest asked for.
     """
-    client = pool.client(ref.registry, creds, role="registry")
+    ref = Reference.parse(image)
+    platform = Platform.parse(platform) if isinstance(platform, str) else platform
+    client = _client(pool, ref.registry, creds)
     raw, content_type = client.get_manifest_bytes(ref.repository, ref.identifier, _ANY_MANIFEST)
     info = describe(str(ref), raw, content_type)
     index = parse_manifest(raw, content_type) if platform and info.is_index else None

@@ -27,9 +27,9 @@ from imgmirror.archive.reader import Archive
 from imgmirror.archive.referrers import read_referrers
 from imgmirror.archive.selection import select_image
 from imgmirror.archive.spool import readable, split_selector
-from imgmirror.auth.credentials import Credential
+from imgmirror.auth.credentials import Credential, CredentialInput
 from imgmirror.errors import ImgmirrorError, VerificationError, is_transient
-from imgmirror.model.artifacts import ReferrerChoice
+from imgmirror.model.artifacts import ReferrerChoice, ReferrersArg
 from imgmirror.model.digest import Digest, verify_stream
 from imgmirror.model.platform import PlatformsArg, parse_platforms
 from imgmirror.model.reference import Reference
@@ -56,6 +56,7 @@ __all__ = [
     "PushResult",
     "PushedImage",
     "map_destination",
+    "push",
     "push_archive",
 ]
 
@@ -216,6 +217,34 @@ def _execute(
     return uploader.tally
 
 
+def push(
+    pool: ClientPool,
+    path: str | PathLike[str],
+    dest: str | None = None,
+    *,
+    platforms: PlatformsArg = None,
+    dest_creds: CredentialInput = None,
+    progress: ProgressListener | None = None,
+    to_archive_names: ConsentInput = False,
+    image: str | None = None,
+    referrers: ReferrersArg = True,
+    referrers_optional: bool = False,
+) -> PushResult:
+    """[imgmirror.push][imgmirror.api.push.push] inside ``pool``: its arguments parsed into
+    values, then [push_archive][imgmirror.ops.push.push_archive]."""
+    return push_archive(
+        pool,
+        path,
+        dest,
+        platforms=platforms,
+        dest_creds=Credential.coerce(dest_creds, setting="dest_creds"),
+        progress=progress,
+        to_archive_names=to_archive_names,
+        image=image,
+        referrers=ReferrerChoice.parse(referrers, referrers_optional),
+    )
+
+
 def push_archive(
     pool: ClientPool,
     path: str | PathLike[str],
@@ -229,7 +258,7 @@ def push_archive(
     referrers: ReferrerChoice | None = None,
 ) -> PushResult:
     """Push the images of the archive at ``path`` inside ``pool`` (its clients, tokens, blob
-    engine and ``jobs``); see [imgmirror.push][imgmirror.api.push]."""
+    engine and ``jobs``); see [imgmirror.push][imgmirror.api.push.push]."""
     credential = dest_creds
     wanted_platforms = parse_platforms(platforms)
     file, selector = split_selector(os_fspath(path))

@@ -1,7 +1,7 @@
 """Save images from registries into one archive that ``docker load`` and ``ctr import`` accept.
 
 :func:`save_images` (behind [Session.save][imgmirror.session.Session.save] and the one-shot
-[imgmirror.save][imgmirror.api.save]) resolves each image (an index is narrowed to the
+[imgmirror.save][imgmirror.api.save.save]) resolves each image (an index is narrowed to the
 requested platforms, by default the machine's own), fetches the configs the archive's
 metadata needs, plans the archive in pure code (:mod:`imgmirror.archive.layout`) and streams it
 (:mod:`imgmirror.archive.writer`) blob by blob, verified, through
@@ -35,9 +35,9 @@ from imgmirror.archive.output import Output, open_output
 from imgmirror.archive.prefetch import prefetching
 from imgmirror.archive.scatter import write_scattered
 from imgmirror.archive.writer import Piece, stream_archive
-from imgmirror.auth.credentials import Credential
+from imgmirror.auth.credentials import Credential, CredentialInput
 from imgmirror.errors import ArchiveError
-from imgmirror.model.artifacts import ReferrerChoice
+from imgmirror.model.artifacts import ReferrerChoice, ReferrersArg
 from imgmirror.model.compression import compress
 from imgmirror.model.digest import Digest
 from imgmirror.model.manifest import Descriptor, parse_config
@@ -55,6 +55,7 @@ __all__ = [
     "SavedImage",
     "archive_compression",
     "load_commands",
+    "save",
     "save_images",
 ]
 
@@ -212,6 +213,32 @@ def _resolve(
     return items, saved
 
 
+def save(
+    pool: ClientPool,
+    images: Sequence[ImageArg],
+    path: str | os.PathLike[str],
+    *,
+    platforms: PlatformsArg = None,
+    format: ArchiveFormat = "docker",
+    src_creds: CredentialInput = None,
+    progress: ProgressListener | None = None,
+    referrers: ReferrersArg = None,
+    referrers_optional: bool = False,
+) -> SaveResult:
+    """[imgmirror.save][imgmirror.api.save.save] inside ``pool``: its arguments parsed into
+    values, then [save_images][imgmirror.ops.save.save_images]."""
+    return save_images(
+        pool,
+        images,
+        path,
+        platforms=platforms,
+        format=format,
+        src_creds=Credential.coerce(src_creds, setting="src_creds"),
+        progress=progress,
+        referrers=ReferrerChoice.parse(referrers, referrers_optional),
+    )
+
+
 def save_images(
     pool: ClientPool,
     images: Sequence[ImageArg],
@@ -224,7 +251,7 @@ def save_images(
     referrers: ReferrerChoice | None = None,
 ) -> SaveResult:
     """Save ``images`` into one archive at ``path`` inside ``pool`` (its clients, tokens and
-    ``jobs``); see [imgmirror.save][imgmirror.api.save].
+    ``jobs``); see [imgmirror.save][imgmirror.api.save.save].
 
     Raises:
         ImgmirrorError: any failure; nothing is left at ``path`` then.

@@ -15,9 +15,9 @@ from typing import Any
 
 import attrs
 
-from imgmirror.auth.credentials import Credential
+from imgmirror.auth.credentials import Credential, CredentialInput
 from imgmirror.errors import ManifestError, NotFound, ReferrerError
-from imgmirror.model.artifacts import ArtifactFilter, cosign_tag, fallback_tag
+from imgmirror.model.artifacts import ArtifactFilter, ReferrersArg, cosign_tag, fallback_tag
 from imgmirror.model.digest import Digest
 from imgmirror.model.imagetree import ImageTree
 from imgmirror.model.manifest import Descriptor, ImageIndex
@@ -36,7 +36,7 @@ from imgmirror.registry.fetch import fetch_image
 from imgmirror.registry.pool import ClientPool
 from imgmirror.transport.client import RegistryClient
 
-__all__ = ["Discovered", "ReferrerFinder", "ReferrerListing", "discover", "list_referrers"]
+__all__ = ["Discovered", "ReferrerFinder", "ReferrerListing", "discover", "find_referrers"]
 
 
 @attrs.frozen
@@ -187,25 +187,29 @@ class ReferrerListing:
         }
 
 
-def list_referrers(
+def find_referrers(
     pool: ClientPool,
-    reference: Reference,
-    types: ArtifactFilter,
-    creds: Credential | None = None,
+    image: str | Reference,
     *,
+    types: ReferrersArg = True,
+    src_creds: CredentialInput = None,
     max_depth: int = MAX_DEPTH,
 ) -> ReferrerListing:
-    """What refers to ``reference`` and to each manifest of its index (signatures, SBOMs,
+    """What refers to ``image`` and to each manifest of its index (signatures, SBOMs,
     attestations), and their own referrers down to ``max_depth``; see
-    [imgmirror.find_referrers][imgmirror.api.find_referrers].
+    [imgmirror.find_referrers][imgmirror.api.referrers.find_referrers].
 
     Raises:
+        InvalidArtifactType: an unknown type name.
         ReferrerError: a referrers index that is not one, a cycle, an inconsistent referrer.
     """
+    reference = image if isinstance(image, Reference) else Reference.parse(image)
+    wanted = ArtifactFilter.parse(types) or ArtifactFilter()
+    creds = Credential.coerce(src_creds, setting="src_creds")
     client = pool.client(reference.registry, creds, role="source")
     tree = fetch_image(client, reference.repository, reference.identifier)
     subjects = tuple((m.digest, m.media_type) for m in (tree.top, *tree.children))
     found = discover(
-        client, reference.repository, [d for d, _ in subjects], types, max_depth=max_depth
+        client, reference.repository, [d for d, _ in subjects], wanted, max_depth=max_depth
     )
     return ReferrerListing(str(reference), str(tree.top.digest), subjects, found.nodes)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy as _copy
 import threading
+from collections.abc import Iterable
 from os import PathLike
 from types import TracebackType
 from typing import Self
@@ -22,7 +23,7 @@ from imgmirror.auth.credentials import Credential
 from imgmirror.auth.keychain import DefaultKeychain, Keychain
 from imgmirror.registry.blobs import BlobEngine
 from imgmirror.transport.client import RegistryClient
-from imgmirror.transport.options import ClientOptions, connection_options
+from imgmirror.transport.options import ClientOptions, Paths, connection_options
 
 __all__ = ["DEFAULT_JOBS", "ClientPool"]
 
@@ -47,6 +48,12 @@ class ClientPool:
             call's default ``jobs``.
         timeout: seconds a request may wait for a reply or stall (``options.timeout``
             otherwise); each call may give its own.
+        ca_file: a PEM bundle trusted for every registry, on top of the system store (the
+            CLI's ``--ca-file``).
+        certs_dirs: ``certs.d`` directories searched per host before docker's and podman's
+            (``--certs-dir``).
+        insecure_registries: hosts reached over plain HTTP or unverified HTTPS
+            (``--insecure-registry``).
     """
 
     def __init__(
@@ -57,8 +64,17 @@ class ClientPool:
         keychain: Keychain | None = None,
         jobs: int = DEFAULT_JOBS,
         timeout: float | None = None,
+        ca_file: str | PathLike[str] | None = None,
+        certs_dirs: Paths | None = None,
+        insecure_registries: Iterable[str] | None = None,
     ) -> None:
-        self.options = connection_options(options, timeout=timeout)
+        self.options = connection_options(
+            options,
+            timeout=timeout,
+            ca_file=ca_file,
+            certs_dirs=certs_dirs,
+            insecure_registries=insecure_registries,
+        )
         self.authfile = authfile
         self._keychains: list[Keychain] = []
         if keychain is None:

@@ -28,7 +28,7 @@ from typing import TypeVar
 
 import attrs
 
-from imgmirror.auth.credentials import Credential
+from imgmirror.auth.credentials import Credential, CredentialInput
 from imgmirror.errors import ImgmirrorError
 from imgmirror.model.platform import PlatformsArg, parse_platforms
 from imgmirror.model.reference import Reference
@@ -47,7 +47,7 @@ R = TypeVar("R")
 
 log = logging.getLogger("imgmirror")
 
-__all__ = ["sync_spec"]
+__all__ = ["sync", "sync_spec"]
 
 
 @attrs.define
@@ -189,6 +189,41 @@ def _expand_all(run: _Run, entries: Sequence[SyncEntry]) -> tuple[list[SyncItem]
     return list(items.values()), failures
 
 
+def sync(
+    pool: ClientPool,
+    spec: SyncSpec | str | os.PathLike[str],
+    *,
+    to: str | None = None,
+    platforms: PlatformsArg = None,
+    src_creds: CredentialInput = None,
+    dest_creds: CredentialInput = None,
+    progress: ProgressListener | None = None,
+    dry_run: bool = False,
+    fail_fast: bool = False,
+    shard: Shard | str | None = None,
+    observer: SyncObserver | None = None,
+) -> SyncReport:
+    """[imgmirror.sync][imgmirror.api.sync.sync] inside ``pool``: its arguments parsed into
+    values, then [sync_spec][imgmirror.syncing.run.sync_spec].
+
+    Raises:
+        ShardError: ``shard`` is not ``I/N``.
+    """
+    return sync_spec(
+        pool,
+        spec,
+        to=to,
+        platforms=platforms,
+        src_creds=Credential.coerce(src_creds, setting="src_creds"),
+        dest_creds=Credential.coerce(dest_creds, setting="dest_creds"),
+        progress=progress,
+        dry_run=dry_run,
+        fail_fast=fail_fast,
+        shard=Shard.parse(shard) if isinstance(shard, str) else shard,
+        observer=observer,
+    )
+
+
 def sync_spec(
     pool: ClientPool,
     spec: SyncSpec | str | os.PathLike[str],
@@ -205,7 +240,7 @@ def sync_spec(
 ) -> SyncReport:
     """Mirror every image ``spec`` selects inside ``pool`` (its clients, tokens, blob engine
     and ``jobs``; the file's ``authfile:`` is asked first when the pool was given none); see
-    [imgmirror.sync][imgmirror.api.sync]."""
+    [imgmirror.sync][imgmirror.api.sync.sync]."""
     started = time.monotonic()
     if not isinstance(spec, SyncSpec):
         spec = load_sync_file(spec, to=to)

@@ -13,7 +13,10 @@ import attrs
 from imgmirror._version import __version__
 from imgmirror.transport.retry import RetryPolicy
 
-__all__ = ["DEFAULT_CERTS_DIRS", "ClientOptions", "connection_options"]
+__all__ = ["DEFAULT_CERTS_DIRS", "ClientOptions", "Paths", "connection_options"]
+
+#: Directories (or files) given as strings or paths.
+Paths = Iterable[str | PathLike[str]]
 
 DEFAULT_CERTS_DIRS: tuple[str, ...] = ("/etc/docker/certs.d", "/etc/containers/certs.d")
 
@@ -65,7 +68,7 @@ def connection_options(
     *,
     timeout: float | None = None,
     ca_file: str | PathLike[str] | None = None,
-    certs_dirs: Iterable[str | PathLike[str]] | None = None,
+    certs_dirs: Paths | None = None,
     insecure_registries: Iterable[str] | None = None,
 ) -> ClientOptions:
     """``options`` (default: the library's) with the settings a call gave on top.
