@@ -28,7 +28,7 @@ from imgmirror.archive.referrers import read_referrers
 from imgmirror.archive.selection import select_image
 from imgmirror.archive.spool import readable, split_selector
 from imgmirror.auth.credentials import Credential, CredentialInput
-from imgmirror.errors import ImgmirrorError, VerificationError, is_transient
+from imgmirror.errors import ImgmirrorError
 from imgmirror.model.artifacts import ReferrerChoice, ReferrersArg
 from imgmirror.model.digest import Digest, verify_stream
 from imgmirror.model.platform import PlatformsArg, parse_platforms
@@ -49,6 +49,7 @@ from imgmirror.registry.manifests import PushTarget, Stored, store_manifests
 from imgmirror.registry.parallel import run_parallel
 from imgmirror.registry.pool import ClientPool
 from imgmirror.transport.client import RegistryClient
+from imgmirror.transport.retry import Attempts
 
 __all__ = [
     "ArchiveNamesNeedConsent",
@@ -107,8 +108,7 @@ class _Uploader:
     progress: ProgressListener
     cancel: threading.Event = attrs.field(factory=threading.Event)
     tally: BlobTally = attrs.field(factory=BlobTally)
-    passes: dict[tuple[str, str, Digest], int] = attrs.field(factory=dict)
-    waited: dict[tuple[str, str, Digest], float] = attrs.field(factory=dict)
+    attempts: dict[tuple[str, str, Digest], Attempts] = attrs.field(factory=dict)
 
     def _verified(self, source: BlobSource, raw: Iterable[bytes]) -> Iterator[bytes]:
         d = source.descriptor
@@ -165,16 +165,11 @@ class _Uploader:
         """Whether a streamed blob that failed is sent again in the next archive pass: a
         transient failure, within the retry policy, after its backoff (as a plain tar's)."""
         key = (item[0].registry, item[1], item[2])
-        attempt = self.passes[key] = self.passes.get(key, 0) + 1
-        retry = self.engine.retry
-        delay = retry.delay(attempt, getattr(exc, "retry_after", None))
-        waited = self.waited.get(key, 0.0)
-        if isinstance(exc, VerificationError) or not is_transient(exc) or self.cancel.is_set():
-            return False
-        if not retry.allows(attempt, waited, delay):
+        attempts = self.attempts.setdefault(key, self.engine.retry.start())
+        delay = None if self.cancel.is_set() else attempts.after(exc)
+        if delay is None:
             return False
         log.info("blob %s: %s; sending it again in the next pass", item[2], exc)
-        self.waited[key] = waited + delay
         return not self.cancel.wait(delay)
 
 

@@ -276,7 +276,7 @@ def save_images(
         plan = plan_archive(items, format)
         blobs = [e.blob for e in plan.entries if isinstance(e, BlobEntry | LayerTarEntry)]
         (progress or NullProgress()).planned(blobs, "save")
-        size = _write_archive(plan, client_for, out, kind, pool.jobs, progress)
+        size = _write_archive(plan, client_for, out, kind, pool, progress)
     return SaveResult(
         path=shown,
         format=format,
@@ -295,7 +295,7 @@ def _write_archive(  # noqa: PLR0917 - one private step of save_images
     client_for: Callable[[Origin], RegistryClient],
     out: Output,
     kind: Literal["gzip", "zstd"] | None,
-    jobs: int,
+    pool: ClientPool,
     progress: ProgressListener | None,
 ) -> int:
     """Write ``plan``'s bytes to ``out``; returns the archive's size.
@@ -311,9 +311,11 @@ def _write_archive(  # noqa: PLR0917 - one private step of save_images
         return client_for(origin).open_blob(origin.repository, blob)
 
     if kind is None and out.seekable:
-        return write_scattered(plan, opener, out, jobs=jobs, progress=progress)
+        return write_scattered(
+            plan, opener, out, jobs=pool.jobs, progress=progress, retry=pool.options.retry
+        )
     order = [(e.origin, e.blob) for e in plan.entries if isinstance(e, BlobEntry)]
-    with prefetching(opener, order, jobs) as ahead:
+    with prefetching(opener, order, pool.jobs) as ahead:
         stream = stream_archive(plan, ahead, progress, patchable=False)
         try:
             return _write(out, compress(stream, kind) if kind else stream)
