@@ -8,8 +8,6 @@ node marks). docs/sync.md documents every key. This module does no I/O: callers 
 
 from __future__ import annotations
 
-import re
-
 import attrs
 import yaml
 
@@ -19,6 +17,7 @@ from imgmirror.model.naming import Prefix, under_prefix
 from imgmirror.model.platform import Platform
 from imgmirror.model.reference import Reference
 from imgmirror.syncing.semver import SemverError, parse_range
+from imgmirror.syncing.tagregex import TagRegex, TagRegexError
 from imgmirror.syncing.tagselect import TagSelector
 
 __all__ = ["SyncEntry", "SyncSpec", "parse_image_list", "parse_sync_file"]
@@ -138,12 +137,17 @@ def _platforms(origin: str, node: yaml.Node) -> tuple[Platform, ...]:
         raise _fail(origin, node, str(exc)) from None
 
 
-def _regex(origin: str, node: yaml.Node, key: str) -> re.Pattern[str]:
+def _regex(origin: str, node: yaml.Node, key: str) -> TagRegex:
     text = str(_scalar(origin, node, str, key))
     try:
-        return re.compile(text)
-    except re.error as exc:
-        raise _fail(origin, node, f"{key} {text!r} is not a valid regex: {exc}") from None
+        return TagRegex.compile(text)
+    except TagRegexError as exc:
+        raise _fail(
+            origin,
+            node,
+            f"{key} {text!r} is not a valid regex for RE2: {exc} (tags are matched in linear "
+            "time, as skopeo and regsync do; RE2 has no lookaround or backreferences)",
+        ) from None
 
 
 def _reference(origin: str, node: yaml.Node, key: str) -> Reference:

@@ -10,8 +10,8 @@ A :class:`TagSelector` holds the filters a ``repository:`` entry of a sync file 
    version, else versions first (highest first) and then the other tags in reverse natural
    order.
 
-Regexes are Python's :mod:`re`, searched (not anchored: use ``^`` and ``$``). This module does
-no I/O.
+Regexes are RE2 (:class:`~imgmirror.syncing.tagregex.TagRegex`: linear time whatever the
+tag), searched, not anchored: use ``^`` and ``$``. This module does no I/O.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Iterable
 import attrs
 
 from imgmirror.syncing.semver import Range, parse_version
+from imgmirror.syncing.tagregex import TagRegex
 
 __all__ = ["NoTagsSelected", "TagSelector", "select_tags", "version_order"]
 
@@ -37,8 +38,8 @@ class TagSelector:
 
     tags: tuple[str, ...] = ()
     all_tags: bool = False
-    tags_regex: re.Pattern[str] | None = None
-    exclude_regex: re.Pattern[str] | None = None
+    tags_regex: TagRegex | None = None
+    exclude_regex: TagRegex | None = None
     semver: Range | None = None
     newest: int | None = None
 
