@@ -66,3 +66,15 @@ def test_version_order_is_semver_not_text():
         "1.9",
         "v1.2",
     ]
+
+
+def test_a_hostile_number_in_a_tag_is_ordered_not_converted():
+    """5000 digits pass Python's int() limit (4300): such a tag is no version, and its
+    natural order needs no conversion."""
+    huge = "1" * 5000
+    assert version_order([huge, "v" + huge, "a" + huge, "a2", "1.0"]) == [
+        "1.0", "v" + huge, "a" + huge, "a2", huge,
+    ]  # fmt: skip
+    assert version_order(["a10", "a9", "a010", "a²"]) == ["a²", "a10", "a010", "a9"]
+    selector = TagSelector(semver=parse_range(">=1"), newest=1)
+    assert select_tags(selector, [huge, f"{huge}.1.1", "1.2.3"]) == ["1.2.3"]

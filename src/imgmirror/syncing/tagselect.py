@@ -26,6 +26,8 @@ from imgmirror.syncing.tagregex import TagRegex
 
 __all__ = ["NoTagsSelected", "TagSelector", "select_tags", "version_order"]
 
+_RUNS = re.compile(r"[0-9]+|[^0-9]+")
+
 
 class NoTagsSelected(ValueError):
     """The filters matched none of the tags the repository has."""
@@ -66,10 +68,17 @@ class TagSelector:
         return ", ".join(parts)
 
 
-def _natural(tag: str) -> tuple[tuple[int, int | str], ...]:
-    return tuple(
-        (0, int(piece)) if piece.isdigit() else (1, piece) for piece in re.findall(r"\d+|\D+", tag)
-    )
+def _natural(tag: str) -> tuple[tuple[int, int, str], ...]:
+    """Natural order: runs of ASCII digits compare as numbers (by length, then digits, so a
+    run of any length costs no integer conversion), the rest as text."""
+    key = []
+    for piece in _RUNS.findall(tag):
+        if piece[0] in "0123456789":
+            number = piece.lstrip("0")
+            key.append((0, len(number), number))
+        else:
+            key.append((1, 0, piece))
+    return tuple(key)
 
 
 def version_order(tags: Iterable[str]) -> list[str]:
