@@ -10,12 +10,16 @@ line without a traceback.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tty
 from pathlib import Path
 
 import pytest
 
 from tests.support.hostile import hostile_registry, tag_list
-from tests.support.images import Image, image_from_parts, make_image
+from tests.support.images import OCI_CONFIG, OCI_INDEX, Blob, Image, image_from_parts, make_image
 from tests.support.registry import Registry, RegistryFactory
 from tests.support.seed import RegistryClient as Seeder
 from tests.support.tools import run_cli, skopeo_digest
@@ -190,3 +194,90 @@ def test_ls_and_catalog_show_only_valid_names_and_say_what_they_left_out():
     assert "\x1b" not in repos.stderr
     assert "\x07" not in repos.stderr
     assert json.loads(as_json.stdout.splitlines()[-1])["tags"] == ["1.0"]
+
+
+CONTROLS = ("\x1b", "\x07", "\r", "\x9b", "\u202e")
+
+
+def escaping_world() -> tuple[Image, Image, dict[str, bytes]]:
+    """An image whose config, annotations and referrer carry terminal escape sequences."""
+    config = Blob(
+        json.dumps(
+            {
+                "os": "linux\x1b]0;pwned\x07",
+                "architecture": "amd64\r\x1b[2K",
+                "config": {},
+                "rootfs": {"type": "layers", "diff_ids": []},
+            }
+        ).encode(),
+        OCI_CONFIG,
+    )
+    image = image_from_parts(
+        config, [], fmt="oci", manifest_annotations={"note": "\x1b[2Jcleared\u202e"}
+    )
+    sig_config = Blob(b"{}", "application/vnd.oci.empty.v1+json")
+    referrer = image_from_parts(
+        sig_config,
+        [],
+        fmt="oci",
+        artifact_type="application/vnd.evil\x1b[31m+json",
+        subject=image.descriptor(with_platform=False),
+        manifest_annotations={"org.opencontainers.image.title": "sig\x07\r\x9bx"},
+    )
+    entry = {
+        **referrer.descriptor(with_platform=False),
+        "artifactType": "application/vnd.evil\x1b[31m+json",
+        "annotations": {"org.opencontainers.image.title": "sig\x07\r\x9bx"},
+    }
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]}
+    listings = {f"/v2/app/referrers/{image.digest}": json.dumps(index).encode()}
+    return image, referrer, listings
+
+
+def on_terminal(*args: str) -> tuple[int, str]:
+    """Run the CLI with stdout and stderr on a pseudo-terminal (raw: no CR added), as a
+    person at a terminal would: click strips some escape sequences only when not a tty."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    with subprocess.Popen(
+        [sys.executable, "-m", "imgmirror", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+    ) as process:
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        status = process.wait(60)
+    os.close(master)
+    return status, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_escape_sequences_from_a_registry_are_printed_escaped():
+    image, referrer, listings = escaping_world()
+    listings["/v2/app/tags/list"] = tag_list("app", ["1", "\x1b]0;title\x07"])
+    with hostile_registry(image, listings, [referrer]) as source:
+        ref = f"{source.host}/app:1"
+        runs = {
+            "referrers": on_terminal("referrers", ref),
+            "inspect": on_terminal("inspect", ref),
+            "inspect --referrers": on_terminal("inspect", ref, "--referrers"),
+            "ls": on_terminal("ls", f"{source.host}/app"),
+        }
+
+    for what, (status, output) in runs.items():
+        assert status == 0, (what, output)
+        for control in CONTROLS:
+            assert control not in output, (what, repr(control), output)
+    assert "application/vnd.evil\\x1b[31m+json" in runs["referrers"][1]
+    assert "sig\\x07\\r\\x9bx" in runs["referrers"][1]
+    assert "linux\\x1b]0;pwned\\x07/amd64\\r\\x1b[2K" in runs["inspect"][1]
+    assert "application/vnd.evil\\x1b[31m+json" in runs["inspect --referrers"][1]
+    assert "'\\x1b]0;title\\x07' is not a valid tag" in runs["ls"][1]

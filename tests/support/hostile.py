@@ -1,10 +1,12 @@
 """A hostile source registry: serves one real image under any tag, and listings it is told.
 
 :func:`hostile_registry` runs a loopback registry that answers the ping, serves ``image``'s
-manifest (under any tag or its digest) and blobs in every repository, and answers
-``/v2/<repo>/tags/list`` and ``/v2/_catalog`` with the body given for that path (raw bytes, so
-tests can send what no real registry would: traversal tags, non-strings, bodies that are not
-lists). It records every request path it received.
+manifest (under any tag not starting ``sha256``, or its digest; ``manifests`` adds others by
+digest) and the blobs of
+them all in every repository, and answers a path given in ``listings`` (``tags/list``,
+``_catalog``, ``referrers/<digest>``) with the raw bytes given for it, so tests can send what
+no real registry would: traversal tags, non-strings, bodies that are not lists, escape
+sequences. It records every request path it received.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from .handlers import Quiet, serving
@@ -42,10 +44,13 @@ class Hostile:
 
 
 @contextlib.contextmanager
-def hostile_registry(image: Image, listings: Mapping[str, bytes]) -> Iterator[Hostile]:
+def hostile_registry(
+    image: Image, listings: Mapping[str, bytes], manifests: Sequence[Image] = ()
+) -> Iterator[Hostile]:
     """Serve ``image`` and ``listings`` (request path without query -> body) on loopback."""
     state = Hostile(image, listings)
-    blobs = {blob.digest: blob.data for blob in image.blobs}
+    blobs = {blob.digest: blob.data for item in (image, *manifests) for blob in item.blobs}
+    by_digest = {item.digest: item for item in manifests}
 
     class Handler(Quiet):
         def do_GET(self) -> None:
@@ -56,10 +61,15 @@ def hostile_registry(image: Image, listings: Mapping[str, bytes]) -> Iterator[Ho
             elif path in state.listings:
                 self.reply(200, state.listings[path], {"Content-Type": "application/json"})
             elif "/manifests/" in path:
+                ref = path.rsplit("/", 1)[1]
+                served = by_digest.get(ref, image)
+                if ref.startswith("sha256") and served.digest != ref:  # cosign, fallback tags
+                    self.reply(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
+                    return
                 self.reply(
                     200,
-                    image.manifest,
-                    {"Content-Type": image.media_type, "Docker-Content-Digest": image.digest},
+                    served.manifest,
+                    {"Content-Type": served.media_type, "Docker-Content-Digest": served.digest},
                 )
             elif "/blobs/" in path and path.rsplit("/", 1)[1] in blobs:
                 self.reply(200, blobs[path.rsplit("/", 1)[1]])
