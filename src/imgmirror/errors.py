@@ -439,7 +439,7 @@ def _parse_errors(body: bytes) -> list[tuple[str | None, str | None, object]]:
     """Decode a distribution error body into (code, message, detail) triples; [] if none."""
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested past the stack: no errors
         return []
     if not isinstance(doc, dict) or not isinstance(doc.get("errors"), list):
         return []

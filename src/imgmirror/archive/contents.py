@@ -18,7 +18,6 @@ and its layer counts equal the configs' ``rootfs.diff_ids``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +29,7 @@ from imgmirror.archive.referrers import is_referrer_entry
 from imgmirror.errors import ArchiveError, ImgmirrorError, InvalidReference
 from imgmirror.model import mediatypes
 from imgmirror.model.digest import Digest
+from imgmirror.model.documents import load_json
 from imgmirror.model.imagetree import check_depth, subset_index, unique
 from imgmirror.model.manifest import (
     Descriptor,
@@ -123,7 +123,7 @@ class ArchiveContents:
 def _json(archive: Archive, name: str) -> Any:
     raw = archive.read(name)
     try:
-        return json.loads(raw)
+        return load_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ArchiveError(f"{name} in the archive is not valid JSON: {exc}") from None
 

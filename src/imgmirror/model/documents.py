@@ -92,16 +92,17 @@ def _loader(text: str) -> yaml.SafeLoader:
         aliases = 0
 
         def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            line = self.peek_event().start_mark.line + 1  # type: ignore[no-untyped-call]
             if self.check_event(yaml.AliasEvent):
                 self.aliases += 1
                 if self.aliases > MAX_ALIASES:
-                    raise DocumentLimit(f"more than {MAX_ALIASES} aliases", mark.line + 1)
+                    raise DocumentLimit(f"the document has more than {MAX_ALIASES} aliases", line)
                 return super().compose_node(parent, index)
             self.depth += 1
             try:
                 if self.depth > MAX_DEPTH:
-                    raise DocumentLimit(f"nested more than {MAX_DEPTH} levels deep", mark.line + 1)
+                    problem = f"the document is nested more than {MAX_DEPTH} levels deep"
+                    raise DocumentLimit(problem, line)
                 return super().compose_node(parent, index)
             finally:
                 self.depth -= 1
@@ -124,7 +125,7 @@ def _count(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
             total += _count(part, sizes, open_nodes)
             if total > MAX_NODES:
                 raise DocumentLimit(
-                    f"more than {MAX_NODES} nodes once aliases are expanded",
+                    f"the document has more than {MAX_NODES} nodes once aliases are expanded",
                     part.start_mark.line + 1,
                 )
     open_nodes.discard(key)

@@ -19,6 +19,7 @@ from imgmirror.auth.credentials import Credential, CredentialInput
 from imgmirror.auth.keychain import Keychain
 from imgmirror.errors import CredentialsError, ImgmirrorError, NotFound, UnsafeName
 from imgmirror.model.artifacts import ArtifactFilter
+from imgmirror.model.documents import read_capped_text
 from imgmirror.model.platform import Platform
 from imgmirror.model.reference import Reference
 from imgmirror.session import Session
@@ -67,8 +68,8 @@ def load_sync_file(
     from imgmirror.errors import InvalidSyncFile  # noqa: PLC0415 - keeps the import list short
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_capped_text(path)
+    except (OSError, ValueError) as exc:  # a DocumentLimit or a UnicodeDecodeError
         raise InvalidSyncFile(f"cannot read sync file {os.fspath(path)}: {exc}") from None
     spec = parse_sync_file(
         text, os.fspath(path), to=to, referrers=referrers, referrers_optional=referrers_optional
