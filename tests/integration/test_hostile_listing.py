@@ -10,10 +10,6 @@ line without a traceback.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import tty
 from pathlib import Path
 
 import pytest
@@ -22,6 +18,7 @@ from tests.support.hostile import hostile_registry, tag_list
 from tests.support.images import OCI_CONFIG, OCI_INDEX, Blob, Image, image_from_parts, make_image
 from tests.support.registry import Registry, RegistryFactory
 from tests.support.seed import RegistryClient as Seeder
+from tests.support.terminal import run_on_terminal
 from tests.support.tools import run_cli, skopeo_digest
 
 pytestmark = [pytest.mark.registry, pytest.mark.skopeo]
@@ -234,42 +231,17 @@ def escaping_world() -> tuple[Image, Image, dict[str, bytes]]:
     return image, referrer, listings
 
 
-def on_terminal(*args: str) -> tuple[int, str]:
-    """Run the CLI with stdout and stderr on a pseudo-terminal (raw: no CR added), as a
-    person at a terminal would: click strips some escape sequences only when not a tty."""
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    with subprocess.Popen(
-        [sys.executable, "-m", "imgmirror", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=slave,
-        stderr=slave,
-    ) as process:
-        os.close(slave)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        status = process.wait(60)
-    os.close(master)
-    return status, b"".join(chunks).decode("utf-8", "replace")
-
-
 def test_escape_sequences_from_a_registry_are_printed_escaped():
+    # on a pseudo-terminal: click strips some escape sequences only when stdout is no tty
     image, referrer, listings = escaping_world()
     listings["/v2/app/tags/list"] = tag_list("app", ["1", "\x1b]0;title\x07"])
     with hostile_registry(image, listings, [referrer]) as source:
         ref = f"{source.host}/app:1"
         runs = {
-            "referrers": on_terminal("referrers", ref),
-            "inspect": on_terminal("inspect", ref),
-            "inspect --referrers": on_terminal("inspect", ref, "--referrers"),
-            "ls": on_terminal("ls", f"{source.host}/app"),
+            "referrers": run_on_terminal("referrers", ref, stdout=True),
+            "inspect": run_on_terminal("inspect", ref, stdout=True),
+            "inspect --referrers": run_on_terminal("inspect", ref, "--referrers", stdout=True),
+            "ls": run_on_terminal("ls", f"{source.host}/app", stdout=True),
         }
 
     for what, (status, output) in runs.items():
