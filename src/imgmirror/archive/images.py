@@ -8,7 +8,6 @@ one manifest blob, verified. [read_contents][imgmirror.archive.contents.read_con
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ from imgmirror.archive.reader import Archive
 from imgmirror.errors import ArchiveError, ImgmirrorError
 from imgmirror.model import mediatypes
 from imgmirror.model.digest import Digest
+from imgmirror.model.documents import load_json
 from imgmirror.model.imagetree import check_depth, subset_index, unique
 from imgmirror.model.manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
 from imgmirror.model.reference import Reference
@@ -109,7 +109,7 @@ def read_json(archive: Archive, name: str) -> Any:
     """A JSON file of the archive, parsed."""
     raw = archive.read(name)
     try:
-        return json.loads(raw)
+        return load_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ArchiveError(f"{name} in the archive is not valid JSON: {exc}") from None
 

@@ -16,7 +16,6 @@ and :mod:`imgmirror.auth.pullsecret`. Errors name the file, helper and registry,
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -30,6 +29,7 @@ from imgmirror.auth.credentials import Credential, CredentialInput
 from imgmirror.auth.dockerconfig import DockerConfig
 from imgmirror.auth.pullsecret import parse_authfile
 from imgmirror.errors import CredentialsError
+from imgmirror.model.documents import load_json, read_capped_text
 
 __all__ = [
     "DOCKER_AUTH_CONFIG",
@@ -114,14 +114,14 @@ def load_authfile(path: Path) -> DockerConfig:
         CredentialsError: If it cannot be read or parsed.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_capped_text(path)
     except FileNotFoundError:
         raise CredentialsError(
             f"credentials file {path} does not exist",
             hint="check the authfile path (or $REGISTRY_AUTH_FILE)",
             setting="authfile",
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # a DocumentLimit or a UnicodeDecodeError
         raise CredentialsError(f"cannot read credentials file {path}: {exc}") from None
     return parse_authfile(text, str(path))
 
@@ -183,7 +183,7 @@ def run_helper(
             hint=f"run: echo {server_url} | {program} get; or log in again (docker login)",
         )
     try:
-        reply = json.loads(done.stdout)
+        reply = load_json(done.stdout)
         username, secret = reply.get("Username", ""), reply.get("Secret", "")
     except (ValueError, AttributeError):
         reply, username, secret = None, None, None

@@ -21,7 +21,7 @@ from imgmirror.cli.common import (
 )
 from imgmirror.cli.creds import SRC_ENV, creds_option
 from imgmirror.cli.referrer_tree import render_listing
-from imgmirror.cli.terminal import human_bytes
+from imgmirror.cli.terminal import human_bytes, untrusted
 from imgmirror.model.inspection import Entry, ImageInfo
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def ls_command(
         emit_json({"repository": repository, "tags": tags})
         return
     for tag in tags:
-        typer.echo(tag)
+        typer.echo(untrusted(tag))
 
 
 @app.command("catalog")
@@ -105,7 +105,7 @@ def catalog_command(
         emit_json({"registry": registry, "repositories": repositories})
         return
     for repository in repositories:
-        typer.echo(repository)
+        typer.echo(untrusted(repository))
 
 
 @app.command("digest")
@@ -138,7 +138,7 @@ def digest_command(
             emit_json({"archive": image, "images": [_short(i) for i in infos]})
             return
         for info in infos:
-            typer.echo(f"{info.digest} {info.name}")
+            typer.echo(untrusted(f"{info.digest} {info.name}"))
         return
     with reported_errors():
         found = image_digest(
@@ -186,12 +186,12 @@ def _inspect_archive(path: str, referrers: str | None, *, as_json: bool) -> None
             shown["referrers"] = listing.to_json()["subjects"]
         emit_json({"archive": path, "images": images})
         return
-    typer.echo(f"{path}: {len(infos)} image{'s' if len(infos) != 1 else ''}")
+    typer.echo(untrusted(f"{path}: {len(infos)} image{'s' if len(infos) != 1 else ''}"))
     for i, info in enumerate(infos):
         lines = render(info)
         if listings is not None:
             lines += ["  referrers:", *render_listing(listings[i], "  ")]
-        typer.echo("\n".join(lines))
+        typer.echo(untrusted("\n".join(lines)))
 
 
 def _referrers(image: str, types: str, access: dict[str, Any]) -> ReferrerListing:
@@ -210,7 +210,8 @@ def _show_with_referrers(info: ImageInfo, listing: ReferrerListing, *, as_json: 
     if as_json:
         emit_json({**info.to_json(), "referrers": listing.to_json()["subjects"]})
         return
-    typer.echo("\n".join([*render(info), "  referrers:", *render_listing(listing, "  ")]))
+    lines = [*render(info), "  referrers:", *render_listing(listing, "  ")]
+    typer.echo(untrusted("\n".join(lines)))
 
 
 def _short(info: ImageInfo) -> dict[str, object]:
@@ -315,8 +316,10 @@ def inspect_command(
     elif config:
         if found.config is None:
             typer.echo(
-                f"imgmirror: error: {found.info.name} has no image config "
-                f"({found.info.media_type}); pick an image with --platform",
+                untrusted(
+                    f"imgmirror: error: {found.info.name} has no image config "
+                    f"({found.info.media_type}); pick an image with --platform"
+                ),
                 err=True,
             )
             raise typer.Exit(1)
@@ -325,4 +328,4 @@ def inspect_command(
     elif as_json:
         emit_json(found.info.to_json())
     else:
-        typer.echo("\n".join(render(found.info)))
+        typer.echo(untrusted("\n".join(render(found.info))))

@@ -239,7 +239,7 @@ def sync_command(
         )
         if images is not None:
             assert to is not None
-            text = sys.stdin.read() if images == "-" else _read(images)
+            text = _read_stdin() if images == "-" else _read(images)
             wanted = tuple(Platform.parse(p) for p in platform) if platform else None
             spec = parse_image_list(
                 text, "<stdin>" if images == "-" else images, to=to,
@@ -265,12 +265,19 @@ def sync_command(
 
 def _read(path: str) -> str:
     from imgmirror.errors import InvalidSyncFile  # noqa: PLC0415
+    from imgmirror.model.documents import read_capped_text  # noqa: PLC0415
 
     try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
+        return read_capped_text(path)
+    except (OSError, ValueError) as exc:  # a DocumentLimit or a UnicodeDecodeError
         raise InvalidSyncFile(f"cannot read image list {path}: {exc}") from None
+
+
+def _read_stdin() -> str:
+    """The image list on stdin, one byte past the cap at most (parse_image_list refuses it)."""
+    from imgmirror.model.documents import MAX_FILE_BYTES  # noqa: PLC0415
+
+    return sys.stdin.read(MAX_FILE_BYTES + 1)
 
 
 def _finish(report: SyncReport, *, as_json: bool, quiet: bool) -> None:

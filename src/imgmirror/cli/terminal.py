@@ -17,6 +17,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
+from imgmirror.errors import printable
 from imgmirror.model.digest import Digest
 from imgmirror.progress import Outcome, ProgressSnapshot, ProgressTally, Verb
 
@@ -26,11 +27,20 @@ if TYPE_CHECKING:
 
     from imgmirror.model.manifest import Descriptor
 
-__all__ = ["LogProgress", "TerminalProgress", "human_bytes", "human_seconds"]
+__all__ = ["LogProgress", "TerminalProgress", "human_bytes", "human_seconds", "untrusted"]
 
 _ING = {"copy": "copying", "save": "saving", "push": "pushing"}
 _BAD = frozenset({"failed", "interrupted"})
 DEFAULT_INTERVAL = 5.0
+
+
+def untrusted(text: str) -> str:
+    """Text a registry or a file supplied (tags, artifact types, annotations, platforms), as
+    the CLI prints it: every character a terminal would act on (ESC, BEL, CR, other C0/C1
+    controls, bidi overrides) escaped as ``\\x1b``..., line breaks kept. Every command prints
+    such text through this; error messages are escaped where they are rendered
+    (:class:`~imgmirror.errors.ImgmirrorError`)."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def human_bytes(count: float) -> str:

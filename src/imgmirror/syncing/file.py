@@ -1,6 +1,7 @@
 """Parse a sync file (YAML) or a plain image list into checked :class:`SyncEntry` values.
 
-Everything is checked here, before any registry is contacted: YAML syntax, unknown or
+Everything is checked here, before any registry is contacted: YAML syntax and its bounds
+(size, depth, aliases: :mod:`imgmirror.model.documents`), unknown or
 duplicate keys, references, regexes, semver ranges, platforms and destinations. Every error
 is an :class:`~imgmirror.errors.InvalidSyncFile` naming ``file:line`` (taken from the YAML
 node marks). docs/sync.md documents every key. This module does no I/O: callers pass text.
@@ -8,17 +9,17 @@ node marks). docs/sync.md documents every key. This module does no I/O: callers 
 
 from __future__ import annotations
 
-import re
-
 import attrs
 import yaml
 
 from imgmirror.errors import ImgmirrorError, InvalidSyncFile
 from imgmirror.model.artifacts import ArtifactFilter, ReferrerChoice
+from imgmirror.model.documents import MAX_FILE_BYTES, DocumentLimit, compose_yaml
 from imgmirror.model.naming import Prefix, under_prefix
 from imgmirror.model.platform import Platform
 from imgmirror.model.reference import Reference
 from imgmirror.syncing.semver import SemverError, parse_range
+from imgmirror.syncing.tagregex import TagRegex, TagRegexError
 from imgmirror.syncing.tagselect import TagSelector
 
 __all__ = ["SyncEntry", "SyncSpec", "parse_image_list", "parse_sync_file"]
@@ -137,12 +138,17 @@ def _platforms(origin: str, node: yaml.Node) -> tuple[Platform, ...]:
         raise _fail(origin, node, str(exc)) from None
 
 
-def _regex(origin: str, node: yaml.Node, key: str) -> re.Pattern[str]:
+def _regex(origin: str, node: yaml.Node, key: str) -> TagRegex:
     text = str(_scalar(origin, node, str, key))
     try:
-        return re.compile(text)
-    except re.error as exc:
-        raise _fail(origin, node, f"{key} {text!r} is not a valid regex: {exc}") from None
+        return TagRegex.compile(text)
+    except TagRegexError as exc:
+        raise _fail(
+            origin,
+            node,
+            f"{key} {text!r} is not a valid regex for RE2: {exc} (tags are matched in linear "
+            "time, as skopeo and regsync do; RE2 has no lookaround or backreferences)",
+        ) from None
 
 
 def _reference(origin: str, node: yaml.Node, key: str) -> Reference:
@@ -357,8 +363,18 @@ def parse_sync_file(
     Raises:
         InvalidSyncFile: anything wrong, naming ``origin:line``.
     """
+    if len(text) > MAX_FILE_BYTES:
+        raise InvalidSyncFile(
+            f"{origin}: the file is larger than {MAX_FILE_BYTES >> 20} MiB",
+            hint="split it into several sync files",
+        )
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = compose_yaml(text)
+    except DocumentLimit as exc:
+        line = f":{exc.line}" if exc.line is not None else ""
+        raise InvalidSyncFile(
+            f"{origin}{line}: {exc}", hint="a sync file needs far less; check what wrote it"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -396,6 +412,11 @@ def parse_image_list(
     Raises:
         InvalidSyncFile: a line is not a reference, the prefix is bad, or the list is empty.
     """
+    if len(text) > MAX_FILE_BYTES:
+        raise InvalidSyncFile(
+            f"{origin}: the list is larger than {MAX_FILE_BYTES >> 20} MiB",
+            hint="split it into several lists",
+        )
     try:
         prefix = Prefix.parse(to)
     except ImgmirrorError as exc:

@@ -1,9 +1,10 @@
 """Which images a sync file selects: its entries expanded into :class:`SyncItem` values.
 
 :func:`load_sync_file` reads and parses a file; :func:`expand_entry` turns an entry into images
-given the source's tag list (pure); :func:`expand_with_tags` lists the tags first when the
-entry's filters need them; :func:`selected_images` does that for a whole file (what
-``save -f`` saves). :mod:`imgmirror.syncing.run` runs the same expansion inside a sync.
+given the source's tag list (pure); :func:`expand_listed` lists the tags first when the
+entry's filters need them (names that are not valid tags are left out and reported, never put
+into a URL); :func:`selected_images` does that for a whole file (what ``save -f`` saves).
+:mod:`imgmirror.syncing.run` runs the same expansion inside a sync.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 import attrs
 
 from imgmirror.auth.credentials import Credential
-from imgmirror.errors import CredentialsError, ImgmirrorError, InvalidSyncFile, NotFound
+from imgmirror.errors import CredentialsError, ImgmirrorError, InvalidSyncFile, NotFound, UnsafeName
 from imgmirror.model.artifacts import ReferrerChoice
+from imgmirror.model.documents import read_capped_text
 from imgmirror.model.platform import Platform
 from imgmirror.model.reference import Reference
 from imgmirror.registry.pool import ClientPool
@@ -27,6 +29,7 @@ from imgmirror.transport.client import RegistryClient
 __all__ = [
     "SyncItem",
     "expand_entry",
+    "expand_listed",
     "expand_with_tags",
     "load_sync_file",
     "only_one_registry",
@@ -59,8 +62,8 @@ def load_sync_file(
         InvalidSyncFile: the file cannot be read or is malformed (file and line named).
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_capped_text(path)
+    except (OSError, ValueError) as exc:  # a DocumentLimit or a UnicodeDecodeError
         raise InvalidSyncFile(f"cannot read sync file {os.fspath(path)}: {exc}") from None
     spec = parse_sync_file(text, os.fspath(path), to=to, referrers=referrers)
     if spec.authfile is not None:
@@ -91,27 +94,55 @@ def expand_entry(entry: SyncEntry, tags: Sequence[str] | None) -> list[SyncItem]
     ]
 
 
-def expand_with_tags(client: RegistryClient, entry: SyncEntry) -> list[SyncItem]:
-    """List the source's tags when the entry needs them, then select.
+def expand_listed(
+    client: RegistryClient, entry: SyncEntry
+) -> tuple[list[SyncItem], UnsafeName | None]:
+    """List the source's tags when the entry needs them, then select; with the error naming
+    what the tag list held that is not a valid tag (left out: the other tags still run).
 
     Raises:
-        ImgmirrorError: the repository does not exist, or the filters match nothing.
+        ImgmirrorError: the repository does not exist, the tag list cannot be used, or the
+            filters match nothing.
     """
     tags = None
+    refused = None
     if entry.selector is not None and entry.selector.needs_listing:
         try:
-            tags = client.list_tags(entry.source.repository)
+            listing = client.tag_listing(entry.source.repository)
         except NotFound:
             raise ImgmirrorError(
                 f"source repository {entry.source.name} does not exist",
                 hint=f"check the repository name ({entry.origin})",
             ) from None
+        tags = listing.names
+        problem = listing.problem()
+        if problem:
+            refused = UnsafeName(
+                problem, hint=f"those names are not mirrored; the other tags are ({entry.origin})"
+            )
+            refused.role = "source"
     try:
-        return expand_entry(entry, tags)
+        return expand_entry(entry, tags), refused
     except NoTagsSelected as exc:
         raise ImgmirrorError(
             f"{entry.source.name}: {exc}", hint=f"check the filters ({entry.origin})"
         ) from None
+
+
+def expand_with_tags(client: RegistryClient, entry: SyncEntry) -> list[SyncItem]:
+    """:func:`expand_listed`, for callers that stop at the first failure (``save -f``): a
+    tag list holding a name that is not a valid tag raises.
+
+    Raises:
+        ImgmirrorError: the repository does not exist, the filters match nothing.
+        UnsafeName: the tag list holds a name that is not a valid tag.
+    """
+    items, refused = expand_listed(client, entry)
+    if refused is not None:
+        refused.message = f"{entry.source.name}: {refused.message}"
+        refused.hint = f"nothing was saved ({entry.origin})"
+        raise refused
+    return items
 
 
 def selected_images(

@@ -37,7 +37,7 @@ from imgmirror.progress import NullProgress, ProgressListener
 from imgmirror.registry.freshness import check_freshness
 from imgmirror.registry.pool import ClientPool
 from imgmirror.syncing.file import SyncEntry, SyncSpec
-from imgmirror.syncing.items import SyncItem, expand_with_tags, load_sync_file, only_one_registry
+from imgmirror.syncing.items import SyncItem, expand_listed, load_sync_file, only_one_registry
 from imgmirror.syncing.report import SyncObserver, SyncReport, SyncResult
 from imgmirror.syncing.shards import Shard
 from imgmirror.transport.client import RegistryClient
@@ -74,8 +74,8 @@ class _Run:
     def dst(self, registry: str) -> RegistryClient:
         return self.pool.client(registry, self.dst_cred, role="destination")
 
-    def expand(self, entry: SyncEntry) -> list[SyncItem]:
-        return expand_with_tags(self.src(entry.source.registry), entry)
+    def expand(self, entry: SyncEntry) -> tuple[list[SyncItem], ImgmirrorError | None]:
+        return expand_listed(self.src(entry.source.registry), entry)
 
     def check(self, item: SyncItem) -> SyncResult:
         """A dry run's answer for one image: a manifest ``HEAD`` at each end (the index too
@@ -166,25 +166,28 @@ def _map(run: _Run, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
 
 
 def _expand_all(run: _Run, entries: Sequence[SyncEntry]) -> tuple[list[SyncItem], list[SyncResult]]:
-    def expand(entry: SyncEntry) -> list[SyncItem] | SyncResult:
+    def failed(entry: SyncEntry, exc: ImgmirrorError) -> SyncResult:
+        failure = _entry_failure(entry, exc)
+        run.observer.finished(failure)
+        if run.fail_fast:
+            run.stop.set()
+        return failure
+
+    def expand(entry: SyncEntry) -> tuple[list[SyncItem], SyncResult | None]:
         if run.stop.is_set():
-            return []
+            return [], None
         try:
-            return run.expand(entry)
+            found, refused = run.expand(entry)
         except ImgmirrorError as exc:
-            failure = _entry_failure(entry, exc)
-            run.observer.finished(failure)
-            if run.fail_fast:
-                run.stop.set()
-            return failure
+            return [], failed(entry, exc)
+        return found, None if refused is None else failed(entry, refused)
 
     items: dict[tuple[Reference, Reference], SyncItem] = {}
     failures: list[SyncResult] = []
-    for outcome in _map(run, expand, entries):
-        if isinstance(outcome, SyncResult):
-            failures.append(outcome)
-            continue
-        for item in outcome:
+    for found, failure in _map(run, expand, entries):
+        if failure is not None:
+            failures.append(failure)
+        for item in found:
             items.setdefault((item.source, item.destination), item)
     return list(items.values()), failures
 
