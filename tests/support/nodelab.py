@@ -7,8 +7,11 @@ started with ``ip netns exec`` (which bind-mounts that file over ``/etc/hosts``)
 :data:`NAMES` resolve to ``ns_ip``. Real distribution registries then listen inside the
 namespace under those names, with a test CA whose server certificate carries them:
 
-- ``registry.k8s.io:443``: TLS, anonymous (the source every node wants);
-- ``registry.corp:5000``: TLS with htpasswd (``alice:secret``), the company's mirror;
+- ``registry.k8s.io:443``: TLS, anonymous (the source every node wants), its certificate from
+  a "public" CA that the namespace's system store trusts (``/etc/netns/NAME/ssl``, bind-mounted
+  over ``/etc/ssl``), as a real node trusts the real one;
+- ``registry.corp:5000``: TLS with htpasswd (``alice:secret``), the company's mirror, its
+  certificate from a corporate CA (``lab.corp_pki``) that nothing trusts until configured;
 - ``plain.corp:5002``: plain HTTP, anonymous (a mirror without TLS);
 - ``down.corp:5003``: nothing listens (a mirror that is down).
 
@@ -162,7 +165,11 @@ class NodeLab:
     host_ip: str
     ns_ip: str
     pki: TestPKI
+    """The public CA (trusted by the namespace's system store): registry.k8s.io's."""
+    corp_pki: TestPKI
+    """The corporate CA: registry.corp's and plain.corp's (``--ca-file`` for node-config)."""
     factory: RegistryFactory
+    corp_factory: RegistryFactory
     directory: Path
     registries: dict[str, Registry] = field(default_factory=dict)
     daemons: list[Containerd] = field(default_factory=list)
@@ -218,16 +225,26 @@ class NodeLab:
         for daemon in self.daemons:
             daemon.stop()
         self.factory.stop_all()
+        self.corp_factory.stop_all()
 
 
 def _start_registries(lab: NodeLab) -> None:
     ns, ip = lab.namespace, lab.ns_ip
-    start = lab.factory
-    lab.registries[SOURCE] = start(name="k8s", tls=True, port=443, bind=ip, netns=ns)
-    lab.registries[CORP] = start(
+    lab.registries[SOURCE] = lab.factory(name="k8s", tls=True, port=443, bind=ip, netns=ns)
+    lab.registries[CORP] = lab.corp_factory(
         name="corp", tls=True, auth="htpasswd", port=5000, bind=ip, netns=ns
     )
-    lab.registries[PLAIN] = start(name="plain", port=5002, bind=ip, netns=ns)
+    lab.registries[PLAIN] = lab.corp_factory(name="plain", port=5002, bind=ip, netns=ns)
+
+
+def _system_store(hosts_dir: Path, ca: Path) -> None:
+    """The namespace's ``/etc/ssl``: only the public test CA (and OpenSSL's config)."""
+    certs = hosts_dir / "ssl" / "certs"
+    certs.mkdir(parents=True)
+    (certs / "ca-certificates.crt").write_bytes(ca.read_bytes())
+    cnf = Path("/etc/ssl/openssl.cnf")
+    if cnf.exists():
+        shutil.copyfile(cnf, hosts_dir / "ssl" / "openssl.cnf")
 
 
 @contextlib.contextmanager
@@ -258,9 +275,18 @@ def node_lab() -> Iterator[NodeLab]:
         _ip("-n", namespace, "addr", "add", f"{ns_ip}/{SUBNET.prefixlen}", "dev", inside)
         _ip("-n", namespace, "link", "set", inside, "up")
         _ip("-n", namespace, "link", "set", "lo", "up")
-        pki = make_pki(directory / "pki", extra_ips=[ns_ip], extra_names=NAMES)
+        pki = make_pki(directory / "pki", extra_ips=[ns_ip], extra_names=[SOURCE])
+        corp = make_pki(directory / "corp", extra_ips=[ns_ip], extra_names=NAMES[1:])
+        _system_store(hosts_dir, pki.ca_cert)
         lab = NodeLab(
-            namespace, host_ip, ns_ip, pki, RegistryFactory(directory / "reg", pki), directory
+            namespace,
+            host_ip,
+            ns_ip,
+            pki,
+            corp,
+            RegistryFactory(directory / "reg", pki),
+            RegistryFactory(directory / "corpreg", corp),
+            directory,
         )
         _start_registries(lab)
         yield lab
