@@ -112,10 +112,14 @@ class Containerd:
     def ctr(
         self, *args: str, namespace: str = "k8s.io", timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        """``ctr --address SOCKET -n NAMESPACE ARGS`` inside the namespace (never raises)."""
+        """``ctr --address SOCKET -n NAMESPACE ARGS`` inside the namespace (never raises), with
+        the native snapshotter (this sandbox has no overlayfs)."""
         exe = require_tool("ctr")
-        return self.lab.run([exe, "--address", str(self.socket), "-n", namespace, *args],
-                            timeout=timeout)  # fmt: skip
+        return self.lab.run(
+            [exe, "--address", str(self.socket), "-n", namespace, *args],
+            timeout=timeout,
+            env={"CONTAINERD_SNAPSHOTTER": "native"},
+        )
 
 
 def containerd_config(

@@ -114,8 +114,13 @@ def test_a_mirror_that_needs_tls_or_http_gets_its_own_entries() -> None:
         "capabilities": ["pull", "resolve"],
         "ca": "ca.crt",
         "client": [["client.cert", "client.key"]],
+        "host": {},  # containerd 1.6 ignores a hosts.toml without a host table
     }
     assert config["containerd/certs.d/m.corp:5000/ca.crt"] == CA
+    single = build_node_config([Mirror.parse("quay.io=m.corp")], fallback=False)
+    alone = tomllib.loads(single["containerd/certs.d/quay.io/hosts.toml"].decode())
+    assert alone["server"] == "https://m.corp"
+    assert alone["host"] == {}
     plain = build_node_config([Mirror.parse("registry.k8s.io=http://p.corp:5002")])
     assert tomllib.loads(plain["containerd/certs.d/p.corp:5002/hosts.toml"].decode())["server"] == (
         "http://p.corp:5002"

@@ -216,6 +216,11 @@ def _host_lines(tls: Tls, *, prefix: bool = False, indent: str = "  ") -> list[s
     return lines
 
 
+#: containerd 1.6 refuses a hosts.toml without a ``host`` table ("invalid `host` tree") and then
+#: ignores the whole file, falling back to the source: an empty table keeps it valid.
+_NO_HOSTS = ["", "[host]  # no mirrors besides the server above"]
+
+
 def _mirror_url(mirror: Mirror) -> str:
     url = f"{mirror.scheme}://{mirror.host}"
     return f"{url}/v2/{mirror.prefix}" if mirror.prefix else url
@@ -241,6 +246,8 @@ def _containerd(
     for mirror in hosts:
         lines += ["", f"[host.{_toml(_mirror_url(mirror))}]"]
         lines += _host_lines(tls, prefix=bool(mirror.prefix))
+    if not hosts:
+        lines += _NO_HOSTS
     files = {f"{directory}/hosts.toml": ("\n".join(lines) + "\n").encode()}
     files.update(_pem_files(directory, tls))
     return files
@@ -258,6 +265,7 @@ def _containerd_mirror_host(mirror: Mirror, tls: Tls) -> dict[str, bytes]:
         "# written by imgmirror node-config: the mirror under its own name",
         f"server = {_toml(f'{mirror.scheme}://{mirror.host}')}",
         *_host_lines(tls, indent=""),
+        *_NO_HOSTS,
     ]
     files = {f"{directory}/hosts.toml": ("\n".join(lines) + "\n").encode()}
     files.update(_pem_files(directory, tls))

@@ -115,6 +115,15 @@ class CriClient:
         reply = self._call("Status", self.runtime.Status, self.pb.StatusRequest())
         return {c.type: c.status for c in reply.status.conditions}
 
+    def config(self) -> dict[str, Any]:
+        """The runtime's own configuration, as ``Status(verbose=true)`` reports it
+        (containerd: its CRI config, ``sandboxImage`` and ``registry`` included)."""
+        import json
+
+        reply = self._call("Status", self.runtime.Status, self.pb.StatusRequest(verbose=True))
+        config: dict[str, Any] = json.loads(reply.info["config"])
+        return config
+
     def pull(
         self,
         image: str,

@@ -1,0 +1,302 @@
+"""``node-config`` and pre-loading proven on a node: containerd 1.6's CRI plugin (driven over its
+gRPC socket as the kubelet drives it), ``ctr images pull --hosts-dir`` and podman, all inside a
+network namespace where ``registry.k8s.io:443``, ``registry.corp:5000`` (TLS with a corporate
+CA, htpasswd) and ``plain.corp:5002`` (plain HTTP) are real registries under those names
+(tests/support/nodelab.py). runc cannot start containers here, so each test stops at the pull
+and at the sandbox image containerd is configured with; the CRI plugin pulls the sandbox image
+itself, without credentials from the kubelet, exactly as ``PullImage`` without an
+``AuthConfig`` does below.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import shutil
+import sys
+import tarfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.cri import CriError
+from tests.support.images import Image, make_image, make_index, pause_image
+from tests.support.nodelab import CORP, DOWN, PASSWORD, PLAIN, SOURCE, USER, NodeLab
+from tests.support.seed import seed
+from tests.support.tools import require_tool
+
+pytestmark = [pytest.mark.registry]
+
+
+def _node_config(lab: NodeLab, root: Path, *args: str, stdin: str | None = None) -> dict[str, Any]:
+    """``imgmirror node-config ARGS --node-root ROOT --json`` run on the node."""
+    proc = lab.run(
+        [sys.executable, "-m", "imgmirror", "node-config", *args, "--node-root", str(root),
+         "--json"],
+        stdin=stdin,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert PASSWORD not in proc.stdout + proc.stderr
+    return result
+
+
+def _repo(tag: str) -> str:
+    return f"t{uuid.uuid4().hex[:8]}/{tag}"
+
+
+@pytest.fixture
+def pause(pause_binary: Path) -> Image:
+    return pause_image(pause_binary, marker=uuid.uuid4().hex)
+
+
+@pytest.mark.parametrize("sandbox_name", ["source", "mirror"])
+def test_cri_pulls_the_pause_image_from_an_authenticated_tls_mirror(
+    nodelab: NodeLab, tmp_path: Path, pause: Image, sandbox_name: str
+):
+    """The pause line node-config prints names an image the CRI plugin really pulls, by
+    itself (no credentials from the kubelet), from a mirror behind a corporate CA and
+    htpasswd; the source does not have the image, so only the mirror can serve it."""
+    repo = _repo("pause")
+    seed(nodelab.registry(CORP), f"k8s/{repo}", "3.9", pause)
+    root = tmp_path / "node"
+    result = _node_config(
+        nodelab, root,
+        "--mirror", f"{SOURCE}=https://{CORP}/k8s", "--ca-file", str(nodelab.corp_pki.ca_cert),
+        "--creds", "-", "--runtime", "containerd", "--sandbox-image", f"{SOURCE}/{repo}:3.9",
+        "--sandbox-name", sandbox_name,
+        stdin=f"{USER}:{PASSWORD}\n",
+    )  # fmt: skip
+    sandbox = result["sandbox_image"]
+    expected = f"{SOURCE}/{repo}:3.9" if sandbox_name == "source" else f"{CORP}/k8s/{repo}:3.9"
+    assert sandbox == expected
+    auth = root / "etc" / "containerd" / "imgmirror-registry-auth.toml"
+    assert (auth.stat().st_mode & 0o777) == 0o600
+    containerd = nodelab.containerd(
+        config_path=root / "etc" / "containerd" / "certs.d",
+        sandbox_image=sandbox,
+        extra=auth.read_text(),  # appended to config.toml, as the note says
+    )
+    with containerd.cri() as cri:
+        assert cri.config()["sandboxImage"] == sandbox  # what RunPodSandbox would pull
+        cri.pull(sandbox)
+        found = cri.image_status(sandbox)
+    assert found is not None
+    assert found.repo_digests == (f"{sandbox.rsplit(':', 1)[0]}@{pause.digest}",)
+    containerd.stop()
+
+
+def test_the_checks_above_can_fail(nodelab: NodeLab, tmp_path: Path, pause: Image):
+    """Without the auth lines the same pull gets 401; without the mirror's own hosts entry
+    the mirror's name fails TLS verification (what the printed pause lines did before)."""
+    repo = _repo("pause")
+    seed(nodelab.registry(CORP), f"k8s/{repo}", "3.9", pause)
+    root = tmp_path / "node"
+    _node_config(
+        nodelab, root,
+        "--mirror", f"{SOURCE}=https://{CORP}/k8s", "--ca-file", str(nodelab.corp_pki.ca_cert),
+        "--creds", f"{USER}:{PASSWORD}", "--runtime", "containerd",
+    )  # fmt: skip
+    certs = root / "etc" / "containerd" / "certs.d"
+    containerd = nodelab.containerd(config_path=certs)  # no auth lines in config.toml
+    with containerd.cri() as cri:
+        with pytest.raises(CriError, match="401 Unauthorized"):
+            cri.pull(f"{SOURCE}/{repo}:3.9")
+        cri.pull(f"{CORP}/k8s/{repo}:3.9", username=USER, password=PASSWORD)  # a pull Secret
+        cri.remove(f"{CORP}/k8s/{repo}:3.9")
+        shutil.rmtree(certs / CORP)
+        with pytest.raises(CriError, match="x509"):
+            cri.pull(f"{CORP}/k8s/{repo}:3.9", username=USER, password=PASSWORD)
+    containerd.stop()
+
+
+def test_kubelet_config_json_serves_images_named_under_the_mirror(
+    nodelab: NodeLab, tmp_path: Path, pause: Image
+):
+    """The kubelet's config.json is keyed by the mirror only: the kubelet sends it for
+    images named under the mirror (as here, through the CRI), never to the source."""
+    repo = _repo("app")
+    seed(nodelab.registry(CORP), f"k8s/{repo}", "1.0", pause)
+    root = tmp_path / "node"
+    _node_config(
+        nodelab, root,
+        "--mirror", f"{SOURCE}={CORP}/k8s", "--ca-file", str(nodelab.corp_pki.ca_cert),
+        "--creds", f"{USER}:{PASSWORD}",
+    )  # fmt: skip
+    kubelet = root / "var" / "lib" / "kubelet" / "config.json"
+    assert (kubelet.stat().st_mode & 0o777) == 0o600
+    auths = json.loads(kubelet.read_text())["auths"]
+    assert list(auths) == [CORP]
+    entry = auths[CORP]
+    user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+    containerd = nodelab.containerd(config_path=root / "etc" / "containerd" / "certs.d")
+    with containerd.cri() as cri:
+        cri.pull(f"{CORP}/k8s/{repo}:1.0", username=user, password=password)
+        assert cri.image_status(f"{CORP}/k8s/{repo}:1.0") is not None
+    containerd.stop()
+
+
+def test_plain_http_mirror_serves_both_names_to_containerd_and_podman(
+    nodelab: NodeLab, tmp_path: Path, pause: Image
+):
+    repo = _repo("pause")
+    seed(nodelab.registry(PLAIN), f"k8s/{repo}", "3.9", pause)
+    root = tmp_path / "node"
+    _node_config(nodelab, root, "--mirror", f"{SOURCE}=http://{PLAIN}/k8s", "--sandbox-name",
+                 "mirror")  # fmt: skip
+    certs = root / "etc" / "containerd" / "certs.d"
+    containerd = nodelab.containerd(config_path=certs)
+    with containerd.cri() as cri:
+        for name in (f"{PLAIN}/k8s/{repo}:3.9", f"{SOURCE}/{repo}:3.9"):
+            cri.pull(name)
+            assert cri.image_status(name) is not None
+    pulled = containerd.ctr(
+        "images", "pull", "--hosts-dir", str(certs), f"{PLAIN}/k8s/{repo}:3.9", namespace="x"
+    )
+    assert pulled.returncode == 0, pulled.stderr
+    containerd.stop()
+    podman = _podman(nodelab, tmp_path, root)
+    for name in (f"{PLAIN}/k8s/{repo}:3.9", f"{SOURCE}/{repo}:3.9"):
+        done = podman("pull", name)
+        assert done.returncode == 0, done.stderr
+        assert podman("image", "inspect", "--format", "{{.Digest}}", name).stdout.strip() == (
+            pause.digest
+        )
+
+
+def _podman(lab: NodeLab, tmp_path: Path, root: Path, *extra: str):
+    exe = require_tool("podman")
+    env = {
+        "CONTAINERS_REGISTRIES_CONF": str(
+            root / "etc" / "containers" / "registries.conf.d" / "50-imgmirror.conf"
+        ),
+        "HOME": str(tmp_path),
+        "XDG_RUNTIME_DIR": str(tmp_path / "run"),
+    }
+    tag = hashlib.sha256(str(tmp_path).encode()).hexdigest()[:8]
+    runroot = Path(lab.directory) / f"p{tag}"  # one per test; podman wants it short
+    store = [f"--root={tmp_path / 'podman'}", f"--runroot={runroot}", "--storage-driver=vfs",
+             "--cgroup-manager=cgroupfs", "--events-backend=file"]  # fmt: skip
+
+    def run(*args: str):
+        return lab.run([exe, *store, *args, *extra], env=env)
+
+    return run
+
+
+def test_podman_pulls_through_an_authenticated_mirror_with_the_auth_file(
+    nodelab: NodeLab, tmp_path: Path, pause: Image
+):
+    repo = _repo("pause")
+    seed(nodelab.registry(CORP), f"k8s/{repo}", "3.9", pause)
+    root = tmp_path / "node"
+    _node_config(
+        nodelab, root,
+        "--mirror", f"{SOURCE}={CORP}/k8s", "--ca-file", str(nodelab.corp_pki.ca_cert),
+        "--creds", f"{USER}:{PASSWORD}", "--runtime", "crio", "--no-fallback",
+    )  # fmt: skip
+    etc = root / "etc" / "containers"
+    assert (etc / "auth.json").stat().st_mode & 0o777 == 0o600
+    cert_dir = ["--cert-dir", str(etc / "certs.d" / CORP)]
+    without = _podman(nodelab, tmp_path, root, *cert_dir)("pull", f"{SOURCE}/{repo}:3.9")
+    assert without.returncode != 0  # the check is real: no credentials, no image
+    podman = _podman(nodelab, tmp_path, root, "--authfile", str(etc / "auth.json"), *cert_dir)
+    done = podman("pull", f"{SOURCE}/{repo}:3.9")
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("fallback", [True, False])
+def test_no_fallback_means_no_request_to_the_source(
+    nodelab: NodeLab, tmp_path: Path, pause: Image, fallback: bool
+):
+    """The mirror is down and the source is up with the image: with fallback containerd
+    pulls from the source; with --no-fallback it fails, and the source's access log shows
+    not one request (containerd 1.6 adds https://SOURCE back when hosts.toml has no server)."""
+    repo = _repo("pause")
+    source = nodelab.registry(SOURCE)
+    seed(source, repo, "3.9", pause)
+    root = tmp_path / "node"
+    flags = [] if fallback else ["--no-fallback"]
+    _node_config(nodelab, root, "--mirror", f"{SOURCE}={DOWN}/k8s", "--runtime", "containerd",
+                 *flags)  # fmt: skip
+    certs = root / "etc" / "containerd" / "certs.d"
+    containerd = nodelab.containerd(config_path=certs)
+    before = len(source.requests())
+    pulled = containerd.ctr("images", "pull", "--hosts-dir", str(certs), f"{SOURCE}/{repo}:3.9",
+                            namespace="x")  # fmt: skip
+    with containerd.cri() as cri:
+        if fallback:
+            cri.pull(f"{SOURCE}/{repo}:3.9")
+        else:
+            with pytest.raises(CriError):
+                cri.pull(f"{SOURCE}/{repo}:3.9")
+    containerd.stop()
+    reached = [r for r in source.requests()[before:] if repo in r[1]]
+    if fallback:
+        assert pulled.returncode == 0, pulled.stderr
+        assert reached
+    else:
+        assert pulled.returncode != 0
+        assert reached == []
+
+
+def _without_digest_names(archive: Path, out: Path) -> None:
+    """A copy of ``archive`` whose index.json names images by tag only (as before)."""
+    with tarfile.open(archive) as src, tarfile.open(out, "w") as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member) if member.isfile() else None
+            if member.name == "index.json" and data is not None:
+                index = json.loads(data.read())
+                index["manifests"] = [
+                    m for m in index["manifests"]
+                    if "@" not in m.get("annotations", {}).get("io.containerd.image.name", "")
+                ]  # fmt: skip
+                raw = json.dumps(index).encode()
+                member.size = len(raw)
+                dst.addfile(member, io.BytesIO(raw))
+            else:
+                dst.addfile(member, data)
+
+
+def test_preloaded_images_are_found_by_tag_and_by_registry_digest(
+    nodelab: NodeLab, tmp_path: Path, pause: Image
+):
+    """After ``ctr -n k8s.io images import`` of an imgmirror archive the CRI finds each image
+    by tag and by the registry's digest (a single-platform image's manifest digest, a
+    multi-platform image's index digest), so a digest-pinned pod starts on an air-gapped
+    node; an archive naming them by tag only is found by tag only."""
+    source = nodelab.registry(SOURCE)
+    single, multi = _repo("pause"), _repo("multi")
+    seed(source, single, "3.9", pause)
+    index = make_index([make_image(platform="linux/amd64", marker=multi),
+                        make_image(platform="linux/arm64", marker=multi)])  # fmt: skip
+    seed(source, multi, "1.0", index)
+    archive = tmp_path / "node-images.tar"
+    saved = nodelab.imgmirror(
+        "save", f"{SOURCE}/{single}:3.9", f"{SOURCE}/{multi}:1.0", "--platform", "linux/amd64",
+        "-o", str(archive),
+    )  # fmt: skip
+    assert saved.returncode == 0, saved.stderr
+    tag_only = tmp_path / "tag-only.tar"
+    _without_digest_names(archive, tag_only)
+    wanted = {
+        f"{SOURCE}/{single}:3.9": True,
+        f"{SOURCE}/{single}@{pause.digest}": True,
+        f"{SOURCE}/{multi}:1.0": True,
+        f"{SOURCE}/{multi}@{index.digest}": True,
+    }
+    for tar, by_digest in ((archive, True), (tag_only, False)):
+        containerd = nodelab.containerd()
+        # (ctr runs with the native snapshotter: this sandbox has no overlayfs)
+        done = containerd.ctr("images", "import", str(tar))
+        assert done.returncode == 0, done.stderr
+        with containerd.cri() as cri:
+            for name, tagged in wanted.items():
+                found = cri.image_status(name)
+                expect = tagged and ("@" not in name or by_digest)
+                assert (found is not None) == expect, (tar.name, name)
+        containerd.stop()
