@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from imgmirror.model.platform import Platform
     from imgmirror.model.reference import Reference
     from imgmirror.nodes.config import NodeConfig
+    from imgmirror.nodes.doctor import DoctorReport, doctor
     from imgmirror.nodes.files import node_config
     from imgmirror.ops.copy import CopyResult, copy
     from imgmirror.ops.lookup import (
@@ -87,6 +88,8 @@ _LAZY = {
     "DefaultKeychain": "auth.keychain",
     "StaticKeychain": "auth.keychain",
     "node_config": "nodes.files",
+    "doctor": "nodes.doctor",
+    "DoctorReport": "nodes.doctor",
     "Inspection": "ops.lookup",
     "image_digest": "ops.lookup",
     "inspect": "ops.lookup",
@@ -109,6 +112,7 @@ __all__ = [
     "CredentialsError",
     "DefaultKeychain",
     "Digest",
+    "DoctorReport",
     "ImageRequest",
     "ImgmirrorError",
     "Inspection",
@@ -145,6 +149,7 @@ __all__ = [
     "VerificationError",
     "__version__",
     "copy",
+    "doctor",
     "find_referrers",
     "image_digest",
     "inspect",

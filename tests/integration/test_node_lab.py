@@ -18,6 +18,7 @@ import shutil
 import sys
 import tarfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,8 @@ def _node_config(lab: NodeLab, root: Path, *args: str, stdin: str | None = None)
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert PASSWORD not in proc.stdout + proc.stderr
+    assert f"{USER}:{PASSWORD}" not in proc.stdout + proc.stderr
+    assert base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode() not in proc.stdout
     return result
 
 
@@ -300,3 +302,140 @@ def test_preloaded_images_are_found_by_tag_and_by_registry_digest(
                 expect = tagged and ("@" not in name or by_digest)
                 assert (found is not None) == expect, (tar.name, name)
         containerd.stop()
+
+
+# -- doctor: its verdict against the real runtime -------------------------------------------
+
+LEGACY_SECRET = """apiVersion: v1
+kind: Secret
+metadata: {{name: regcred}}
+type: {kind}
+data:
+  {key}: {payload}
+"""
+
+
+def _secret(kind: str, key: str, content: dict[str, Any]) -> str:
+    payload = base64.b64encode(json.dumps(content).encode()).decode()
+    return LEGACY_SECRET.format(kind=kind, key=key, payload=payload)
+
+
+def _legacy_map(user: str, password: str) -> dict[str, Any]:
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {SOURCE: {"auth": auth}}  # the pod names registry.k8s.io/...: the kubelet's key
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One node: how node-config was run, what the mirror holds, the pod's secret, the
+    credentials ``ctr --user`` gets (the same the node would send), doctor's expected step."""
+
+    step: str  # "pull" when the image pulls, else the step doctor must name
+    mirror: str = f"https://{CORP}/k8s"
+    ca: str | None = "corp"  # "corp", "public" (the wrong one) or None
+    creds: str | None = f"{USER}:{PASSWORD}"
+    fallback: bool = False
+    held: str = "image"  # "image", "nothing", "arm64 only", "source"
+    secret: str | None = None
+    ctr_user: str | None = f"{USER}:{PASSWORD}"
+
+
+_RIGHT_SECRET = _secret("kubernetes.io/dockercfg", ".dockercfg", _legacy_map(USER, PASSWORD))
+_WRONG_TYPE = _secret("kubernetes.io/dockerconfigjson", ".dockerconfigjson",
+                      _legacy_map(USER, PASSWORD))  # fmt: skip
+SCENARIOS = {
+    "everything right": Scenario("pull"),
+    "wrong CA": Scenario("tls", ca="public"),
+    "missing CA": Scenario("tls", ca=None),
+    "wrong password": Scenario("credentials", creds=f"{USER}:wrong", ctr_user=f"{USER}:wrong"),
+    "legacy .dockercfg in a dockerconfigjson secret": Scenario(
+        "credentials", creds=None, secret=_WRONG_TYPE, ctr_user=None
+    ),
+    "legacy .dockercfg secret of its own type": Scenario("pull", creds=None, secret=_RIGHT_SECRET),
+    "missing tag": Scenario("tag", held="nothing"),
+    "missing platform": Scenario("platform", held="arm64 only"),
+    "plain-HTTP mirror": Scenario("pull", mirror=f"http://{PLAIN}/k8s", creds=None, ctr_user=None),
+    "plain-HTTP mirror named https": Scenario(
+        "unreachable", mirror=f"https://{PLAIN}/k8s", creds=None, ctr_user=None
+    ),
+    "mirror down, no fallback": Scenario(
+        "unreachable", mirror=f"{DOWN}/k8s", creds=None, held="source", ctr_user=None
+    ),
+    "mirror down, fallback": Scenario(
+        "pull", mirror=f"{DOWN}/k8s", creds=None, held="source", fallback=True, ctr_user=None
+    ),
+}
+
+
+def _scenario_node(lab: NodeLab, root: Path, case: Scenario) -> Path:
+    """node-config's tree under ROOT plus the config.toml a node would have (node paths)."""
+    args = ["--mirror", f"{SOURCE}={case.mirror}", "--runtime", "containerd"]
+    if case.ca is not None:
+        args += ["--ca-file", str((lab.corp_pki if case.ca == "corp" else lab.pki).ca_cert)]
+    if case.creds is not None:
+        args += ["--creds", case.creds]
+    if not case.fallback:
+        args.append("--no-fallback")
+    _node_config(lab, root, *args)
+    auth = root / "etc" / "containerd" / "imgmirror-registry-auth.toml"
+    extra = auth.read_text() if auth.exists() else ""
+    (root / "etc" / "containerd" / "config.toml").write_text(
+        "version = 2\n"
+        '[plugins."io.containerd.grpc.v1.cri"]\n'
+        '  sandbox_image = "registry.k8s.io/pause:3.9"\n'
+        '[plugins."io.containerd.grpc.v1.cri".registry]\n'
+        '  config_path = "/etc/containerd/certs.d"\n' + extra
+    )
+    return auth
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_doctor_agrees_with_containerd(
+    nodelab: NodeLab, tmp_path: Path, pause: Image, scenario: str
+):
+    """For each scenario, doctor's verdict on the node matches whether ``ctr images pull
+    --hosts-dir`` and a CRI pull (containerd reading the same config.toml and certs.d, the
+    kubelet's credentials from the secret in the AuthConfig) succeed."""
+    case = SCENARIOS[scenario]
+    repo = _repo("app")
+    mirror = PLAIN if PLAIN in case.mirror else CORP
+    if case.held == "image":
+        seed(nodelab.registry(mirror), f"k8s/{repo}", "1.0", pause)
+    elif case.held == "arm64 only":
+        seed(nodelab.registry(mirror), f"k8s/{repo}", "1.0",
+             make_index([make_image(platform="linux/arm64", marker=repo)]))  # fmt: skip
+    elif case.held == "source":
+        seed(nodelab.registry(SOURCE), repo, "1.0", pause)
+    root = tmp_path / "node"
+    auth = _scenario_node(nodelab, root, case)
+    image = f"{SOURCE}/{repo}:1.0"
+    args = ["doctor", image, "--node-root", str(root), "--json", "--timeout", "5"]
+    if case.secret is not None:
+        (tmp_path / "secret.yaml").write_text(case.secret)
+        args += ["--secret", str(tmp_path / "secret.yaml")]
+    ran = nodelab.imgmirror(*args)
+    assert ran.returncode in (0, 1), ran.stderr
+    assert ran.stdout, ran.stderr
+    verdict = json.loads(ran.stdout)["verdicts"][0]
+    certs = root / "etc" / "containerd" / "certs.d"
+    containerd = nodelab.containerd(config_path=certs,
+                                    extra=auth.read_text() if auth.exists() else "")  # fmt: skip
+    user = ["--user", case.ctr_user] if case.ctr_user else []
+    ctr = containerd.ctr("images", "pull", "--hosts-dir", str(certs), *user, image,
+                         namespace="x")  # fmt: skip
+    kubelet = case.ctr_user.split(":", 1) if case.secret and case.ctr_user else ["", ""]
+    with containerd.cri() as cri:
+        try:
+            cri.pull(image, username=kubelet[0], password=kubelet[1])
+            cri_ok = True
+        except CriError:
+            cri_ok = False
+    containerd.stop()
+    assert verdict["ok"] == (case.step == "pull"), verdict
+    assert verdict["step"] == ("" if verdict["ok"] else case.step), verdict
+    assert (ctr.returncode == 0) == verdict["ok"], (verdict, ctr.stderr[-500:])
+    assert cri_ok == verdict["ok"], verdict
+    if not verdict["ok"]:
+        assert verdict["fix"], verdict
+    assert f"{USER}:{PASSWORD}" not in ran.stdout + ran.stderr
+    assert f"'{PASSWORD}'" not in ran.stdout + ran.stderr
