@@ -439,3 +439,73 @@ def test_doctor_agrees_with_containerd(
         assert verdict["fix"], verdict
     assert f"{USER}:{PASSWORD}" not in ran.stdout + ran.stderr
     assert f"'{PASSWORD}'" not in ran.stdout + ran.stderr
+
+
+POD = """apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      imagePullSecrets: [{{name: regcred}}, {{name: forgotten}}]
+      initContainers: [{{name: init, image: "{init}"}}]
+      containers: [{{name: web, image: "{web}"}}]
+"""
+
+
+def test_doctor_reads_a_workload_and_checks_the_sandbox_image(
+    nodelab: NodeLab, tmp_path: Path, pause: Image
+):
+    """--pod takes a workload's images and imagePullSecrets; the sandbox image goes through
+    the same path without the kubelet's credentials, and is checked against kubeadm's pause
+    version; the library gives the same verdicts as the command."""
+    init, web, sandbox = _repo("init"), _repo("web"), _repo("pause")
+    corp = nodelab.registry(CORP)
+    seed(corp, f"k8s/{init}", "1", pause)
+    seed(corp, f"k8s/{sandbox}", "3.6", pause)
+    root = tmp_path / "node"
+    _node_config(nodelab, root, "--mirror", f"{SOURCE}={CORP}/k8s", "--ca-file",
+                 str(nodelab.corp_pki.ca_cert), "--runtime", "containerd")  # fmt: skip
+    (root / "etc" / "containerd" / "config.toml").write_text(
+        "version = 2\n"
+        '[plugins."io.containerd.grpc.v1.cri"]\n'
+        f'  sandbox_image = "{SOURCE}/{sandbox}:3.6"\n'
+        '[plugins."io.containerd.grpc.v1.cri".registry]\n'
+        '  config_path = "/etc/containerd/certs.d"\n'
+    )
+    secret = tmp_path / "regcred.yaml"
+    secret.write_text(_secret("kubernetes.io/dockercfg", ".dockercfg", {
+        SOURCE: {"auth": base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}}))  # fmt: skip
+    pod = tmp_path / "web.yaml"
+    pod.write_text(POD.format(init=f"{SOURCE}/{init}:1", web=f"{SOURCE}/{web}:2"))
+    args = ["--node-root", str(root), "--pod", str(pod), "--secret", str(secret),
+            "--kubernetes-version", "v1.28.4"]  # fmt: skip
+    shown = nodelab.imgmirror("doctor", *args)
+    assert shown.returncode == 1, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0] == f"ok {SOURCE}/{init}:1 via {CORP}"  # the secret's credentials
+    assert lines[1].startswith(f"FAIL {SOURCE}/{web}:2: https://{CORP}/v2/k8s: ")
+    assert "copy the image" in lines[1]
+    # the CRI plugin pulls the sandbox image itself: no kubelet credentials, so 401
+    assert lines[2].startswith(f"FAIL {SOURCE}/{sandbox}:3.6 (sandbox image): ")
+    assert "wants credentials" in lines[2]
+    assert "kubeadm for Kubernetes v1.28.4 uses pause:3.9" in lines[3]
+    assert "imagePullSecret forgotten was not given" in shown.stderr
+    library = nodelab.run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import imgmirror, json, sys; r = imgmirror.doctor(node_root=sys.argv[1],"
+                " pod=sys.argv[2], secret=sys.argv[3], kubernetes_version='v1.28.4');"
+                "print(json.dumps([v.line() for v in r.verdicts]))"
+            ),
+            str(root),
+            str(pod),
+            str(secret),
+        ]
+    )
+    assert library.returncode == 0, library.stderr
+    assert json.loads(library.stdout) == [ln for ln in lines if not ln.startswith("  ")]

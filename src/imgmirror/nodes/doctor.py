@@ -391,10 +391,18 @@ def _failed(
         tail.append(f"and no fallback to {ref.registry}")
     problem = f"{first.host}: {first.message}" + (f" ({', '.join(tail)})" if tail else "")
     fix = first.fix
+    if role == "sandbox" and first.step == "credentials" and "pull secret" in fix:
+        fix = (f'give containerd registry.configs."{_host_of(first.host)}".auth (imgmirror '
+               "node-config --creds writes it): the runtime pulls the sandbox image itself, so "
+               "pull secrets never reach it")  # fmt: skip
     if first.step == "credentials" and warnings:
         fix = f"{fix}; " + "; ".join(warnings)
     return Verdict(str(ref), False, role, step=first.step, problem=problem, fix=fix,
                    attempts=tuple(attempts), warnings=tuple(warnings))  # fmt: skip
+
+
+def _host_of(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0]
 
 
 def _kubelet_credential(
