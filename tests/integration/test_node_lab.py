@@ -47,6 +47,14 @@ def _node_config(lab: NodeLab, root: Path, *args: str, stdin: str | None = None)
     return result
 
 
+def _corp_node(lab: NodeLab, root: Path, mirror: str, *extra: str) -> dict[str, Any]:
+    """node-config for the corporate TLS mirror (its CA, the htpasswd user) under ROOT."""
+    return _node_config(
+        lab, root, "--mirror", f"{SOURCE}={mirror}", "--ca-file", str(lab.corp_pki.ca_cert),
+        "--creds", f"{USER}:{PASSWORD}", *extra,
+    )  # fmt: skip
+
+
 def _repo(tag: str) -> str:
     return f"t{uuid.uuid4().hex[:8]}/{tag}"
 
@@ -98,11 +106,7 @@ def test_the_checks_above_can_fail(nodelab: NodeLab, tmp_path: Path, pause: Imag
     repo = _repo("pause")
     seed(nodelab.registry(CORP), f"k8s/{repo}", "3.9", pause)
     root = tmp_path / "node"
-    _node_config(
-        nodelab, root,
-        "--mirror", f"{SOURCE}=https://{CORP}/k8s", "--ca-file", str(nodelab.corp_pki.ca_cert),
-        "--creds", f"{USER}:{PASSWORD}", "--runtime", "containerd",
-    )  # fmt: skip
+    _corp_node(nodelab, root, f"https://{CORP}/k8s", "--runtime", "containerd")
     certs = root / "etc" / "containerd" / "certs.d"
     containerd = nodelab.containerd(config_path=certs)  # no auth lines in config.toml
     with containerd.cri() as cri:
@@ -124,11 +128,7 @@ def test_kubelet_config_json_serves_images_named_under_the_mirror(
     repo = _repo("app")
     seed(nodelab.registry(CORP), f"k8s/{repo}", "1.0", pause)
     root = tmp_path / "node"
-    _node_config(
-        nodelab, root,
-        "--mirror", f"{SOURCE}={CORP}/k8s", "--ca-file", str(nodelab.corp_pki.ca_cert),
-        "--creds", f"{USER}:{PASSWORD}",
-    )  # fmt: skip
+    _corp_node(nodelab, root, f"{CORP}/k8s")
     kubelet = root / "var" / "lib" / "kubelet" / "config.json"
     assert (kubelet.stat().st_mode & 0o777) == 0o600
     auths = json.loads(kubelet.read_text())["auths"]
@@ -196,11 +196,7 @@ def test_podman_pulls_through_an_authenticated_mirror_with_the_auth_file(
     repo = _repo("pause")
     seed(nodelab.registry(CORP), f"k8s/{repo}", "3.9", pause)
     root = tmp_path / "node"
-    _node_config(
-        nodelab, root,
-        "--mirror", f"{SOURCE}={CORP}/k8s", "--ca-file", str(nodelab.corp_pki.ca_cert),
-        "--creds", f"{USER}:{PASSWORD}", "--runtime", "crio", "--no-fallback",
-    )  # fmt: skip
+    _corp_node(nodelab, root, f"{CORP}/k8s", "--runtime", "crio", "--no-fallback")
     etc = root / "etc" / "containers"
     assert (etc / "auth.json").stat().st_mode & 0o777 == 0o600
     cert_dir = ["--cert-dir", str(etc / "certs.d" / CORP)]
@@ -509,3 +505,32 @@ def test_doctor_reads_a_workload_and_checks_the_sandbox_image(
     )
     assert library.returncode == 0, library.stderr
     assert json.loads(library.stdout) == [ln for ln in lines if not ln.startswith("  ")]
+
+
+@pytest.mark.parametrize("with_auth", [True, False])
+def test_doctor_agrees_with_podman_on_a_crio_node(
+    nodelab: NodeLab, tmp_path: Path, pause: Image, with_auth: bool
+):
+    """--runtime crio follows registries.conf, containers/certs.d and the auth file, and its
+    verdict is whether podman, reading the same files, pulls."""
+    repo = _repo("app")
+    seed(nodelab.registry(CORP), f"k8s/{repo}", "1.0", pause)
+    root = tmp_path / "node"
+    creds = ["--creds", f"{USER}:{PASSWORD}"] if with_auth else []
+    ca = str(nodelab.corp_pki.ca_cert)
+    _node_config(nodelab, root, "--mirror", f"{SOURCE}={CORP}/k8s", "--ca-file", ca,
+                 "--runtime", "crio", "--no-fallback", *creds)  # fmt: skip
+    image = f"{SOURCE}/{repo}:1.0"
+    ran = nodelab.imgmirror("doctor", image, "--node-root", str(root), "--runtime", "crio",
+                            "--json", "--timeout", "5")  # fmt: skip
+    assert ran.stdout, ran.stderr
+    verdict = json.loads(ran.stdout)["verdicts"][0]
+    etc = root / "etc" / "containers"
+    extra = ["--cert-dir", str(etc / "certs.d" / CORP)]
+    if with_auth:
+        extra += ["--authfile", str(etc / "auth.json")]
+    pulled = _podman(nodelab, tmp_path, root, *extra)("pull", image)
+    assert verdict["ok"] == with_auth, verdict
+    assert (pulled.returncode == 0) == verdict["ok"], pulled.stderr
+    if not with_auth:
+        assert verdict["step"] == "credentials"

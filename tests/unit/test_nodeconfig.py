@@ -268,3 +268,48 @@ def test_write_tree_private_files_are_0600(tmp_path: Path) -> None:
     assert stat.S_IMODE((out / "x.toml").stat().st_mode) == 0o644
     write_tree({"auth.json": b"{1}"}, out, private=lambda n: n == "auth.json")  # replaced: still
     assert stat.S_IMODE((out / "auth.json").stat().st_mode) == 0o600
+
+
+def test_library_takes_the_mirror_credentials_from_a_pull_secret(tmp_path: Path) -> None:
+    import base64
+
+    import imgmirror
+
+    content = {"auths": {"m.corp:5000": {"auth": base64.b64encode(b"robot:pw").decode()}}}
+    secret = tmp_path / "regcred.yaml"
+    secret.write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: regcred}\n"
+        "type: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: "
+        + base64.b64encode(json.dumps(content).encode()).decode()
+        + "\n"
+    )
+    config = imgmirror.node_config(
+        ["registry.k8s.io=m.corp:5000/k8s"], authfile=secret, runtimes=["containerd"]
+    )
+    auth = tomllib.loads(config["containerd/imgmirror-registry-auth.toml"].decode())
+    entry = auth["plugins"]["io.containerd.grpc.v1.cri"]["registry"]["configs"]["m.corp:5000"]
+    assert entry["auth"] == {"username": "robot", "password": "pw"}
+    with pytest.raises(ImgmirrorError, match=r"has no credentials for other\.corp"):
+        imgmirror.node_config(["registry.k8s.io=other.corp"], authfile=secret)
+    with pytest.raises(ImgmirrorError, match="not both"):
+        imgmirror.node_config(["registry.k8s.io=m.corp"], authfile=secret, creds="a:b")
+
+
+def test_containerd_version_is_read_from_the_output_tree(tmp_path: Path) -> None:
+    import imgmirror
+
+    out = tmp_path / "etc"
+    (out / "containerd").mkdir(parents=True)
+    (out / "containerd" / "config.toml").write_text("version = 3\n")
+    config = imgmirror.node_config(["registry.k8s.io=m.corp"], runtimes=["containerd"], output=out)
+    assert config.containerd == 2
+    assert any("io.containerd.cri.v1.images" in s for s in config.snippets)
+    assert (out / "containerd" / "config.toml").read_text() == "version = 3\n"  # untouched
+    root = tmp_path / "node"
+    (root / "etc" / "containerd").mkdir(parents=True)
+    (root / "etc" / "containerd" / "config.toml").write_text("version = 2\n")
+    assert imgmirror.node_config(["registry.k8s.io=m.corp"], node_root=root).containerd == 1
+    forced = imgmirror.node_config(["registry.k8s.io=m.corp"], containerd=2, node_root=root)
+    assert forced.containerd == 2
+    with pytest.raises(ImgmirrorError, match="unknown containerd version 3"):
+        imgmirror.node_config(["registry.k8s.io=m.corp"], containerd=3)

@@ -148,3 +148,39 @@ data: {image: not/an/image}
         ["reg.corp/init:1", "reg.corp/app:1", "reg.corp/job:2"],
         ["a", "b"],
     )
+
+
+def test_crio_and_docker_host_order(tmp_path: Path) -> None:
+    from imgmirror.model.reference import Reference
+    from imgmirror.nodes.doctor import _hosts
+
+    drop_in = tmp_path / "etc" / "containers" / "registries.conf.d"
+    drop_in.mkdir(parents=True)
+    (drop_in / "50-imgmirror.conf").write_text("""
+[[registry]]
+prefix = "registry.k8s.io"
+location = "registry.k8s.io"
+[[registry.mirror]]
+location = "m.corp:5000/k8s"
+[[registry.mirror]]
+location = "p.corp:5002"
+insecure = true
+""")
+    docker = tmp_path / "etc" / "docker"
+    (docker / "certs.d" / "hub.corp").mkdir(parents=True)
+    (docker / "certs.d" / "hub.corp" / "ca.crt").write_text("x")
+    (docker / "daemon.json").write_text(
+        '{"registry-mirrors": ["https://hub.corp"], "insecure-registries": ["q.corp"]}'
+    )
+    view = read_node(tmp_path)
+    crio, _ = _hosts(view, Reference.parse("registry.k8s.io/pause:3.9"), "crio")
+    assert [(h.url, h.prefix) for h in crio] == [
+        ("https://m.corp:5000/v2/k8s", "k8s"),
+        ("http://p.corp:5002", ""),
+        ("https://registry.k8s.io", ""),
+    ]
+    hub, _ = _hosts(view, Reference.parse("alpine:3.19"), "docker")
+    assert [h.host for h in hub] == ["hub.corp", "registry-1.docker.io"]
+    assert hub[0].ca_files == (docker / "certs.d" / "hub.corp" / "ca.crt",)
+    other, _ = _hosts(view, Reference.parse("q.corp/app:1"), "docker")
+    assert [(h.host, h.skip_verify) for h in other] == [("q.corp", True)]

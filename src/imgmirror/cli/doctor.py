@@ -67,7 +67,9 @@ def doctor_command(
     runtime: Annotated[
         str | None,
         typer.Option(
-            "--runtime", metavar="containerd|crio", help="Default: the one the node configures."
+            "--runtime",
+            metavar="containerd|crio|docker",
+            help="Default: the one the node configures.",
         ),
     ] = None,
     timeout: Annotated[

@@ -10,6 +10,8 @@ then for each image follows the path its runtime would take and tries each host 
   resolver does, and the first that answers serves the pull;
 - CRI-O/podman: the ``[[registry]]`` of ``registries.conf(.d)`` whose prefix matches, its
   mirrors then its location, with ``containers/certs.d``;
+- docker (cri-dockerd): ``daemon.json``'s ``registry-mirrors`` for Docker Hub, then the
+  registry, with ``docker/certs.d`` and ``insecure-registries``;
 - credentials as the node would send them: what the kubelet finds for the image's registry
   (the pod's ``imagePullSecrets`` given with ``secret``, then ``/var/lib/kubelet/config.json``),
   which containerd then sends to every host it tries; without them, containerd's
@@ -48,7 +50,7 @@ from imgmirror.errors import (
 )
 from imgmirror.model.manifest import ImageIndex, ImageManifest
 from imgmirror.model.platform import Platform
-from imgmirror.model.reference import Reference
+from imgmirror.model.reference import DOCKER_HUB, DOCKER_HUB_API, Reference
 from imgmirror.nodes.kubeadm import expected_pause
 from imgmirror.nodes.nodeview import Host, NodeView, containerd_hosts, read_node
 from imgmirror.transport.client import RegistryClient
@@ -309,9 +311,30 @@ def _endpoint(url: str) -> Host:
     return Host(scheme, host.split("/", 1)[0])
 
 
+def _docker_hosts(view: NodeView, ref: Reference) -> list[Host]:
+    """dockerd: ``registry-mirrors`` (Docker Hub only), then the registry; ``certs.d``."""
+    insecure = {str(h) for h in view.docker.get("insecure-registries") or []}
+    hosts = [_endpoint(str(u).rstrip("/")) for u in view.docker.get("registry-mirrors") or []]
+    hosts = hosts if ref.registry == DOCKER_HUB else []
+    last = DOCKER_HUB_API if ref.registry == DOCKER_HUB else ref.registry
+    out: list[Host] = []
+    for host in [*hosts, Host("https", last, is_server=True)]:
+        certs = view.root / "etc" / "docker" / "certs.d" / host.host
+        pair = (certs / "client.cert", certs / "client.key")
+        out.append(attrs.evolve(
+            host,
+            ca_files=tuple(sorted(certs.glob("*.crt"))) if certs.is_dir() else (),
+            client_pairs=(pair,) if pair[0].exists() and pair[1].exists() else (),
+            skip_verify=host.host in insecure or host.scheme == "http",
+        ))  # fmt: skip
+    return out
+
+
 def _hosts(view: NodeView, ref: Reference, runtime: str) -> tuple[list[Host], list[str]]:
     if runtime == "crio":
         return _crio_hosts(view, ref), []
+    if runtime == "docker":
+        return _docker_hosts(view, ref), []
     config = view.containerd
     if config.config_path:
         found = containerd_hosts(config.config_path, ref.registry, view.root)
@@ -327,6 +350,8 @@ def _host_credential(
 ) -> tuple[Credential, str] | None:
     if kubelet is not None:
         return kubelet  # containerd sends the kubelet's credentials to every host it tries
+    if runtime == "docker":
+        return None  # dockerd keeps none: only what the kubelet (cri-dockerd) passes
     if runtime == "crio":
         auth = _crio_auth(view)
         found = auth.lookup(host.host).credential if auth else None
@@ -461,7 +486,8 @@ def doctor(
         kubernetes_version: the node's Kubernetes version (default: the kube-apiserver
             manifest's image tag, if the node has one), for kubeadm's pause version.
         platform: the node's platform (default: this machine's).
-        runtime: ``containerd`` or ``crio`` (default: whichever the node is configured for).
+        runtime: ``containerd``, ``crio`` or ``docker`` (default: containerd, or CRI-O on a
+            node configured for CRI-O only).
         timeout: seconds for each host to answer.
 
     Raises:
@@ -469,8 +495,8 @@ def doctor(
     """
     view = read_node(Path(node_root))
     kind = runtime or view.runtime
-    if kind not in ("containerd", "crio"):
-        raise ImgmirrorError(f"unknown runtime {kind!r}", hint="use containerd or crio")
+    if kind not in ("containerd", "crio", "docker"):
+        raise ImgmirrorError(f"unknown runtime {kind!r}", hint="use containerd, crio or docker")
     wanted = list(images)
     notes: list[str] = []
     names: list[str] | None = None
