@@ -14,6 +14,7 @@ import pytest
 from tests.support.certs import TestPKI, make_pki
 from tests.support.docker import DockerEngine, Loaded
 from tests.support.images import build_pause_binary
+from tests.support.nodelab import NodeLab, node_lab
 from tests.support.registry import Registry, RegistryFactory
 from tests.support.tokenserver import TokenServer
 from tests.support.tools import require_tool
@@ -185,3 +186,15 @@ def loaded(docker_engine: DockerEngine) -> Iterator[Loaded]:
         yield state
     finally:
         state.cleanup()
+
+
+# -- a node's network --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def nodelab() -> Iterator[NodeLab]:
+    """A network namespace where registry.k8s.io:443, registry.corp:5000 (htpasswd) and
+    plain.corp:5002 (HTTP) are real registries under those names, and containerd can run
+    (``nodelab.containerd(...)``); see ``tests/support/nodelab.py``. Removed at the end."""
+    with node_lab() as lab:
+        yield lab

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from imgmirror.model.platform import Platform
     from imgmirror.model.reference import Reference
     from imgmirror.nodes.config import NodeConfig
+    from imgmirror.nodes.doctor import DoctorReport, doctor
     from imgmirror.nodes.files import node_config
     from imgmirror.ops.copy import CopyResult
     from imgmirror.ops.lookup import Inspection, inspect_archive
@@ -88,6 +89,8 @@ _LAZY = {
     "DefaultKeychain": "auth.keychain",
     "StaticKeychain": "auth.keychain",
     "node_config": "nodes.files",
+    "doctor": "nodes.doctor",
+    "DoctorReport": "nodes.doctor",
     "Inspection": "ops.lookup",
     "image_digest": "api.lookup",
     "inspect": "api.lookup",
@@ -111,6 +114,7 @@ __all__ = [
     "CredentialsError",
     "DefaultKeychain",
     "Digest",
+    "DoctorReport",
     "ImageRequest",
     "ImgmirrorError",
     "Inspection",
@@ -150,6 +154,7 @@ __all__ = [
     "VerificationError",
     "__version__",
     "copy",
+    "doctor",
     "find_referrers",
     "image_digest",
     "inspect",

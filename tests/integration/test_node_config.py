@@ -201,19 +201,28 @@ def test_docker_daemon_json_and_certs_d(tmp_path: Path, test_pki):
     assert not (out / "containerd").exists()
 
 
-def test_kubelet_and_sandbox_image_values_under_the_mirror():
+def test_kubelet_and_sandbox_image_values():
+    """By default the pause image keeps its source name (the files redirect it); with
+    --sandbox-name mirror it is named under the mirror."""
     proc = run_cli("node-config", "--mirror", "registry.k8s.io=mirror.corp:5000/k8s")
     assert proc.returncode == 0, proc.stderr
-    assert "--pod-infra-container-image=mirror.corp:5000/k8s/pause:3.9" in proc.stdout
-    assert 'sandbox_image = "mirror.corp:5000/k8s/pause:3.9"' in proc.stdout
+    assert "--pod-infra-container-image=registry.k8s.io/pause:3.9" in proc.stdout
+    assert 'sandbox_image = "registry.k8s.io/pause:3.9"' in proc.stdout
     assert 'config_path = "/etc/containerd/certs.d"' in proc.stdout
     assert "# /etc/containerd/certs.d/registry.k8s.io/hosts.toml" in proc.stdout
+    mirrored = run_cli(
+        "node-config", "--mirror", "registry.k8s.io=mirror.corp:5000/k8s",
+        "--sandbox-name", "mirror",
+    )  # fmt: skip
+    assert "--pod-infra-container-image=mirror.corp:5000/k8s/pause:3.9" in mirrored.stdout
     other = run_cli(
         "node-config",
         "--mirror",
         "registry.k8s.io=mirror.corp:5000",
         "--sandbox-image",
         "registry.k8s.io/pause:3.10",
+        "--sandbox-name",
+        "mirror",
         "--json",
     )
     result = json.loads(other.stdout.strip().splitlines()[-1])

@@ -59,8 +59,8 @@ def test_save_then_push_restores_them_by_fallback_and_cosign_tags(
     if name.endswith(".tar"):
         entries = _index(out)["manifests"]
         assert isinstance(entries, list)
-        image, *referrers = entries
-        assert image["digest"] == world.image.digest
+        image, pinned, *referrers = entries
+        assert image["digest"] == pinned["digest"] == world.image.digest  # tag, digest name
         assert {e["digest"] for e in referrers} == world.referrers
         for entry in referrers:  # unnamed, so loaders leave them alone
             assert set(entry["annotations"]) <= {SUBJECT, "dev.imgmirror.referrer.tag"}
@@ -144,7 +144,7 @@ def test_filter_and_without_referrers(registry_factory: RegistryFactory, tmp_pat
     plain = tmp_path / "plain.tar"
     saved = imgmirror.save([src.ref(REPO, "3.9")], plain, platforms="linux/amd64")
     assert saved.referrers == ()
-    assert len(_index(plain)["manifests"]) == 1  # type: ignore[arg-type]
+    assert len(_index(plain)["manifests"]) == 2  # type: ignore[arg-type]  # tag, digest name
     other = registry_factory(name="other")
     result = imgmirror.push(plain, other.ref(REPO, "3.9"))
     assert result.referrers is None

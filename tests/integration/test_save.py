@@ -161,8 +161,13 @@ def test_several_platforms(anon_registry: Registry, pause_binary, loaded, tmp_pa
     assert set(result.images[0].platforms) == {str(host_platform()), "linux/arm64"}
     names = _members(out)
     assert f"blobs/sha256/{ppc.layers[0].hex}" not in names
-    (entry,) = json.loads(_read(out, "index.json"))["manifests"]
+    entry, pinned = json.loads(_read(out, "index.json"))["manifests"]
     assert entry["annotations"]["io.containerd.image.name"] == source
+    # the narrowed index under the registry's index digest, as a CRI pull records it
+    assert pinned["digest"] == entry["digest"]
+    assert pinned["annotations"] == {
+        "io.containerd.image.name": f"{anon_registry.host}/pause@{index.digest}"
+    }
     listed = json.loads(_read(out, f"blobs/sha256/{entry['digest'][7:]}"))["manifests"]
     assert {m["digest"] for m in listed} == {mine.digest, arm.digest}
     manifest = json.loads(_read(out, "manifest.json"))

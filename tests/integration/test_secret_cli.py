@@ -214,3 +214,36 @@ def test_kubectl_secret_drives_the_mirror(tmp_path, basic_registry, anon_registr
         options=ClientOptions(ca_file=str(basic_registry.ca_file)),
     )
     assert result.digest == image.digest
+
+
+@pytest.mark.parametrize(
+    ("name", "registry", "message"),
+    [
+        ("Reg_Cred", "reg.corp", "Secret name 'Reg_Cred' is not a valid Kubernetes name"),
+        ("regcred.", "reg.corp", "is not a valid Kubernetes name"),
+        ("a" * 254, "reg.corp", "is not a valid Kubernetes name"),
+        ("regcred", "reg", "registry 'reg': needs a '.' or a ':port'"),
+        ("regcred", "reg.corp:0", "port 0 of registry host 'reg.corp:0'"),
+        ("regcred", "reg.corp:999999", "is not between 1 and 65535"),
+        ("regcred", "bad host", "is not a host"),
+        ("regcred", "https://", "is not a host"),
+    ],
+)
+def test_create_refuses_what_the_api_server_or_kubelet_would(name, registry, message):
+    """A Secret the API server refuses (its name is a DNS-1123 subdomain), or one keyed by
+    something no image name starts with, is one line and exit 1, and nothing on stdout."""
+    proc = run_cli("secret", "create", name, "--registry", registry, "--creds", "a:s3cret")
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == ""
+    (line,) = proc.stderr.strip().splitlines()
+    assert message in line
+    assert "s3cret" not in line
+
+
+@pytest.mark.parametrize("registry", ["localhost:5000", "[::1]:5000", "10.0.0.1:443",
+                                      "https://index.docker.io/v1/", "docker.io"])  # fmt: skip
+def test_create_takes_every_registry_host_form(registry):
+    proc = run_cli("secret", "create", "a.b-c", "--registry", registry, "--creds", "a:b", "-o",
+                   "json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert list(decoded(json.loads(proc.stdout))["auths"]) == [registry]

@@ -199,10 +199,13 @@ def _self_signed(key: PrivateKey, common_name: str) -> x509.Certificate:
     return _validity(builder).sign(key, hashes.SHA256())
 
 
-def make_pki(directory: Path, extra_ips: Sequence[str] = ()) -> TestPKI:
+def make_pki(
+    directory: Path, extra_ips: Sequence[str] = (), extra_names: Sequence[str] = ()
+) -> TestPKI:
     """Generate the whole test PKI into ``directory`` (created if missing).
 
-    ``extra_ips``: more addresses the server certificate is valid for (the latency lab's).
+    ``extra_ips``: more addresses the server certificate is valid for (the latency lab's);
+    ``extra_names``: more DNS names (the node lab's ``registry.k8s.io``, ``registry.corp``).
     """
     directory.mkdir(parents=True, exist_ok=True)
     ca_key, ca_cert = _make_ca()
@@ -216,6 +219,7 @@ def make_pki(directory: Path, extra_ips: Sequence[str] = ()) -> TestPKI:
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
             x509.IPAddress(ipaddress.ip_address("::1")),
             *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in extra_ips),
+            *(x509.DNSName(name) for name in extra_names),
         ],
     )
     client_key, client_cert = _leaf(

@@ -95,6 +95,8 @@ class Registry:
     client_key: Path | None
     token_server: TokenServer | None
     anonymous_pull: bool
+    netns: str | None = None
+    """The network namespace it runs in (``ip netns exec``), or None for this one."""
     process: subprocess.Popen[bytes] | None = None
     started_in: float = 0.0
     _log_file: IO[bytes] | None = field(default=None, repr=False)
@@ -164,8 +166,11 @@ class Registry:
 
     def _spawn(self, exe: str) -> None:
         self._log_file = self.log_path.open("ab")
+        argv = [exe, "serve", str(self.config_path)]
+        if self.netns is not None:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
         self.process = subprocess.Popen(
-            [exe, "serve", str(self.config_path)],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
@@ -287,6 +292,8 @@ class RegistryFactory:
         log_level: str = "info",
         extra_config: Mapping[str, Any] | None = None,
         name: str | None = None,
+        port: int | None = None,
+        netns: str | None = None,
     ) -> Registry:
         """Start a registry and wait until ``/v2/`` answers.
 
@@ -295,7 +302,9 @@ class RegistryFactory:
         ``pusher:pushpass``, anonymous pull when ``anonymous_pull``). ``tls_client_ca`` implies
         ``tls`` and makes the registry require a client certificate signed by the test CA.
         Pass ``token_server`` to share one; otherwise one is started for this registry
-        (``registry.token_server``) and stopped with it.
+        (``registry.token_server``) and stopped with it. ``port`` fixes the port (default: a
+        free one); ``netns`` runs the registry inside that network namespace, where ``bind``
+        must be one of its addresses.
         """
         if tls_client_ca:
             tls = True
@@ -395,6 +404,7 @@ class RegistryFactory:
             client_key=self.pki.client_key if tls_client_ca else None,
             token_server=token_server,
             anonymous_pull=anonymous_pull,
+            netns=netns,
             _owns_token_server=owns_ts,
         )
         self.registries.append(registry)
@@ -403,7 +413,7 @@ class RegistryFactory:
         # another process can win the race: retry with a fresh port if the bind fails.
         started = time.monotonic()
         for attempt in range(5):
-            registry.port = free_port(bind)
+            registry.port = port or free_port(bind)
             config["http"]["addr"] = f"{registry.host}"
             registry._config = config
             _write_config(registry, config)
@@ -413,7 +423,7 @@ class RegistryFactory:
             except RegistryStartError:
                 log = registry.log_tail()
                 _stop_process_only(registry)
-                if "address already in use" in log and attempt < 4:
+                if "address already in use" in log and attempt < 4 and port is None:
                     continue
                 if owns_ts and token_server is not None:
                     token_server.stop()

@@ -96,7 +96,13 @@ def test_docker_plan_is_oci_layout_plus_manifest_json():
                 "io.containerd.image.name": "registry.example/lib/app:1",
                 "org.opencontainers.image.ref.name": "1",
             },
-        }
+        },
+        {  # containerd's CRI finds a digest-pinned image only under this name
+            "mediaType": image.media_type,
+            "digest": image.digest,
+            "size": len(image.manifest),
+            "annotations": {"io.containerd.image.name": f"registry.example/lib/app@{image.digest}"},
+        },
     ]
     manifest = json.loads(_file(plan.entries, "manifest.json"))
     assert manifest == [
@@ -129,7 +135,7 @@ def test_shared_layer_stored_once_across_images():
     paths = _paths(plan.entries)
     assert paths.count(f"blobs/sha256/{shared.hex}") == 1
     assert len(json.loads(_file(plan.entries, "manifest.json"))) == 2
-    assert len(json.loads(_file(plan.entries, "index.json"))["manifests"]) == 2
+    assert len(json.loads(_file(plan.entries, "index.json"))["manifests"]) == 4
 
 
 def test_zstd_layer_gets_an_uncompressed_copy_for_manifest_json():
@@ -467,9 +473,12 @@ def test_referrers_are_stored_unnamed_after_the_images():
         assert isinstance(blob, BlobEntry)
         assert blob.origin == ORIGIN
     index = json.loads(_file(plan.entries, "index.json"))["manifests"]
-    assert [e["digest"] for e in index] == [image.digest, image.digest, sbom.digest,
-                                           signature.digest]  # fmt: skip
-    assert index[2] == {
+    assert [e["digest"] for e in index] == [image.digest, image.digest, image.digest,
+                                           sbom.digest, signature.digest]  # fmt: skip
+    assert index[2]["annotations"] == {  # one digest name for the two tags
+        "io.containerd.image.name": f"registry.example/lib/app@{image.digest}"
+    }
+    assert index[3] == {
         "mediaType": sbom.media_type,
         "digest": sbom.digest,
         "size": sbom.size,
@@ -477,7 +486,7 @@ def test_referrers_are_stored_unnamed_after_the_images():
         "annotations": {SUBJECT_ANNOTATION: image.digest},
     }
     tagged = {SUBJECT_ANNOTATION: sbom.digest, TAG_ANNOTATION: "sha256-x.sig"}
-    assert index[3]["annotations"] == tagged
+    assert index[4]["annotations"] == tagged
     manifest_json = json.loads(_file(plan.entries, "manifest.json"))
     assert len(manifest_json) == 2  # docker load sees the images only
 

@@ -233,28 +233,40 @@ class _Entries:
         return list(self.by_path.values())
 
 
-def _index_entry(item: SaveItem) -> dict[str, Any]:
+def _index_entries(item: SaveItem) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The image under its tag, and under ``repo@<registry digest>``: containerd's CRI finds a
+    digest-pinned image (``registry.k8s.io/pause@sha256:…``) only by an image of that name, which
+    a pull records and ``ctr images import`` creates from this entry. The registry digest is
+    what the reference resolved to (an index narrowed to the saved platforms keeps its
+    digest here, as a CRI pull records it), and the entry names the manifest saved."""
     top: ImageManifest | ImageIndex = item.tree.top
-    return {
-        "mediaType": top.media_type,
-        "digest": str(top.digest),
-        "size": len(top.raw),
+    descriptor = {"mediaType": top.media_type, "digest": str(top.digest), "size": len(top.raw)}
+    tagged = {
+        **descriptor,
         "annotations": {
             NAME_ANNOTATION: str(item.name),
             REF_NAME_ANNOTATION: item.name.tag or "latest",
         },
     }
+    registry_digest = item.tree.source_digest or top.digest
+    pinned = attrs.evolve(item.name, tag=None).with_digest(registry_digest)
+    return tagged, {**descriptor, "annotations": {NAME_ANNOTATION: str(pinned)}}
 
 
-def _index_json(items: Sequence[SaveItem]) -> bytes:
-    """The images, then the referrers (unnamed, see :mod:`imgmirror.archive.referrers`)."""
+def _index_json(items: Sequence[SaveItem], *, pin: bool) -> bytes:
+    """The images, then (with ``pin``) their digest names, then the referrers (unnamed, see
+    :mod:`imgmirror.archive.referrers`). An OCI-only archive lists one entry per image, as
+    skopeo's ``oci-archive:FILE`` without a name requires."""
     referrers = {s.referrer.digest: s.referrer for item in items for s in item.referrers}
+    entries = [_index_entries(item) for item in items]
+    pinned = {json.dumps(p, sort_keys=True): p for _, p in entries} if pin else {}
     return _json(
         {
             "schemaVersion": 2,
             "mediaType": mediatypes.OCI_INDEX,
             "manifests": [
-                *(_index_entry(item) for item in items),
+                *(tagged for tagged, _ in entries),
+                *pinned.values(),
                 *(index_entry(referrer) for referrer in referrers.values()),
             ],
         }
@@ -284,7 +296,7 @@ def _plan_layout(items: Sequence[SaveItem], *, docker: bool) -> ArchivePlan:
         DirEntry("blobs"),
         DirEntry("blobs/sha256"),
         *blobs.values(),
-        FileEntry("index.json", _index_json(items)),
+        FileEntry("index.json", _index_json(items, pin=docker)),
     ]
     if docker:
         entries.append(FileEntry("manifest.json", _json(manifest_json)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -27,14 +28,18 @@ from imgmirror.auth.dockerconfig import (
     encode_auth,
     find_key,
     is_config_json,
+    key_host,
 )
-from imgmirror.errors import CredentialsError
+from imgmirror.errors import CredentialsError, ImgmirrorError
 from imgmirror.model.documents import DocumentLimit, load_json, load_yaml_all
+from imgmirror.model.reference import Reference
 
 __all__ = [
     "DOCKERCFG",
     "DOCKERCONFIGJSON",
     "Problem",
+    "check_name",
+    "check_registry",
     "check_secret",
     "check_text",
     "create_secret",
@@ -304,6 +309,55 @@ def parse_authfile(text: str | bytes, source: str) -> DockerConfig:
     return config
 
 
+#: A DNS-1123 subdomain, what Kubernetes requires of a Secret's (and a namespace's, as a
+#: label) name: lowercase alphanumerics, ``-`` and ``.``, starting and ending alphanumeric.
+_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def check_name(name: str, what: str = "Secret name", *, label: bool = False) -> None:
+    """Refuse a name the API server would refuse (a namespace is a DNS-1123 label).
+
+    Raises:
+        CredentialsError: naming the rule.
+    """
+    limit, pattern = (63, _DNS1123_LABEL) if label else (253, _DNS1123_SUBDOMAIN)
+    if len(name) > limit or not pattern.fullmatch(name):
+        raise CredentialsError(
+            f"{what} {name!r} is not a valid Kubernetes name",
+            hint=f"use at most {limit} lowercase letters, digits, '-'"
+            + ("" if label else " and '.'")
+            + ", starting and ending with a letter or digit (e.g. regcred)",
+        )
+
+
+def check_registry(registry: str) -> None:
+    """Refuse a registry that is not a host as image references name one (``host[:port]``,
+    optionally as a URL such as ``https://index.docker.io/v1/``).
+
+    Raises:
+        CredentialsError: naming what is wrong.
+    """
+    text = registry.strip()
+    bare = text.split("://", 1)[1] if "://" in text else text
+    host = bare.split("/", 1)[0]
+    problem = "" if host and text == registry and " " not in registry else "is not a host"
+    if not problem:
+        try:
+            parsed = Reference.parse(f"{host}/x").registry
+        except ImgmirrorError as exc:
+            problem = exc.message.split(": ", 1)[-1]
+        else:
+            hub = key_host(host) == "docker.io"
+            if not hub and parsed.lower() != host.lower():
+                problem = "needs a '.' or a ':port', or must be localhost"
+    if problem:
+        raise CredentialsError(
+            f"registry {registry!r}: {problem}",
+            hint="give the registry as HOST[:PORT], as image names start (e.g. reg.corp:5000)",
+        )
+
+
 def create_secret(
     name: str,
     registry: str,
@@ -312,7 +366,16 @@ def create_secret(
     namespace: str | None = None,
     email: str | None = None,
 ) -> dict[str, Any]:
-    """The Secret ``kubectl create secret docker-registry`` writes for the same input."""
+    """The Secret ``kubectl create secret docker-registry`` writes for the same input.
+
+    Raises:
+        CredentialsError: a name or namespace the API server would refuse, or a registry that
+            is not a registry host.
+    """
+    check_name(name)
+    if namespace:
+        check_name(namespace, "namespace", label=True)
+    check_registry(registry)
     entry: dict[str, str] = {"username": credential.username, "password": credential.password}
     if email:
         entry["email"] = email

@@ -2,8 +2,9 @@
 
 No protocol logic lives here. :mod:`.common` holds the app and what the commands share;
 :mod:`.transfer` has ``copy``, ``save`` and ``push``; :mod:`.secret` the pull-Secret tools;
-:mod:`.nodes` ``node-config``; :mod:`.lookup` ``ls``, ``digest``, ``inspect``, ``catalog``;
-:mod:`.sync` the ``sync`` command; :mod:`.referrers` the referrers listing.
+:mod:`.nodes` ``node-config``; :mod:`.doctor` ``doctor``; :mod:`.lookup` ``ls``, ``digest``,
+``inspect``, ``catalog``; :mod:`.sync` the ``sync`` command; :mod:`.referrers` the referrers
+listing.
 :func:`main` answers ``--version`` before importing any of them (typer, rich, attrs), and
 accepts ``--debug`` after the command as well as before it.
 """
@@ -45,6 +46,7 @@ COMMANDS = {
     "sync": "sync",
     "secret": "secret",
     "node-config": "nodes",
+    "doctor": "doctor",
     "ls": "lookup",
     "catalog": "lookup",
     "digest": "lookup",

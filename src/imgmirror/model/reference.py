@@ -51,7 +51,8 @@ _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOST = re.compile(
-    rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[(?P<ipv6>[0-9a-fA-F:.]+)\])(?::[0-9]+)?"
+    rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[(?P<ipv6>[0-9a-fA-F:.]+)\])"
+    r"(?::(?P<port>[0-9]+))?"
 )
 _IMAGE_ID = re.compile(r"[a-f0-9]{64}")
 
@@ -64,6 +65,9 @@ def _check_host(text: str, host: str) -> None:
     match = _HOST.fullmatch(host)
     if not match:
         raise _fail(text, f"invalid registry host {host!r}")
+    port = match.group("port")
+    if port is not None and not 0 < int(port) < 65536:
+        raise _fail(text, f"port {port} of registry host {host!r} is not between 1 and 65535")
     if match.group("ipv6") is not None:
         try:
             ipaddress.IPv6Address(match.group("ipv6"))
