@@ -21,6 +21,8 @@ ImgmirrorError                     .message, .hint, .role ("source"/"destination
 ├── ArchiveError                   unsafe path, missing blob, bad manifest.json, corrupt layer
 ├── ReferrerError                  a signature/SBOM/attestation cannot be found or carried
 │   └── InvalidArtifactType (ValueError) an unknown artifact type name (not sig/att/sbom)
+├── InvalidPolicy (ValueError)     a verification policy, key or trusted root cannot be used
+├── PolicyRefused                  the verification policy refused an image  .image, .digest
 ├── TransferCancelled              stopped: the operation failed elsewhere or was interrupted
 ├── TLSConfigError                 a CA file or a certs.d file is missing or not PEM
 ├── NetworkError                   connection refused, DNS, timeout, stall (wraps httpx errors)
@@ -52,6 +54,7 @@ __all__ = [
     "InvalidDigest",
     "InvalidManifest",
     "InvalidPlatform",
+    "InvalidPolicy",
     "InvalidReference",
     "InvalidSyncFile",
     "ManifestError",
@@ -59,6 +62,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "PlatformNotFound",
+    "PolicyRefused",
     "RateLimited",
     "ReferrerError",
     "RegistryError",
@@ -202,6 +206,29 @@ class ReferrerError(ImgmirrorError):
 
 class InvalidArtifactType(ReferrerError, ValueError):
     """An artifact type name is neither a short name (sig, att, sbom) nor a media type."""
+
+
+class InvalidPolicy(ImgmirrorError, ValueError):
+    """A verification policy cannot be used: a malformed policy file or ``verify:`` entry
+    (naming file and line), a public key that is not PEM, a trusted root that does not load,
+    or keyless verification asked without the ``imgmirror[verify]`` extra."""
+
+
+class PolicyRefused(ImgmirrorError):
+    """The verification policy refused an image: nothing of it was written at the destination.
+
+    Args:
+        image: The source reference checked.
+        digest: The digest that was checked.
+        reason: Why, in one line.
+    """
+
+    def __init__(self, image: str, digest: str, reason: str, *, hint: str | None = None) -> None:
+        self.image = image
+        self.digest = digest
+        self.reason = reason
+        super().__init__(f"{image} ({digest}) refused by the verification policy: {reason}",
+                         hint=hint)
 
 
 class TransferCancelled(ImgmirrorError):

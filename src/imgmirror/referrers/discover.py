@@ -34,7 +34,6 @@ from imgmirror.model.referrers import (
     walk_referrers,
 )
 from imgmirror.registry.fetch import fetch_image
-from imgmirror.session import Session
 from imgmirror.transport.client import RegistryClient
 from imgmirror.transport.tls import ClientOptions
 
@@ -210,6 +209,9 @@ def find_referrers(
         InvalidArtifactType: an unknown type name.
         ReferrerError: a referrers index that is not one, a cycle, an inconsistent referrer.
     """
+    # session imports the operations, which import verify, which imports this module
+    from imgmirror.session import Session  # noqa: PLC0415
+
     reference = image if isinstance(image, Reference) else Reference.parse(image)
     wanted = ArtifactFilter.parse(types) or ArtifactFilter()
     with Session(options, authfile=authfile, keychain=keychain) as session:
