@@ -227,8 +227,9 @@ class PolicyRefused(ImgmirrorError):
         self.image = image
         self.digest = digest
         self.reason = reason
-        super().__init__(f"{image} ({digest}) refused by the verification policy: {reason}",
-                         hint=hint)
+        super().__init__(
+            f"{image} ({digest}) refused by the verification policy: {reason}", hint=hint
+        )
 
 
 class TransferCancelled(ImgmirrorError):

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from imgmirror.syncing.file import SyncSpec
     from imgmirror.syncing.report import SyncObserver, SyncReport
     from imgmirror.syncing.shards import Shard
+    from imgmirror.verify.gate import Gate
+    from imgmirror.verify.policy import Policy
 
 __all__ = ["DEFAULT_JOBS", "Session"]
 
@@ -165,6 +167,7 @@ class Session:
         progress: ProgressListener | None = None,
         referrers: bool | str | Sequence[str] | None = None,
         referrers_optional: bool = False,
+        verify: Gate | None = None,
     ) -> CopyResult:
         """Copy an image (or a whole index) from ``src`` to ``dst``; see :func:`imgmirror.copy`.
 
@@ -183,6 +186,7 @@ class Session:
             progress=progress,
             referrers=referrers,
             referrers_optional=referrers_optional,
+            verify=verify,
         )
 
     def save(
@@ -198,6 +202,7 @@ class Session:
         progress: ProgressListener | None = None,
         referrers: bool | str | Sequence[str] | None = None,
         referrers_optional: bool = False,
+        verify: Gate | None = None,
     ) -> SaveResult:
         """Save images into one archive at ``path``; see :func:`imgmirror.save`.
 
@@ -215,6 +220,7 @@ class Session:
             progress=progress,
             referrers=referrers,
             referrers_optional=referrers_optional,
+            verify=verify,
         )
 
     def push(
@@ -266,6 +272,8 @@ class Session:
         fail_fast: bool = False,
         shard: Shard | str | None = None,
         observer: SyncObserver | None = None,
+        verify: Policy | None = None,
+        verify_cache: str | None = None,
     ) -> SyncReport:
         """Mirror every image a sync file selects; see :func:`imgmirror.sync`.
 
@@ -286,6 +294,8 @@ class Session:
             fail_fast=fail_fast,
             shard=shard,
             observer=observer,
+            verify=verify,
+            verify_cache=verify_cache,
         )
 
     def close(self) -> None:

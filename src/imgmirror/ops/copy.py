@@ -39,6 +39,9 @@ from imgmirror.registry.parallel import LinkedEvent, run_parallel
 from imgmirror.session import DEFAULT_JOBS, Session
 from imgmirror.transport.client import RegistryClient
 from imgmirror.transport.tls import ClientOptions
+from imgmirror.verify.decision import Decision
+from imgmirror.verify.gate import Gate, Verdict, gate_for
+from imgmirror.verify.policy import Policy
 
 if TYPE_CHECKING:
     from imgmirror.referrers.carry import ReferrerCarry, ReferrersResult
@@ -98,12 +101,16 @@ class CopyResult:
     manifests_pushed: int
     unchanged: bool = False
     referrers: ReferrersResult | None = None
+    verification: Decision | None = None
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict (``--json`` output)."""
-        out: dict[str, Any] = attrs.asdict(self, filter=lambda a, _: a.name != "referrers")
+        nested = ("referrers", "verification")
+        out: dict[str, Any] = attrs.asdict(self, filter=lambda a, _: a.name not in nested)
         if self.referrers is not None:
             out["referrers"] = self.referrers.to_json()
+        if self.verification is not None:
+            out["verification"] = self.verification.to_json()
         return out
 
 
@@ -133,6 +140,7 @@ def copy_image(
     cancel: threading.Event | None = None,
     referrers: bool | str | Sequence[str] | None = None,
     referrers_optional: bool = False,
+    verify: Gate | None = None,
 ) -> CopyResult:
     """Copy one image inside ``session``, sharing its clients, tokens and blob engine.
 
@@ -148,8 +156,11 @@ def copy_image(
         progress: receives ``planned(blobs, "copy")`` then per-blob events.
         cancel: set it to stop this copy (and any others sharing the event) at the next chunk.
         referrers, referrers_optional: as for :func:`copy`.
+        verify: a loaded verification policy, applied before anything is written (see
+            docs/verify.md); the signatures that verified are carried with the image.
 
     Raises:
+        PolicyRefused: ``verify`` refused the image; nothing was written.
         ImgmirrorError: any failure; nothing is tagged unless every blob and child manifest
             arrived and verified.
     """
@@ -169,6 +180,7 @@ def copy_image(
     )
     if tree is None:
         assert existing is not None
+        verdict = _verified(verify, src, source, existing.digest, None)
         listener.planned((), "copy")  # nothing to move
         return CopyResult(
             source=str(source),
@@ -182,8 +194,12 @@ def copy_image(
             bytes_copied=0,
             manifests_pushed=0,
             unchanged=True,
+            verification=verdict.decision if verdict else None,
         )
-    carry = _find_referrers(src, source, tree, wanted_referrers, referrers_optional)
+    verdict = _verified(verify, src, source, tree.source_digest or tree.top.digest, tree)
+    carry = _find_referrers(
+        src, source, tree, wanted_referrers, referrers_optional, verdict=verdict
+    )
     plan = plan_copy(tree, destination)
     listener.planned(plan.blobs, "copy")
     hints = (
@@ -227,7 +243,22 @@ def copy_image(
         bytes_copied=tally.bytes,
         manifests_pushed=len(plan.manifests),
         referrers=carried,
+        verification=verdict.decision if verdict else None,
     )
+
+
+def _verified(
+    gate: Gate | None,
+    src: RegistryClient,
+    source: Reference,
+    digest: Digest,
+    tree: ImageTree | None,
+) -> Verdict | None:
+    """The policy's verdict before anything is written (an image already at the
+    destination, ``tree`` None, may be decided from the cache)."""
+    if gate is None:
+        return None
+    return gate.check(src, source.repository, str(source), digest, tree, cached=tree is None)
 
 
 def _find_referrers(
@@ -236,14 +267,21 @@ def _find_referrers(
     tree: ImageTree,
     wanted: ArtifactFilter | None,
     optional: bool,
+    *,
+    verdict: Verdict | None = None,
 ) -> ReferrerCarry | None:
-    """The referrers to carry for every manifest of ``tree``, found before anything moves."""
-    if wanted is None:
+    """The referrers to carry for every manifest of ``tree``, found before anything moves,
+    and the signatures a verification policy accepted."""
+    verified = verdict.verified if verdict is not None else None
+    if wanted is None and not (verified and verified.nodes):
         return None
-    from imgmirror.referrers.carry import prepare_referrers  # noqa: PLC0415 - attach imports this module
+    from imgmirror.referrers.carry import ReferrerCarry, prepare_referrers, with_verified  # noqa: PLC0415 - attach imports this module
 
+    if wanted is None:
+        return ReferrerCarry(verified)
     subjects = [tree.top.digest, *(child.digest for child in tree.children)]
-    return prepare_referrers(src, source.repository, subjects, wanted, optional=optional)
+    carry = prepare_referrers(src, source.repository, subjects, wanted, optional=optional)
+    return with_verified(carry, verified)
 
 
 def _open_ends(
@@ -346,6 +384,8 @@ def copy(
     options: ClientOptions | None = None,
     referrers: bool | str | Sequence[str] | None = None,
     referrers_optional: bool = False,
+    verify: Policy | Gate | None = None,
+    verify_cache: str | None = None,
 ) -> CopyResult:
     """Copy an image (or a whole index) from ``src`` to ``dst``: a one-shot
     :meth:`Session.copy <imgmirror.session.Session.copy>` in a session of its own.
@@ -374,24 +414,35 @@ def copy(
             types (``"sig"``, ``"att"``, ``"sbom"`` or media types, a list or comma-separated).
         referrers_optional: carry referrers best effort: failures are reported in
             ``result.referrers.failed`` instead of failing the copy.
+        verify: a verification policy (:class:`~imgmirror.verify.policy.Policy`, see
+            ``docs/verify.md``) checked before anything is written; the signatures that
+            verified are carried with the image. ``result.verification`` says who signed.
+        verify_cache: a file keeping accepted decisions between runs.
 
     Returns:
         A :class:`CopyResult` whose ``digest`` is the destination's top manifest digest.
 
     Raises:
+        PolicyRefused: ``verify`` refused the image; nothing was written at the destination.
         ImgmirrorError: any failure; nothing is tagged at the destination unless every blob
             and child manifest arrived and verified.
     """
+    gate = gate_for(verify, verify_cache)
     with Session(
         options, authfile=authfile, keychain=keychain, jobs=jobs, timeout=timeout
     ) as session:
-        return session.copy(
-            src,
-            dst,
-            platforms=platforms,
-            src_creds=src_creds,
-            dest_creds=dest_creds,
-            progress=progress,
-            referrers=referrers,
-            referrers_optional=referrers_optional,
-        )
+        try:
+            return session.copy(
+                src,
+                dst,
+                platforms=platforms,
+                src_creds=src_creds,
+                dest_creds=dest_creds,
+                progress=progress,
+                referrers=referrers,
+                referrers_optional=referrers_optional,
+                verify=gate,
+            )
+        finally:
+            if gate is not None:
+                gate.save()

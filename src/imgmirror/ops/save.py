@@ -18,7 +18,7 @@ import shlex
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -51,6 +51,8 @@ from imgmirror.registry.fetch import fetch_image
 from imgmirror.session import DEFAULT_JOBS, Session
 from imgmirror.transport.client import RegistryClient
 from imgmirror.transport.tls import ClientOptions
+from imgmirror.verify.gate import Gate, gate_for
+from imgmirror.verify.policy import Policy
 
 __all__ = [
     "SaveResult",
@@ -96,6 +98,7 @@ class SaveResult:
     streamed: bool = False
     referrers: tuple[str, ...] = ()
     referrers_failed: tuple[str, ...] = ()
+    verification: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict (``--json`` output)."""
@@ -181,6 +184,8 @@ def save(
     platform: PlatformsArg = None,
     referrers: bool | str | Sequence[str] | None = None,
     referrers_optional: bool = False,
+    verify: Policy | Gate | None = None,
+    verify_cache: str | None = None,
 ) -> SaveResult:
     """Save images into one archive at ``path``: a one-shot
     :meth:`Session.save <imgmirror.session.Session.save>` in a session of its own.
@@ -211,6 +216,8 @@ def save(
             or artifact types as for :func:`~imgmirror.ops.copy.copy` (not in ``legacy``).
         referrers_optional: store referrers best effort: one that cannot be saved is
             listed in ``result.referrers_failed`` instead of failing the save.
+        verify, verify_cache: a verification policy every image must meet before the
+            archive is written, as for :func:`~imgmirror.ops.copy.copy`.
 
     Raises:
         ImgmirrorError: any failure; nothing is left at ``path`` then.
@@ -220,13 +227,19 @@ def save(
             "save(platform=...) is deprecated; use platforms=", DeprecationWarning, stacklevel=2
         )
         platforms = platform if platforms is None else platforms
+    gate = gate_for(verify, verify_cache)
     with Session(
         options, authfile=authfile, keychain=keychain, jobs=jobs, timeout=timeout
     ) as session:
-        return session.save(
-            images, path, platforms=platforms, format=format, src_creds=src_creds,
-            progress=progress, referrers=referrers, referrers_optional=referrers_optional,
-        )  # fmt: skip
+        try:
+            return session.save(
+                images, path, platforms=platforms, format=format, src_creds=src_creds,
+                progress=progress, referrers=referrers, referrers_optional=referrers_optional,
+                verify=gate,
+            )  # fmt: skip
+        finally:
+            if gate is not None:
+                gate.save()
 
 
 def _chosen_platforms(platforms: PlatformsArg, format: ArchiveFormat) -> list[Platform]:
@@ -290,14 +303,20 @@ def save_images(
     progress: ProgressListener | None = None,
     referrers: bool | str | Sequence[str] | None = None,
     referrers_optional: bool = False,
+    verify: Gate | None = None,
 ) -> SaveResult:
-    """:func:`save` inside ``session``: its clients, tokens and ``jobs``.
+    """:func:`save` inside ``session``: its clients, tokens and ``jobs``. With ``verify``,
+    every image is checked before the archive gets a byte, and (but for ``legacy``) the
+    signatures and attestations are stored beside it.
 
     Raises:
+        PolicyRefused: ``verify`` refused an image; nothing is left at ``path``.
         ImgmirrorError: any failure; nothing is left at ``path`` then.
     """
     chosen = _chosen_platforms(platforms, format)
     wanted_referrers = ArtifactFilter.parse(referrers)
+    if verify is not None and wanted_referrers is None and format != "legacy":
+        wanted_referrers = ArtifactFilter(("sig", "att"))  # what was verified travels along
     if wanted_referrers is not None and format == "legacy":
         raise ArchiveError(
             "the legacy format cannot hold referrers", hint="save in the docker or oci format"
@@ -311,6 +330,7 @@ def save_images(
     jobs = session.jobs
     with open_output(shown) as out:
         items, saved = _resolve(session, parsed, credential, format)
+        decisions = _verified(session, verify, credential, items, saved)
         items, left_behind = with_referrers(
             items,
             lambda origin: session.client(origin.registry, credential, role="source"),
@@ -350,4 +370,28 @@ def save_images(
         streamed=not out.seekable,
         referrers=tuple(str(r.referrer.digest) for item in items for r in item.referrers),
         referrers_failed=tuple(left_behind),
+        verification=decisions,
     )
+
+
+def _verified(
+    session: Session,
+    gate: Gate | None,
+    credential: Credential | None,
+    items: Sequence[SaveItem],
+    saved: Sequence[SavedImage],
+) -> tuple[dict[str, Any], ...]:
+    """Each image's decision, before the archive gets a byte.
+
+    Raises:
+        PolicyRefused: one is refused.
+    """
+    if gate is None:
+        return ()
+    out = []
+    for item, image in zip(items, saved, strict=True):
+        client = session.client(item.origin.registry, credential, role="source")
+        digest = item.tree.source_digest or item.tree.top.digest
+        verdict = gate.check(client, item.origin.repository, image.source, digest, item.tree)
+        out.append(verdict.decision.to_json())
+    return tuple(out)

@@ -8,6 +8,7 @@ node marks). docs/sync.md documents every key. This module does no I/O: callers 
 
 from __future__ import annotations
 
+import os
 import re
 
 import attrs
@@ -20,15 +21,18 @@ from imgmirror.model.platform import Platform
 from imgmirror.model.reference import Reference
 from imgmirror.syncing.semver import SemverError, parse_range
 from imgmirror.syncing.tagselect import TagSelector
+from imgmirror.verify.policy import Policy
+from imgmirror.verify.policyfile import policy_from_node
 
 __all__ = ["SyncEntry", "SyncSpec", "parse_image_list", "parse_sync_file"]
 
 _TOP_KEYS = ("defaults", "images")
 _REFERRER_KEYS = ("referrers", "referrers-optional")
-_DEFAULT_KEYS = ("to", "keep-registry", "platforms", "authfile", *_REFERRER_KEYS)
+_DEFAULT_KEYS = ("to", "keep-registry", "platforms", "authfile", "verify", *_REFERRER_KEYS)
 _SELECT_KEYS = ("tags", "tags-regex", "exclude-regex", "semver", "newest", "all-tags")
 _ENTRY_KEYS = (
-    "image", "repository", "to", "keep-registry", "platforms", *_REFERRER_KEYS, *_SELECT_KEYS
+    "image", "repository", "to", "keep-registry", "platforms", "verify", *_REFERRER_KEYS,
+    *_SELECT_KEYS,
 )  # fmt: skip
 
 
@@ -44,6 +48,7 @@ class SyncEntry:
         origin: ``file:line`` of the entry, for messages.
         referrers: which referrers to carry with each image (None: none).
         referrers_optional: carry them best effort.
+        verify: the verification policy each image must meet (None: none).
     """
 
     source: Reference
@@ -55,6 +60,7 @@ class SyncEntry:
     origin: str
     referrers: ArtifactFilter | None = None
     referrers_optional: bool = False
+    verify: Policy | None = None
 
     @property
     def key(self) -> str:
@@ -248,6 +254,17 @@ class _Defaults:
     platforms: tuple[Platform, ...] | None = None
     authfile: str | None = None
     referrers: _Referrers = attrs.field(factory=_Referrers)
+    verify: Policy | None = None
+
+
+def _verify(origin: str, fields: dict, given: Policy | None, base: Policy | None) -> Policy | None:  # type: ignore[type-arg]
+    """``verify:`` of a mapping (``given``, the CLI's policy, wins; else ``base``)."""
+    if given is not None:
+        return given
+    if "verify" not in fields:
+        return base
+    folder = None if origin.startswith("<") else os.path.dirname(origin) or "."
+    return policy_from_node(fields["verify"][1], origin, base=folder, error=InvalidSyncFile)
 
 
 def _prefix(origin: str, node: yaml.Node | None, text: str) -> Prefix:
@@ -258,7 +275,11 @@ def _prefix(origin: str, node: yaml.Node | None, text: str) -> Prefix:
 
 
 def _defaults(
-    origin: str, node: yaml.Node | None, to: str | None, referrers: _Referrers
+    origin: str,
+    node: yaml.Node | None,
+    to: str | None,
+    referrers: _Referrers,
+    verify: Policy | None = None,
 ) -> _Defaults:
     fields = _mapping(origin, node, _DEFAULT_KEYS, "defaults") if node is not None else {}
     prefix = None
@@ -275,6 +296,7 @@ def _defaults(
         if "authfile" in fields
         else None,
         referrers=referrers if referrers.given else _Referrers.read(origin, fields, _Referrers()),
+        verify=_verify(origin, fields, verify, None),
     )
 
 
@@ -302,7 +324,7 @@ def _entry(origin: str, node: yaml.Node, defaults: _Defaults) -> SyncEntry:
             raise _fail(origin, node, _NO_DESTINATION)
         return SyncEntry(
             source, None, defaults.prefix, None, defaults.keep_registry, defaults.platforms, where,
-            defaults.referrers.wanted, defaults.referrers.optional,
+            defaults.referrers.wanted, defaults.referrers.optional, defaults.verify,
         )  # fmt: skip
     fields = _mapping(origin, node, _ENTRY_KEYS, "an images entry")
     if ("image" in fields) == ("repository" in fields):
@@ -338,6 +360,7 @@ def _entry(origin: str, node: yaml.Node, defaults: _Defaults) -> SyncEntry:
         origin=where,
         referrers=referrers.wanted,
         referrers_optional=referrers.optional,
+        verify=_verify(origin, fields, None, defaults.verify),
     )
 
 
@@ -348,10 +371,13 @@ def parse_sync_file(
     to: str | None = None,
     referrers: ArtifactFilter | None = None,
     referrers_optional: bool = False,
+    verify: Policy | None = None,
 ) -> SyncSpec:
     """Parse a sync file; ``to`` (the ``--to`` option) replaces ``defaults.to``, and
     ``referrers``/``referrers_optional`` (``--referrers``, ``--referrers-optional``) replace
     ``defaults.referrers``/``defaults.referrers-optional``; an entry's own keys win.
+    ``verify`` (``--policy``, ``--verify-key``) replaces ``defaults.verify``; an entry's own
+    ``verify:`` (a policy, or ``false``) still wins.
 
     Raises:
         InvalidSyncFile: anything wrong, naming ``origin:line``.
@@ -373,7 +399,7 @@ def parse_sync_file(
     wanted = referrers or (ArtifactFilter() if given else None)
     option = _Referrers(wanted, referrers_optional, given)
     defaults = _defaults(
-        origin, fields["defaults"][1] if "defaults" in fields else None, to, option
+        origin, fields["defaults"][1] if "defaults" in fields else None, to, option, verify
     )
     images = fields["images"][1]
     if not isinstance(images, yaml.SequenceNode) or not images.value:

@@ -25,6 +25,7 @@ from imgmirror.syncing.file import SyncEntry, SyncSpec, parse_sync_file
 from imgmirror.syncing.tagselect import NoTagsSelected, select_tags
 from imgmirror.transport.client import RegistryClient
 from imgmirror.transport.tls import ClientOptions
+from imgmirror.verify.policy import Policy
 
 __all__ = [
     "SyncItem",
@@ -46,6 +47,7 @@ class SyncItem:
     origin: str
     referrers: ArtifactFilter | None = None
     referrers_optional: bool = False
+    verify: Policy | None = None
 
 
 def load_sync_file(
@@ -54,6 +56,7 @@ def load_sync_file(
     to: str | None = None,
     referrers: ArtifactFilter | None = None,
     referrers_optional: bool = False,
+    verify: Policy | None = None,
 ) -> SyncSpec:
     """Read and parse a sync file; a relative ``authfile:`` is taken from the file's folder.
     ``to``, ``referrers`` and ``referrers_optional`` replace the file's defaults (see
@@ -69,8 +72,9 @@ def load_sync_file(
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidSyncFile(f"cannot read sync file {os.fspath(path)}: {exc}") from None
     spec = parse_sync_file(
-        text, os.fspath(path), to=to, referrers=referrers, referrers_optional=referrers_optional
-    )
+        text, os.fspath(path), to=to, referrers=referrers,
+        referrers_optional=referrers_optional, verify=verify,
+    )  # fmt: skip
     if spec.authfile is not None:
         spec = attrs.evolve(spec, authfile=str(Path(path).parent / spec.authfile))
     return spec
@@ -95,6 +99,7 @@ def expand_entry(entry: SyncEntry, tags: Sequence[str] | None) -> list[SyncItem]
             entry.origin,
             entry.referrers,
             entry.referrers_optional,
+            entry.verify,
         )
         for source in sources
     ]

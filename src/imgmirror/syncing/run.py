@@ -24,13 +24,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
 from imgmirror.auth.credentials import Credential, CredentialInput
 from imgmirror.auth.keychain import Keychain
-from imgmirror.errors import ImgmirrorError
+from imgmirror.errors import ImgmirrorError, PolicyRefused
 from imgmirror.model import mediatypes
 from imgmirror.model.artifacts import ArtifactFilter
 from imgmirror.model.imagetree import choose_children, subset_index
@@ -44,8 +44,10 @@ from imgmirror.syncing.file import SyncEntry, SyncSpec
 from imgmirror.syncing.items import SyncItem, expand_with_tags, load_sync_file, only_one_registry
 from imgmirror.syncing.report import SyncObserver, SyncReport, SyncResult
 from imgmirror.syncing.shards import Shard
+from imgmirror.syncing.verifying import Gates
 from imgmirror.transport.client import RegistryClient
 from imgmirror.transport.tls import ClientOptions
+from imgmirror.verify.policy import Policy
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -67,6 +69,7 @@ class _Run:
     progress: ProgressListener
     stop: threading.Event = attrs.field(factory=threading.Event)
     aborted: threading.Event = attrs.field(factory=threading.Event)
+    gates: Gates = attrs.field(factory=Gates)
 
     def abort(self) -> None:
         """Ctrl-C: start nothing more and stop every transfer at its next chunk."""
@@ -116,7 +119,7 @@ class _Run:
             self.session, item.source, item.destination, platforms=item.platforms,
             src_creds=self.src_cred, dest_creds=self.dst_cred, progress=self.progress,
             cancel=self.aborted, referrers=_names(item.referrers),
-            referrers_optional=item.referrers_optional,
+            referrers_optional=item.referrers_optional, verify=self.gates.get(item.verify),
         )  # fmt: skip
 
     def settle(self, item: SyncItem) -> SyncResult:
@@ -127,13 +130,16 @@ class _Run:
             wanted, there = self.check(item)
             # with referrers an unchanged image is still copied: new referrers may hang off it
             if self.dry_run or (there and item.referrers is None):
-                return _result(item, wanted, "unchanged" if there else "would-copy")
+                checked = self.gates.verdict(self.src(item.source.registry), item, wanted, there)
+                action = "unchanged" if there else "would-copy"
+                return _result(item, wanted, action, verification=checked)
         copied = self.copy(item)
         for failure in copied.referrers.failed if copied.referrers else ():
             log.warning("%s: %s", item.destination, failure)
+        checked = copied.verification.to_json() if copied.verification else None
         if copied.unchanged:
-            return _result(item, copied.digest, "unchanged")
-        return _result(item, copied.digest, "copied", copied.bytes_copied)
+            return _result(item, copied.digest, "unchanged", verification=checked)
+        return _result(item, copied.digest, "copied", copied.bytes_copied, verification=checked)
 
     def one(self, item: SyncItem) -> SyncResult | None:
         if self.stop.is_set():
@@ -141,6 +147,11 @@ class _Run:
         self.observer.started(str(item.source), str(item.destination))
         try:
             result = self.settle(item)
+        except PolicyRefused as exc:
+            refusal = {"digest": exc.digest, "accepted": False, "reason": exc.reason}
+            result = _result(item, None, "refused", error=str(exc), verification=refusal)
+            if self.fail_fast:
+                self.stop.set()
         except ImgmirrorError as exc:
             result = _result(item, None, "failed", error=str(exc))
             if self.fail_fast:
@@ -157,7 +168,13 @@ def _names(wanted: ArtifactFilter | None) -> bool | list[str] | None:
 
 
 def _result(
-    item: SyncItem, digest: str | None, action: str, nbytes: int = 0, error: str | None = None
+    item: SyncItem,
+    digest: str | None,
+    action: str,
+    nbytes: int = 0,
+    *,
+    error: str | None = None,
+    verification: dict[str, Any] | None = None,
 ) -> SyncResult:
     return SyncResult(
         source=str(item.source),
@@ -167,6 +184,7 @@ def _result(
         bytes_copied=nbytes,
         error=error,
         origin=item.origin,
+        verification=verification,
     )
 
 
@@ -231,6 +249,8 @@ def sync(
     authfile: str | None = None,
     keychain: Keychain | None = None,
     options: ClientOptions | None = None,
+    verify: Policy | None = None,
+    verify_cache: str | None = None,
 ) -> SyncReport:
     """Mirror every image a sync file selects (see docs/sync.md): a one-shot
     :meth:`Session.sync <imgmirror.session.Session.sync>` in a session of its own.
@@ -252,6 +272,9 @@ def sync(
         observer: per-image events (started, finished with its result).
         authfile, keychain, options: as for :func:`imgmirror.copy`; ``authfile`` wins over
             the file's ``defaults.authfile``.
+        verify: a verification policy replacing the file's ``defaults.verify`` (only with a
+            path); an entry's own ``verify:`` wins. See docs/verify.md.
+        verify_cache: a file keeping accepted decisions between runs.
 
     Returns:
         A :class:`~imgmirror.syncing.report.SyncReport`; ``report.failed`` counts failures
@@ -267,7 +290,7 @@ def sync(
         return session.sync(
             spec, to=to, platforms=platforms, src_creds=src_creds, dest_creds=dest_creds,
             progress=progress, dry_run=dry_run, fail_fast=fail_fast, shard=shard,
-            observer=observer,
+            observer=observer, verify=verify, verify_cache=verify_cache,
         )  # fmt: skip
 
 
@@ -284,12 +307,14 @@ def sync_spec(
     fail_fast: bool = False,
     shard: Shard | str | None = None,
     observer: SyncObserver | None = None,
+    verify: Policy | None = None,
+    verify_cache: str | None = None,
 ) -> SyncReport:
     """:func:`sync` inside ``session``: its clients, tokens, blob engine and ``jobs``; the
     file's ``authfile:`` is asked first when the session was given no ``authfile``."""
     started = time.monotonic()
     if not isinstance(spec, SyncSpec):
-        spec = load_sync_file(spec, to=to)
+        spec = load_sync_file(spec, to=to, verify=verify)
     chosen = Shard.parse(shard) if isinstance(shard, str) else shard
     entries = [e for e in spec.entries if chosen is None or chosen.owns(e.key)]
     wanted = parse_platforms(platforms)
@@ -305,10 +330,14 @@ def sync_spec(
         session, src_cred, dst_cred, session.jobs, dry_run, fail_fast, watcher,
         progress or NullProgress(),
     )  # fmt: skip
+    run.gates = Gates.load((e.verify for e in entries), verify_cache)
     items, failures = _expand_all(run, entries)
     if dst_cred is not None:
         only_one_registry("destination", {i.destination.registry for i in items})
     watcher.expanded(len(items))
-    done = _map(run, run.one, items)
+    try:
+        done = _map(run, run.one, items)
+    finally:
+        run.gates.save()
     results = failures + [r for r in done if isinstance(r, SyncResult)]
     return SyncReport(tuple(results), time.monotonic() - started, dry_run)

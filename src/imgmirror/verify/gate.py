@@ -48,7 +48,7 @@ from imgmirror.verify.payloads import (
 )
 from imgmirror.verify.policy import KeySource, Policy
 
-__all__ = ["Gate", "Verdict"]
+__all__ = ["Gate", "Verdict", "gate_for"]
 
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"
@@ -143,6 +143,11 @@ class Gate:
                 raise InvalidPolicy(f"{policy.origin}: {exc.message}", hint=exc.hint) from None
         return cls(policy, keys, root, cache)
 
+    def save(self) -> None:
+        """Write the decision cache, if there is one."""
+        if self.cache is not None:
+            self.cache.save()
+
     def check(
         self,
         client: RegistryClient,
@@ -175,11 +180,12 @@ class Gate:
     def _decide(
         self, client: RegistryClient, repo: str, digest: Digest, tree: ImageTree | None
     ) -> tuple[Decision, Discovered]:
-        if tree is None or tree.top.digest != digest:
+        if tree is None or (tree.source_digest or tree.top.digest) != digest:
             tree = fetch_image(client, repo, str(digest))
         subjects = [digest]
-        if self.policy.per_platform:
-            subjects += [child.digest for child in tree.children]
+        if self.policy.per_platform:  # each platform image copied
+            copied = (m for m in (tree.top, *tree.children) if isinstance(m, ImageManifest))
+            subjects += [m.digest for m in copied if m.digest != digest]
         checker = _Checker(self, client, repo)
         try:
             found = discover(client, repo, subjects, _WANTED, max_depth=1)
@@ -221,6 +227,17 @@ class Gate:
             if found is not None:
                 times.append(found)
         return max(times) if times else None
+
+
+def gate_for(value: Policy | Gate | None, cache: str | None = None) -> Gate | None:
+    """A gate for the operations' ``verify=`` argument (a policy is loaded here).
+
+    Raises:
+        InvalidPolicy: a key or the trusted root cannot be used.
+    """
+    if value is None or isinstance(value, Gate):
+        return value
+    return Gate.load(value, DecisionCache(cache) if cache else None)
 
 
 def _still_young_or_old(policy: Policy, decision: Decision, now: dt.datetime) -> str | None:
