@@ -24,15 +24,19 @@ import attrs
 from imgmirror._version import __version__
 from imgmirror.auth.credentials import Credential
 from imgmirror.auth.keychain import DefaultKeychain, Keychain
+from imgmirror.errors import ImgmirrorError
+from imgmirror.model.reference import Reference
 from imgmirror.registry.blobs import BlobEngine
 from imgmirror.transport.client import RegistryClient
 from imgmirror.transport.tls import ClientOptions
+from imgmirror.verify.decision import Decision
+from imgmirror.verify.gate import Gate, gate_for
+from imgmirror.verify.policy import Policy
 
 if TYPE_CHECKING:
     from imgmirror.archive.layout import ArchiveFormat
     from imgmirror.auth.credentials import CredentialInput
     from imgmirror.model.platform import PlatformsArg
-    from imgmirror.model.reference import Reference
     from imgmirror.ops.copy import CopyResult
     from imgmirror.ops.push import ConsentInput, PushResult
     from imgmirror.ops.save import SaveResult
@@ -41,8 +45,6 @@ if TYPE_CHECKING:
     from imgmirror.syncing.file import SyncSpec
     from imgmirror.syncing.report import SyncObserver, SyncReport
     from imgmirror.syncing.shards import Shard
-    from imgmirror.verify.gate import Gate
-    from imgmirror.verify.policy import Policy
 
 __all__ = ["DEFAULT_JOBS", "Session"]
 
@@ -297,6 +299,26 @@ class Session:
             verify=verify,
             verify_cache=verify_cache,
         )
+
+    def verify(
+        self,
+        image: str | Reference,
+        policy: Policy | Gate,
+        *,
+        src_creds: CredentialInput = None,
+    ) -> Decision:
+        """Check ``image`` against a verification policy without copying it (see
+        docs/verify.md): the decision, accepted or not (nothing is cached)."""
+        gate = gate_for(policy)
+        assert gate is not None
+        reference = image if isinstance(image, Reference) else Reference.parse(image)
+        client = self.client(
+            reference.registry, Credential.coerce(src_creds, setting="src_creds"), role="source"
+        )
+        found = client.head_manifest(reference.repository, reference.identifier)
+        if found is None:
+            raise ImgmirrorError(f"{reference} does not exist at the source")
+        return gate.decide(client, reference.repository, found.digest)[0]
 
     def close(self) -> None:
         """Close every client."""

@@ -12,12 +12,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from cryptography import x509
 
 from imgmirror.verify.payloads import Envelope, PayloadError, parse_envelope
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = ["BUNDLE_MEDIA_PREFIX", "Bundle", "MessageSignature", "bundle_version", "parse_bundle"]
 
@@ -74,6 +76,8 @@ def _b64(value: object, what: str) -> bytes:
 
 
 def _certificate(material: dict[str, Any]) -> x509.Certificate | None:
+    from cryptography import x509  # noqa: PLC0415 - start-up time
+
     raw: object = None
     if isinstance(material.get("certificate"), dict):
         raw = material["certificate"].get("rawBytes")

@@ -170,16 +170,18 @@ class Gate:
                 problem = _still_young_or_old(self.policy, hit, self.clock())
                 if problem is None:
                     return Verdict(hit)
-        decision, verified = self._decide(client, repo, digest, tree)
+        decision, verified = self.decide(client, repo, digest, tree)
         if not decision.accepted:
             raise PolicyRefused(image, str(digest), decision.reason or "refused")
         if self.cache is not None:
             self.cache.put(self.fingerprint, decision)
         return Verdict(decision, verified)
 
-    def _decide(
-        self, client: RegistryClient, repo: str, digest: Digest, tree: ImageTree | None
+    def decide(
+        self, client: RegistryClient, repo: str, digest: Digest, tree: ImageTree | None = None
     ) -> tuple[Decision, Discovered]:
+        """The decision about ``digest`` and the referrers that verified; never raises a
+        refusal (:meth:`check` does), nor reads or writes the cache."""
         if tree is None or (tree.source_digest or tree.top.digest) != digest:
             tree = fetch_image(client, repo, str(digest))
         subjects = [digest]

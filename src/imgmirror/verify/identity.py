@@ -11,10 +11,12 @@ bounded input: the pattern at most :data:`MAX_PATTERN` characters, the subject a
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import attrs
-from cryptography import x509
-from cryptography.x509.oid import ObjectIdentifier
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = [
     "MAX_PATTERN",
@@ -27,9 +29,9 @@ __all__ = [
 
 MAX_PATTERN = 256
 MAX_SUBJECT = 1024
-_ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
-_ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
-_OTHERNAME_USER = ObjectIdentifier("1.3.6.1.4.1.57264.1.7")
+_ISSUER_V2 = "1.3.6.1.4.1.57264.1.8"
+_ISSUER_V1 = "1.3.6.1.4.1.57264.1.1"
+_OTHERNAME_USER = "1.3.6.1.4.1.57264.1.7"
 
 
 def compile_subject(pattern: str) -> re.Pattern[str]:
@@ -102,10 +104,12 @@ def _der_utf8(value: bytes) -> str | None:
 
 def cert_identity(cert: x509.Certificate) -> CertIdentity:
     """The issuer and subject names a Fulcio certificate carries."""
+    from cryptography import x509  # noqa: PLC0415 - start-up time
+
     issuer = None
     for oid, der in ((_ISSUER_V2, True), (_ISSUER_V1, False)):
         try:
-            ext = cert.extensions.get_extension_for_oid(oid).value
+            ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(oid)).value
         except x509.ExtensionNotFound:
             continue
         raw = ext.value if isinstance(ext, x509.UnrecognizedExtension) else b""
@@ -121,6 +125,6 @@ def cert_identity(cert: x509.Certificate) -> CertIdentity:
         subjects += san.get_values_for_type(x509.RFC822Name)
         subjects += san.get_values_for_type(x509.UniformResourceIdentifier)
         for other in san.get_values_for_type(x509.OtherName):
-            if other.type_id == _OTHERNAME_USER and (text := _der_utf8(other.value)):
+            if other.type_id.dotted_string == _OTHERNAME_USER and (text := _der_utf8(other.value)):
                 subjects.append(text)
     return CertIdentity(issuer, tuple(subjects))

@@ -11,22 +11,20 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 
 from imgmirror.errors import InvalidPolicy
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
 __all__ = ["PublicKey", "key_from_secret", "load_public_key"]
 
-_CURVE_HASH: dict[str, type[hashes.HashAlgorithm]] = {
-    "secp256r1": hashes.SHA256,
-    "secp384r1": hashes.SHA384,
-    "secp521r1": hashes.SHA512,
-}
+#: Each supported curve's own hash (cryptography is imported when a key is used: start-up).
+_CURVE_HASH = {"secp256r1": "SHA256", "secp384r1": "SHA384", "secp521r1": "SHA512"}
 _MAX_PEM = 64 * 1024
 
 
@@ -43,6 +41,9 @@ class PublicKey:
 
     def verify(self, signature: bytes, data: bytes) -> bool:
         """Whether ``signature`` is this key's over ``data``."""
+        from cryptography.exceptions import InvalidSignature  # noqa: PLC0415 - start-up time
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519  # noqa: PLC0415
+
         try:
             if isinstance(self.key, ed25519.Ed25519PublicKey):
                 self.key.verify(signature, data)
@@ -56,6 +57,10 @@ class PublicKey:
     def verify_digest(self, signature: bytes, digest: bytes) -> bool:
         """Whether ``signature`` is this key's over a SHA-256 ``digest`` (a sigstore message
         signature); Ed25519 signs messages, never digests."""
+        from cryptography.exceptions import InvalidSignature  # noqa: PLC0415 - start-up time
+        from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils  # noqa: PLC0415
+
         prehashed = utils.Prehashed(hashes.SHA256())
         try:
             if isinstance(self.key, ec.EllipticCurvePublicKey):
@@ -69,11 +74,15 @@ class PublicKey:
         return False
 
     def _ecdsa(self, signature: bytes, data: bytes) -> bool:
+        from cryptography.exceptions import InvalidSignature  # noqa: PLC0415 - start-up time
+        from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
         assert isinstance(self.key, ec.EllipticCurvePublicKey)
-        own: type[hashes.HashAlgorithm] = _CURVE_HASH.get(self.key.curve.name, hashes.SHA256)
+        own = _CURVE_HASH.get(self.key.curve.name, "SHA256")
         algorithms: list[type[hashes.HashAlgorithm]] = [hashes.SHA256]
-        if own is not hashes.SHA256:
-            algorithms.append(own)
+        if own != "SHA256":
+            algorithms.append(getattr(hashes, own))
         for algorithm in algorithms:
             try:
                 self.key.verify(signature, data, ec.ECDSA(algorithm()))
@@ -83,6 +92,10 @@ class PublicKey:
         return False
 
     def _rsa(self, signature: bytes, data: bytes) -> bool:
+        from cryptography.exceptions import InvalidSignature  # noqa: PLC0415 - start-up time
+        from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: PLC0415
+
         assert isinstance(self.key, rsa.RSAPublicKey)
         schemes: tuple[padding.AsymmetricPadding, ...] = (
             padding.PKCS1v15(),
@@ -107,6 +120,10 @@ def load_public_key(pem: bytes, name: str) -> PublicKey:
     Raises:
         InvalidPolicy: not a PEM public key of a kind cosign signs with.
     """
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415 - start-up time
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa  # noqa: PLC0415
+
     if len(pem) > _MAX_PEM:
         raise InvalidPolicy(f"{name} is {len(pem)} bytes, not a public key")
     if b"PRIVATE KEY" in pem:
