@@ -61,8 +61,8 @@ class DecisionCache:
             return None
         try:
             decision = Decision.from_json(entry["decision"])
-        except (KeyError, TypeError, ValueError):
-            return None
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None  # a malformed entry: verify again
         return decision if decision.accepted and str(decision.digest) == digest else None
 
     def put(self, fingerprint: str, decision: Decision) -> None:
