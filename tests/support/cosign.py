@@ -200,8 +200,8 @@ def ggcr_empty_image() -> Image:
     )
     media = "application/vnd.docker.distribution.manifest.v2+json"
     raw = (
-        '{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"%s","size":%d,'
-        '"digest":"%s"},"layers":[]}' % (media, config.media_type, config.size, config.digest)
+        f'{{"schemaVersion":2,"mediaType":"{media}","config":{{"mediaType":'
+        f'"{config.media_type}","size":{config.size},"digest":"{config.digest}"}},"layers":[]}}'
     ).encode()
     image = Image(raw, media, config, (), None)
     assert image.digest.endswith("732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4")
