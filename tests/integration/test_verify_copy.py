@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,16 @@ def keys_policy(*paths: str, **extra: object) -> Policy:
 @pytest.fixture
 def ends(registry_factory: RegistryFactory) -> tuple[Registry, Registry]:
     return registry_factory(name="src"), registry_factory(name="dst")
+
+
+@pytest.fixture
+def front(registry_factory: RegistryFactory) -> Iterator[ReferrersFront]:
+    """A source that serves the referrers API (tests/support/referrers_front.py)."""
+    served = ReferrersFront(registry_factory(name="api-src"))
+    try:
+        yield served
+    finally:
+        served.stop()
 
 
 @pytest.fixture
@@ -248,65 +259,57 @@ def test_an_index_and_per_platform(ends, key, tmp_path):
     assert only.digest == amd.digest
 
 
-def test_a_key_based_cosign_v3_bundle_found_by_the_referrers_api(registry_factory, key, tmp_path):
-    front = ReferrersFront(registry_factory(name="api-src"))
+def test_a_key_based_cosign_v3_bundle_found_by_the_referrers_api(
+    front, registry_factory, key, tmp_path
+):
     dst = registry_factory(name="dst")
-    try:
-        src = front.as_registry()
-        image = signed_image(src, REPO, None, "bundled")
-        predicate = "https://sigstore.dev/cosign/sign/v1"
-        bundle = key_bundle(statement(image.digest, predicate), key)
-        subject = image.descriptor(with_platform=False)
-        push(src, REPO, bundle_referrer(bundle, subject, predicate))
-        result = imgmirror.copy(
-            src.ref(REPO, "1.0"), dst.ref(REPO, "1.0"), verify=keys_policy(write_key(tmp_path, key))
+    src = front.as_registry()
+    image = signed_image(src, REPO, None, "bundled")
+    predicate = "https://sigstore.dev/cosign/sign/v1"
+    bundle = key_bundle(statement(image.digest, predicate), key)
+    subject = image.descriptor(with_platform=False)
+    push(src, REPO, bundle_referrer(bundle, subject, predicate))
+    result = imgmirror.copy(
+        src.ref(REPO, "1.0"), dst.ref(REPO, "1.0"), verify=keys_policy(write_key(tmp_path, key))
+    )
+    assert result.verification is not None
+    assert len(result.verification.signatures) == 1  # the sign/v1 statement is a signature
+    # a bundle signed for another image is a replay
+    victim = signed_image(src, REPO, None, "victim2", tag="2.0")
+    push(src, REPO, bundle_referrer(bundle, victim.descriptor(with_platform=False), predicate))
+    with pytest.raises(PolicyRefused, match=r"a statement about .*, not this image \(a replay\)"):
+        imgmirror.copy(
+            src.ref(REPO, "2.0"),
+            dst.ref(REPO, "2.0"),
+            verify=keys_policy(write_key(tmp_path, key)),
         )
-        assert result.verification is not None
-        assert len(result.verification.signatures) == 1  # the sign/v1 statement is a signature
-        # a bundle signed for another image is a replay
-        victim = signed_image(src, REPO, None, "victim2", tag="2.0")
-        push(src, REPO, bundle_referrer(bundle, victim.descriptor(with_platform=False), predicate))
-        with pytest.raises(
-            PolicyRefused, match=r"a statement about .*, not this image \(a replay\)"
-        ):
-            imgmirror.copy(
-                src.ref(REPO, "2.0"),
-                dst.ref(REPO, "2.0"),
-                verify=keys_policy(write_key(tmp_path, key)),
-            )
-        with RegistryClient(dst) as client:
-            assert not client.manifest_exists(REPO, "2.0")
-    finally:
-        front.stop()
+    with RegistryClient(dst) as client:
+        assert not client.manifest_exists(REPO, "2.0")
 
 
-def test_huge_and_looping_referrers_lists_are_refused(registry_factory, key, tmp_path):
-    front = ReferrersFront(registry_factory(name="api-src"))
+def test_huge_and_looping_referrers_lists_are_refused(front, registry_factory, key, tmp_path):
     dst = registry_factory(name="dst")
-    try:
-        src = front.as_registry()
-        image = signed_image(src, REPO, key, "hostile")
-        entry = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 10,
-                 "digest": "sha256:" + "0" * 64, "artifactType": "application/x"}  # fmt: skip
-        front.override_referrers = json.dumps(
-            {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry] * 60000}
-        ).encode()  # over the 4 MiB a referrers page may hold
-        policy = keys_policy(write_key(tmp_path, key))
-        with pytest.raises(PolicyRefused, match=r"could not be read: .* a page is larger than"):
-            imgmirror.copy(src.ref(REPO, "1.0"), dst.ref(REPO, "1.0"), verify=policy)
-        front.override_referrers = None
-        page = front.listing
+    src = front.as_registry()
+    image = signed_image(src, REPO, key, "hostile")
+    entry = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 10,
+             "digest": "sha256:" + "0" * 64, "artifactType": "application/x"}  # fmt: skip
+    front.override_referrers = json.dumps(
+        {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry] * 60000}
+    ).encode()  # over the 4 MiB a referrers page may hold
+    policy = keys_policy(write_key(tmp_path, key))
+    with pytest.raises(PolicyRefused, match=r"could not be read: .* a page is larger than"):
+        imgmirror.copy(src.ref(REPO, "1.0"), dst.ref(REPO, "1.0"), verify=policy)
+    front.override_referrers = None
+    page = front.listing
 
-        def looping(repo: str, digest: str, query: str) -> tuple[bytes, dict[str, str]]:
-            body, _ = page(repo, digest, query)
-            return body, {"Link": f'</v2/{repo}/referrers/{digest}?again=1>; rel="next"'}
+    def looping(repo: str, digest: str, query: str) -> tuple[bytes, dict[str, str]]:
+        body, _ = page(repo, digest, query)
+        return body, {"Link": f'</v2/{repo}/referrers/{digest}?again=1>; rel="next"'}
 
-        front.listing = looping  # type: ignore[method-assign]
-        with pytest.raises(PolicyRefused, match=r"could not be read: .* more than 100 pages"):
-            imgmirror.copy(src.ref(REPO, "1.0"), dst.ref(REPO, "1.0"), verify=policy)
-        assert_nothing_written(dst, REPO, image)
-    finally:
-        front.stop()
+    front.listing = looping
+    with pytest.raises(PolicyRefused, match=r"could not be read: .* more than 100 pages"):
+        imgmirror.copy(src.ref(REPO, "1.0"), dst.ref(REPO, "1.0"), verify=policy)
+    assert_nothing_written(dst, REPO, image)
 
 
 def _empty_image_with_real_bundle(src: Registry, bundle: bytes | None = None) -> str:

@@ -40,7 +40,7 @@ from imgmirror.session import DEFAULT_JOBS, Session
 from imgmirror.transport.client import RegistryClient
 from imgmirror.transport.tls import ClientOptions
 from imgmirror.verify.decision import Decision
-from imgmirror.verify.gate import Gate, Verdict, gate_for
+from imgmirror.verify.gate import Gate, Verdict, opened
 from imgmirror.verify.policy import Policy
 
 if TYPE_CHECKING:
@@ -427,22 +427,20 @@ def copy(
         ImgmirrorError: any failure; nothing is tagged at the destination unless every blob
             and child manifest arrived and verified.
     """
-    gate = gate_for(verify, verify_cache)
-    with Session(
-        options, authfile=authfile, keychain=keychain, jobs=jobs, timeout=timeout
-    ) as session:
-        try:
-            return session.copy(
-                src,
-                dst,
-                platforms=platforms,
-                src_creds=src_creds,
-                dest_creds=dest_creds,
-                progress=progress,
-                referrers=referrers,
-                referrers_optional=referrers_optional,
-                verify=gate,
-            )
-        finally:
-            if gate is not None:
-                gate.save()
+    with (
+        opened(verify, verify_cache) as gate,
+        Session(
+            options, authfile=authfile, keychain=keychain, jobs=jobs, timeout=timeout
+        ) as session,
+    ):
+        return session.copy(
+            src,
+            dst,
+            platforms=platforms,
+            src_creds=src_creds,
+            dest_creds=dest_creds,
+            progress=progress,
+            referrers=referrers,
+            referrers_optional=referrers_optional,
+            verify=gate,
+        )

@@ -51,7 +51,7 @@ from imgmirror.registry.fetch import fetch_image
 from imgmirror.session import DEFAULT_JOBS, Session
 from imgmirror.transport.client import RegistryClient
 from imgmirror.transport.tls import ClientOptions
-from imgmirror.verify.gate import Gate, gate_for
+from imgmirror.verify.gate import Gate, opened
 from imgmirror.verify.policy import Policy
 
 __all__ = [
@@ -227,19 +227,17 @@ def save(
             "save(platform=...) is deprecated; use platforms=", DeprecationWarning, stacklevel=2
         )
         platforms = platform if platforms is None else platforms
-    gate = gate_for(verify, verify_cache)
-    with Session(
-        options, authfile=authfile, keychain=keychain, jobs=jobs, timeout=timeout
-    ) as session:
-        try:
-            return session.save(
-                images, path, platforms=platforms, format=format, src_creds=src_creds,
-                progress=progress, referrers=referrers, referrers_optional=referrers_optional,
-                verify=gate,
-            )  # fmt: skip
-        finally:
-            if gate is not None:
-                gate.save()
+    with (
+        opened(verify, verify_cache) as gate,
+        Session(
+            options, authfile=authfile, keychain=keychain, jobs=jobs, timeout=timeout
+        ) as session,
+    ):
+        return session.save(
+            images, path, platforms=platforms, format=format, src_creds=src_creds,
+            progress=progress, referrers=referrers, referrers_optional=referrers_optional,
+            verify=gate,
+        )  # fmt: skip
 
 
 def _chosen_platforms(platforms: PlatformsArg, format: ArchiveFormat) -> list[Platform]:

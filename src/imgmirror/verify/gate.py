@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import attrs
 
@@ -48,7 +49,7 @@ from imgmirror.verify.payloads import (
 )
 from imgmirror.verify.policy import KeySource, Policy
 
-__all__ = ["Gate", "Verdict", "gate_for"]
+__all__ = ["Gate", "Verdict", "gate_for", "opened"]
 
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"
@@ -240,6 +241,17 @@ def gate_for(value: Policy | Gate | None, cache: str | None = None) -> Gate | No
     if value is None or isinstance(value, Gate):
         return value
     return Gate.load(value, DecisionCache(cache) if cache else None)
+
+
+@contextlib.contextmanager
+def opened(value: Policy | Gate | None, cache: str | None = None) -> Iterator[Gate | None]:
+    """:func:`gate_for`, its decision cache saved when the operation ends."""
+    gate = gate_for(value, cache)
+    try:
+        yield gate
+    finally:
+        if gate is not None:
+            gate.save()
 
 
 def _still_young_or_old(policy: Policy, decision: Decision, now: dt.datetime) -> str | None:
