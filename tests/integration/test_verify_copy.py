@@ -440,3 +440,18 @@ def test_a_key_file_that_cannot_be_used(ends, tmp_path):
         imgmirror.copy(
             src.ref(REPO, "1.0"), dst.ref(REPO, "1.0"), verify=keys_policy(str(tmp_path / "x.pub"))
         )
+
+
+def test_save_on_the_command_line_says_who_signed(ends, key, tmp_path):
+    src, _ = ends
+    signed_image(src, REPO, key, "save-cli")
+    path = write_key(tmp_path, key)
+    out = tmp_path / "app.tar"
+    done = run_cli("save", src.ref(REPO, "1.0"), "-o", str(out), "--verify-key", path)
+    assert done.returncode == 0, done.stderr
+    assert f"  {src.ref(REPO, '1.0')}: verified by key {path} (sha256:" in done.stdout
+    stranger = write_key(tmp_path, ec.generate_private_key(ec.SECP256R1()), "x.pub")
+    no = tmp_path / "no.tar"
+    refused = run_cli("save", src.ref(REPO, "1.0"), "-o", str(no), "--verify-key", stranger)
+    assert refused.returncode == 3
+    assert not no.exists()

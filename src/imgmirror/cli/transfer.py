@@ -276,8 +276,10 @@ def _print_saved(result: SaveResult, commands: list[str], err: bool) -> None:
     for image in result.images:
         platforms = ", ".join(image.platforms) or "-"
         lines.append(f"  {image.source} -> {image.name} [{platforms}] {image.digest}")
-    for decision in result.verification:
-        lines.append(f"  {decision['digest']}: verified")
+    for image, decision in zip(result.images, result.verification, strict=False):
+        found = [*decision["signatures"], *decision["attestations"]]
+        signers = ", ".join(dict.fromkeys(str(v["by"]) for v in found))
+        lines.append(f"  {image.source}: verified by {signers}")
     if result.referrers or result.referrers_failed:
         lines.append(
             f"  referrers: {len(result.referrers)} saved, "
