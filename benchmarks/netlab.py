@@ -169,24 +169,30 @@ def _ip(*args: str) -> None:
 
 
 @contextlib.contextmanager
-def latency_lab(delay: float = 0.025) -> Iterator[Lab]:
-    """Create the namespace and veth pair (root only); remove them on exit."""
+def latency_lab(
+    delay: float = 0.025,
+    *,
+    subnet: ipaddress.IPv4Network | ipaddress.IPv6Network = SUBNET,
+    names: tuple[str, str, str] = ("imgm-lat", "imlh", "imln"),
+) -> Iterator[Lab]:
+    """Create the namespace and veth pair (root only); remove them on exit. ``subnet`` and
+    ``names`` (namespace, outer and inner link prefixes) let a test run its own beside it."""
     if os.geteuid() != 0:
         raise PermissionError("the latency lab needs root (ip netns add)")
-    host_ip, ns_ip = (str(a) for a in SUBNET.hosts())
+    host_ip, ns_ip = (str(a) for a in subnet.hosts())
     in_use = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True)
     if f" {host_ip}/" in in_use.stdout:
         raise RuntimeError(f"{host_ip} is already in use here (another latency lab running?)")
     tag = f"{os.getpid() % 100000}"
-    namespace, outside, inside = f"imgm-lat-{tag}", f"imlh{tag}", f"imln{tag}"
+    namespace, outside, inside = f"{names[0]}-{tag}", f"{names[1]}{tag}", f"{names[2]}{tag}"
     _ip("netns", "add", namespace)
     lab = Lab(namespace, host_ip, ns_ip, delay)
     try:
         _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
         _ip("link", "set", inside, "netns", namespace)
-        _ip("addr", "add", f"{host_ip}/{SUBNET.prefixlen}", "dev", outside)
+        _ip("addr", "add", f"{host_ip}/{subnet.prefixlen}", "dev", outside)
         _ip("link", "set", outside, "up")
-        _ip("-n", namespace, "addr", "add", f"{ns_ip}/{SUBNET.prefixlen}", "dev", inside)
+        _ip("-n", namespace, "addr", "add", f"{ns_ip}/{subnet.prefixlen}", "dev", inside)
         _ip("-n", namespace, "link", "set", inside, "up")
         _ip("-n", namespace, "link", "set", "lo", "up")
         yield lab

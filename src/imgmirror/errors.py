@@ -30,6 +30,8 @@ ImgmirrorError                     .message, .hint, .role ("source"/"destination
 │   └── InvalidArtifactType (ValueError) an unknown artifact type name (not sig/att/sbom)
 ├── ListingError                   a tag list or catalog that cannot be used: not a list, more
 │                                  pages or entries than the caps, a Link that repeats
+├── InvalidPolicy (ValueError)     a verification policy, key or trusted root cannot be used
+├── PolicyRefused                  the verification policy refused an image  .image, .digest
 ├── TransferCancelled              stopped: the operation failed elsewhere or was interrupted
 ├── TLSConfigError                 a CA file or a certs.d file is missing or not PEM
 ├── NetworkError                   connection refused, DNS, timeout, stall (wraps httpx errors)
@@ -62,6 +64,7 @@ __all__ = [
     "InvalidDigest",
     "InvalidManifest",
     "InvalidPlatform",
+    "InvalidPolicy",
     "InvalidReference",
     "InvalidSyncFile",
     "ListingError",
@@ -71,6 +74,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "PlatformNotFound",
+    "PolicyRefused",
     "RateLimited",
     "ReferrerError",
     "RegistryError",
@@ -292,6 +296,30 @@ class InvalidArtifactType(ReferrerError, ValueError):
 class ListingError(ImgmirrorError):
     """A tag list or catalog a registry sent cannot be used: the body is not a JSON object
     with a list, there are more pages or entries than the caps, or a ``Link`` repeats."""
+
+
+class InvalidPolicy(ImgmirrorError, ValueError):
+    """A verification policy cannot be used: a malformed policy file or ``verify:`` entry
+    (naming file and line), a public key that is not PEM, a trusted root that does not load,
+    or keyless verification asked without the ``imgmirror[verify]`` extra."""
+
+
+class PolicyRefused(ImgmirrorError):
+    """The verification policy refused an image: nothing of it was written at the destination.
+
+    Args:
+        image: The source reference checked.
+        digest: The digest that was checked.
+        reason: Why, in one line.
+    """
+
+    def __init__(self, image: str, digest: str, reason: str, *, hint: str | None = None) -> None:
+        self.image = image
+        self.digest = digest
+        self.reason = reason
+        super().__init__(
+            f"{image} ({digest}) refused by the verification policy: {reason}", hint=hint
+        )
 
 
 class TransferCancelled(ImgmirrorError):

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from os import PathLike
 
 from imgmirror.archive.layout import ArchiveFormat
-from imgmirror.auth.credentials import CredentialInput
+from imgmirror.auth.credentials import Credential, CredentialInput
+from imgmirror.errors import ImgmirrorError
 from imgmirror.model.artifacts import ReferrersArg
 from imgmirror.model.manifest import Descriptor
 from imgmirror.model.platform import Platform, PlatformsArg
@@ -35,6 +36,9 @@ from imgmirror.syncing import run
 from imgmirror.syncing.file import SyncSpec
 from imgmirror.syncing.report import SyncObserver, SyncReport
 from imgmirror.syncing.shards import Shard
+from imgmirror.verify.decision import Decision
+from imgmirror.verify.gate import Gate, gate_for
+from imgmirror.verify.policy import Policy
 
 __all__ = ["DEFAULT_JOBS", "Session"]
 
@@ -83,6 +87,7 @@ class Session(ClientPool):
         progress: ProgressListener | None = None,
         referrers: ReferrersArg = None,
         referrers_optional: bool = False,
+        verify: Policy | Gate | None = None,
     ) -> CopyResult:
         """Copy an image (or a whole index) from ``src`` to ``dst``; see
         [imgmirror.copy][imgmirror.api.copy.copy]. ``jobs`` and ``timeout`` default to the
@@ -90,7 +95,7 @@ class Session(ClientPool):
         return ops_copy.copy(
             self.scoped(jobs, timeout), src, dst, platforms=platforms, src_creds=src_creds,
             dest_creds=dest_creds, progress=progress, referrers=referrers,
-            referrers_optional=referrers_optional,
+            referrers_optional=referrers_optional, verify=gate_for(verify),
         )  # fmt: skip
 
     def save(
@@ -106,13 +111,14 @@ class Session(ClientPool):
         progress: ProgressListener | None = None,
         referrers: ReferrersArg = None,
         referrers_optional: bool = False,
+        verify: Policy | Gate | None = None,
     ) -> SaveResult:
         """Save images into one archive at ``path``; see [imgmirror.save][imgmirror.api.save.save].
         ``jobs`` and ``timeout`` default to the session's."""
         return ops_save.save(
             self.scoped(jobs, timeout), images, path, platforms=platforms, format=format,
             src_creds=src_creds, progress=progress, referrers=referrers,
-            referrers_optional=referrers_optional,
+            referrers_optional=referrers_optional, verify=gate_for(verify),
         )  # fmt: skip
 
     def push(
@@ -154,6 +160,8 @@ class Session(ClientPool):
         fail_fast: bool = False,
         shard: Shard | str | None = None,
         observer: SyncObserver | None = None,
+        verify: Policy | None = None,
+        verify_cache: str | None = None,
     ) -> SyncReport:
         """Mirror every image a sync file selects; see [imgmirror.sync][imgmirror.api.sync.sync].
 
@@ -163,8 +171,28 @@ class Session(ClientPool):
         return run.sync(
             self.scoped(jobs, timeout), spec, to=to, platforms=platforms, src_creds=src_creds,
             dest_creds=dest_creds, progress=progress, dry_run=dry_run, fail_fast=fail_fast,
-            shard=shard, observer=observer,
+            shard=shard, observer=observer, verify=verify, verify_cache=verify_cache,
         )  # fmt: skip
+
+    def verify(
+        self,
+        image: str | Reference,
+        policy: Policy | Gate,
+        *,
+        src_creds: CredentialInput = None,
+    ) -> Decision:
+        """Check ``image`` against a verification policy without copying it (see the
+        verification guide): the decision, accepted or not (nothing is cached)."""
+        gate = gate_for(policy)
+        assert gate is not None
+        reference = image if isinstance(image, Reference) else Reference.parse(image)
+        client = self.client(
+            reference.registry, Credential.coerce(src_creds, setting="src_creds"), role="source"
+        )
+        found = client.head_manifest(reference.repository, reference.identifier)
+        if found is None:
+            raise ImgmirrorError(f"{reference} does not exist at the source")
+        return gate.decide(client, reference.repository, found.digest)[0]
 
     def list_tags(
         self, repository: str, *, creds: CredentialInput = None, page_size: int = 1000

@@ -3,7 +3,7 @@
 The rule (docs/design.md), from the real import graph of every module (imports at module level
 and inside functions both count; those under ``if TYPE_CHECKING:`` never run and do not):
 
-    cli > api > session > syncing, nodes > ops > referrers > registry, archive
+    cli > api > session > syncing, nodes > ops > verify > referrers > registry, archive
         > transport > auth, progress > model > errors
 
 Packages on one line of the rule (siblings: ``syncing``/``nodes``, ``registry``/``archive``,
@@ -34,13 +34,14 @@ RANKS = {
     "registry": 4,
     "archive": 4,
     "referrers": 5,
-    "ops": 6,
-    "syncing": 7,
-    "nodes": 7,
-    "session": 8,
-    "api": 9,
-    "cli": 10,
-    "__main__": 11,
+    "verify": 6,
+    "ops": 7,
+    "syncing": 8,
+    "nodes": 8,
+    "session": 9,
+    "api": 10,
+    "cli": 11,
+    "__main__": 12,
 }
 
 FORBIDDEN_IN_MODEL = {"httpx", "httpcore", "h11", "socket", "subprocess", "ssl"}

@@ -15,6 +15,8 @@ from imgmirror.ops.copy import copy as copy_in
 from imgmirror.progress import ProgressListener
 from imgmirror.registry.pool import ClientPool
 from imgmirror.transport.options import ClientOptions, Paths
+from imgmirror.verify.gate import Gate, opened
+from imgmirror.verify.policy import Policy
 
 __all__ = ["copy"]
 
@@ -37,6 +39,8 @@ def copy(
     ca_file: str | PathLike[str] | None = None,
     certs_dirs: Paths | None = None,
     insecure_registries: Iterable[str] | None = None,
+    verify: Policy | Gate | None = None,
+    verify_cache: str | None = None,
 ) -> CopyResult:
     """Copy an image (or a whole index) from ``src`` to ``dst``, manifests byte for byte.
 
@@ -70,20 +74,31 @@ def copy(
         certs_dirs: ``certs.d`` directories searched first (``--certs-dir``).
         insecure_registries: hosts reached over plain HTTP or unverified HTTPS
             (``--insecure-registry``).
+        verify: a verification policy ([Policy][imgmirror.verify.policy.Policy], see the
+            verification guide) every image must meet before anything is written; the
+            signatures that verified travel with the image. ``result.verification`` says who
+            signed.
+        verify_cache: a file keeping accepted decisions between runs (a changed policy
+            invalidates them).
 
     Returns:
         A [CopyResult][imgmirror.ops.copy.CopyResult] whose ``digest`` is the destination's
         top manifest digest.
 
     Raises:
+        PolicyRefused: ``verify`` refused an image; nothing was written.
         ImgmirrorError: any failure; nothing is tagged at the destination unless every blob
             and child manifest arrived and verified.
     """
-    with ClientPool(
-        options, authfile=authfile, keychain=keychain, jobs=jobs, timeout=timeout,
-        ca_file=ca_file, certs_dirs=certs_dirs, insecure_registries=insecure_registries,
-    ) as pool:  # fmt: skip
+    with (
+        opened(verify, verify_cache) as gate,
+        ClientPool(
+            options, authfile=authfile, keychain=keychain, jobs=jobs, timeout=timeout,
+            ca_file=ca_file, certs_dirs=certs_dirs, insecure_registries=insecure_registries,
+        ) as pool,
+    ):  # fmt: skip
         return copy_in(
             pool, src, dst, platforms=platforms, src_creds=src_creds, dest_creds=dest_creds,
             progress=progress, referrers=referrers, referrers_optional=referrers_optional,
+            verify=gate,
         )  # fmt: skip

@@ -17,6 +17,8 @@ from imgmirror.ops.saverequest import ImageArg
 from imgmirror.progress import ProgressListener
 from imgmirror.registry.pool import ClientPool
 from imgmirror.transport.options import ClientOptions, Paths
+from imgmirror.verify.gate import Gate, opened
+from imgmirror.verify.policy import Policy
 
 __all__ = ["save"]
 
@@ -40,6 +42,8 @@ def save(
     ca_file: str | PathLike[str] | None = None,
     certs_dirs: Paths | None = None,
     insecure_registries: Iterable[str] | None = None,
+    verify: Policy | Gate | None = None,
+    verify_cache: str | None = None,
 ) -> SaveResult:
     """Save images from registries into one archive that ``docker load`` and
     ``ctr images import`` take.
@@ -75,8 +79,15 @@ def save(
         certs_dirs: ``certs.d`` directories searched first (``--certs-dir``).
         insecure_registries: hosts reached over plain HTTP or unverified HTTPS
             (``--insecure-registry``).
+        verify: a verification policy ([Policy][imgmirror.verify.policy.Policy], see the
+            verification guide) every image must meet before anything is written; the
+            signatures that verified travel with the image. ``result.verification`` says who
+            signed.
+        verify_cache: a file keeping accepted decisions between runs (a changed policy
+            invalidates them).
 
     Raises:
+        PolicyRefused: ``verify`` refused an image; nothing was written.
         ImgmirrorError: any failure; nothing is left at ``path`` then.
     """
     if platform is not None:
@@ -84,11 +95,15 @@ def save(
             "save(platform=...) is deprecated; use platforms=", DeprecationWarning, stacklevel=2
         )
         platforms = platform if platforms is None else platforms
-    with ClientPool(
-        options, authfile=authfile, keychain=keychain, jobs=jobs, timeout=timeout,
-        ca_file=ca_file, certs_dirs=certs_dirs, insecure_registries=insecure_registries,
-    ) as pool:  # fmt: skip
+    with (
+        opened(verify, verify_cache) as gate,
+        ClientPool(
+            options, authfile=authfile, keychain=keychain, jobs=jobs, timeout=timeout,
+            ca_file=ca_file, certs_dirs=certs_dirs, insecure_registries=insecure_registries,
+        ) as pool,
+    ):  # fmt: skip
         return save_in(
             pool, images, path, platforms=platforms, format=format, src_creds=src_creds,
             progress=progress, referrers=referrers, referrers_optional=referrers_optional,
+            verify=gate,
         )  # fmt: skip

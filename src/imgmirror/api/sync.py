@@ -15,6 +15,7 @@ from imgmirror.syncing.report import SyncObserver, SyncReport
 from imgmirror.syncing.run import sync as sync_in
 from imgmirror.syncing.shards import Shard
 from imgmirror.transport.options import ClientOptions, Paths
+from imgmirror.verify.policy import Policy
 
 __all__ = ["sync"]
 
@@ -39,6 +40,8 @@ def sync(
     ca_file: str | PathLike[str] | None = None,
     certs_dirs: Paths | None = None,
     insecure_registries: Iterable[str] | None = None,
+    verify: Policy | None = None,
+    verify_cache: str | None = None,
 ) -> SyncReport:
     """Mirror every image a sync file selects (see the sync guide).
 
@@ -67,6 +70,9 @@ def sync(
         certs_dirs: ``certs.d`` directories searched first (``--certs-dir``).
         insecure_registries: hosts reached over plain HTTP or unverified HTTPS
             (``--insecure-registry``).
+        verify: a verification policy replacing the file's ``defaults.verify`` (only with a
+            path); an entry's own ``verify:`` wins. See the verification guide.
+        verify_cache: a file keeping accepted decisions between runs.
 
     Returns:
         A [SyncReport][imgmirror.syncing.report.SyncReport]; ``report.failed`` counts
@@ -84,5 +90,5 @@ def sync(
         return sync_in(
             pool, spec, to=to, platforms=platforms, src_creds=src_creds, dest_creds=dest_creds,
             progress=progress, dry_run=dry_run, fail_fast=fail_fast, shard=shard,
-            observer=observer,
+            observer=observer, verify=verify, verify_cache=verify_cache,
         )  # fmt: skip

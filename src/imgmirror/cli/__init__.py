@@ -4,7 +4,7 @@ No protocol logic lives here. :mod:`.common` holds the app and what the commands
 :mod:`.transfer` has ``copy``, ``save`` and ``push``; :mod:`.secret` the pull-Secret tools;
 :mod:`.nodes` ``node-config``; :mod:`.doctor` ``doctor``; :mod:`.lookup` ``ls``, ``digest``,
 ``inspect``, ``catalog``; :mod:`.sync` the ``sync`` command; :mod:`.referrers` the referrers
-listing.
+listing; :mod:`.verify` ``verify``.
 :func:`main` answers ``--version`` before importing any of them (typer, rich, attrs), and
 accepts ``--debug`` after the command as well as before it.
 """
@@ -52,6 +52,7 @@ COMMANDS = {
     "digest": "lookup",
     "inspect": "lookup",
     "referrers": "referrers",
+    "verify": "verify",
 }
 
 

@@ -1,7 +1,8 @@
 """What every ``imgmirror`` command shares: the app, error reporting, output and options.
 
 Library errors become one line on stderr and exit status 1 (``--debug`` adds the traceback);
-usage errors exit 2; ``--json`` makes the last line of stdout one JSON object for scripts.
+usage errors exit 2; an image the verification policy refused exits 3 (:data:`REFUSED`);
+``--json`` makes the last line of stdout one JSON object for scripts.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from imgmirror.cli.terminal import LogProgress, TerminalProgress
 from imgmirror.errors import (
     AuthenticationError,
     ImgmirrorError,
+    PolicyRefused,
     TLSVerificationError,
     credentials_hint,
 )
@@ -32,6 +34,7 @@ from imgmirror.transport.options import ClientOptions, connection_options
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "REFUSED",
     "ROLE_OPTIONS",
     "SETTING_OPTIONS",
     "AuthfileOpt",
@@ -66,6 +69,8 @@ app = typer.Typer(
 )
 
 _state: dict[str, bool] = {"debug": False}
+#: Exit status when a verification policy refused an image (a transfer failure exits 1).
+REFUSED = 3
 
 
 def _version(value: bool) -> None:
@@ -134,14 +139,15 @@ def _for_the_cli(exc: ImgmirrorError) -> ImgmirrorError:
 
 @contextlib.contextmanager
 def reported_errors() -> Iterator[None]:
-    """Turn library errors into a one-line message and exit status 1."""
+    """Turn library errors into a one-line message and exit status 1 (3: refused by the
+    verification policy)."""
     try:
         yield
     except ImgmirrorError as exc:
         if _state["debug"]:
             traceback.print_exc()
         typer.echo(f"imgmirror: error: {_for_the_cli(exc)}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(REFUSED if isinstance(exc, PolicyRefused) else 1) from None
     except KeyboardInterrupt as exc:
         code = exc.exit_code if isinstance(exc, Terminated) else 130
         what = "terminated" if isinstance(exc, Terminated) else "interrupted"

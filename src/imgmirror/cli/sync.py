@@ -15,9 +15,11 @@ import threading
 import time
 from typing import Annotated, TextIO
 
+import attrs
 import typer
 
 from imgmirror.cli.common import (
+    REFUSED,
     AuthfileOpt,
     CaFileOpt,
     CertsDirOpt,
@@ -33,6 +35,7 @@ from imgmirror.cli.common import (
 )
 from imgmirror.cli.referrer_options import ReferrersOpt, ReferrersOptionalOpt, referrers_wanted
 from imgmirror.cli.terminal import human_bytes
+from imgmirror.cli.verify_options import PolicyOpt, VerifyCacheOpt, VerifyKeyOpt, policy_of
 from imgmirror.model.digest import Digest
 from imgmirror.progress import ProgressListener
 from imgmirror.syncing.report import SyncObserver, SyncReport, SyncResult
@@ -44,8 +47,8 @@ _VERB = {"copied": "copied", "unchanged": "unchanged", "would-copy": "would copy
 
 def result_line(result: SyncResult) -> str:
     """The text line of one finished image."""
-    if result.action == "failed":
-        return f"failed    {result.source} -> {result.destination}: {result.error}"
+    if result.action in ("failed", "refused"):
+        return f"{result.action:<9} {result.source} -> {result.destination}: {result.error}"
     size = f" ({human_bytes(result.bytes_copied)})" if result.action == "copied" else ""
     verb = _VERB.get(result.action, result.action)
     return f"{verb:<9} {result.source} -> {result.destination} {result.digest}{size}"
@@ -126,6 +129,8 @@ class SyncLines(SyncObserver, ProgressListener):
 
 def _summary(report: SyncReport) -> str:
     done = f"{report.copied} copied, {report.unchanged} unchanged, {report.failed} failed"
+    if report.refused:
+        done += f", {report.refused} refused"
     if report.dry_run:
         done = f"{report.count('would-copy')} would copy, {report.unchanged} unchanged, " + (
             f"{report.failed} failed (dry run: nothing written)"
@@ -145,7 +150,10 @@ dropped, the path kept); with keep-registry -> P/registry.k8s.io/pause:3.9.
 
 Each image costs a manifest HEAD at each end when nothing changed (no manifest GET, no blob \
 request); only changed tags are copied, digests kept. A failed image does not stop the \
-others; exit status 1 if any failed.
+others; exit status 1 if any failed, else 3 if the verification policy refused any.
+
+--policy FILE and --verify-key FILE replace the file's defaults.verify; an entry's own \
+verify: wins (docs/verify.md). --verify-cache FILE keeps accepted decisions between runs.
 
 --referrers[=TYPE,...] and --referrers-optional replace the file's defaults.referrers and \
 defaults.referrers-optional; an entry's own referrers: key wins. With referrers, an image \
@@ -208,6 +216,9 @@ def sync_command(
     quiet: QuietOpt = False,
     referrers: ReferrersOpt = None,
     referrers_optional: ReferrersOptionalOpt = False,
+    verify_key: VerifyKeyOpt = None,
+    policy: PolicyOpt = None,
+    verify_cache: VerifyCacheOpt = None,
 ) -> None:
     from imgmirror.api.sync import sync  # noqa: PLC0415 - imported when the command runs
     from imgmirror.model.artifacts import ReferrerChoice  # noqa: PLC0415
@@ -237,6 +248,7 @@ def sync_command(
         wanted_referrers = ReferrerChoice.parse(
             referrers_wanted(referrers, referrers_optional), referrers_optional
         )
+        verify = policy_of(verify_key, policy)
         if images is not None:
             assert to is not None
             text = _read_stdin() if images == "-" else _read(images)
@@ -246,9 +258,12 @@ def sync_command(
                 keep_registry=keep_registry, platforms=wanted,
                 referrers=wanted_referrers,
             )  # fmt: skip
+            if verify is not None:
+                entries = tuple(attrs.evolve(e, verify=verify) for e in spec.entries)
+                spec = attrs.evolve(spec, entries=entries)
         else:
             assert file is not None
-            spec = load_sync_file(file, to=to, referrers=wanted_referrers)
+            spec = load_sync_file(file, to=to, referrers=wanted_referrers, verify=verify)
         live = sys.stderr if not (quiet or as_json) and sys.stderr.isatty() else None
         lines = SyncLines(as_json=as_json, live=live, quiet=quiet)
         try:
@@ -256,7 +271,7 @@ def sync_command(
                 spec, dry_run=dry_run, jobs=jobs, fail_fast=fail_fast, shard=chosen,
                 src_creds=src_creds, dest_creds=dest_creds, authfile=authfile,
                 options=make_options(ca_file, certs_dir, insecure_registry),
-                progress=lines, observer=lines,
+                progress=lines, observer=lines, verify_cache=verify_cache,
             )  # fmt: skip
         finally:
             lines.close()
@@ -286,7 +301,9 @@ def _finish(report: SyncReport, *, as_json: bool, quiet: bool) -> None:
     elif not quiet:
         typer.echo(_summary(report))
     for result in report.results:
-        if result.action == "failed":
+        if result.action in ("failed", "refused"):
             typer.echo(f"imgmirror: error: {result.source}: {result.error}", err=True)
-    if not report.ok:
+    if report.failed:
         raise typer.Exit(1)
+    if report.refused:
+        raise typer.Exit(REFUSED)

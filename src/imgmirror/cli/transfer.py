@@ -38,6 +38,7 @@ from imgmirror.cli.referrer_options import (
     referrers_wanted,
 )
 from imgmirror.cli.terminal import human_bytes
+from imgmirror.cli.verify_options import PolicyOpt, VerifyCacheOpt, VerifyKeyOpt, policy_of
 from imgmirror.transport.options import ClientOptions
 
 if TYPE_CHECKING:
@@ -77,6 +78,9 @@ def copy_command(
     quiet: QuietOpt = False,
     referrers: ReferrersOpt = None,
     referrers_optional: ReferrersOptionalOpt = False,
+    verify_key: VerifyKeyOpt = None,
+    policy: PolicyOpt = None,
+    verify_cache: VerifyCacheOpt = None,
 ) -> None:
     """Copy the image SRC to DST; an index is copied whole, digests unchanged.
 
@@ -103,6 +107,8 @@ platform, it is an error that names the image's platform.
             progress=progress,
             referrers=referrers_wanted(referrers, referrers_optional),
             referrers_optional=referrers_optional,
+            verify=policy_of(verify_key, policy),
+            verify_cache=verify_cache,
         )
     carried = result.referrers
     for failure in carried.failed if carried else ():
@@ -122,6 +128,8 @@ platform, it is an error that names the image's platform.
             typer.echo(
                 f"  referrers: {len(carried.copied)} copied, {len(carried.failed)} left behind"
             )
+        if result.verification is not None:
+            typer.echo(f"  {result.verification.summary()}")
 
 
 SavePlatformOpt = Annotated[
@@ -198,6 +206,9 @@ def save_command(
     quiet: QuietOpt = False,
     referrers: SaveReferrersOpt = None,
     referrers_optional: ReferrersOptionalOpt = False,
+    verify_key: VerifyKeyOpt = None,
+    policy: PolicyOpt = None,
+    verify_cache: VerifyCacheOpt = None,
 ) -> None:
     """Save images into one archive FILE for docker load and ctr images import.
 
@@ -230,6 +241,8 @@ def save_command(
             progress=progress,
             referrers=referrers_wanted(referrers, referrers_optional),
             referrers_optional=referrers_optional,
+            verify=policy_of(verify_key, policy),
+            verify_cache=verify_cache,
         )
     for failure in result.referrers_failed:
         typer.echo(f"imgmirror: warning: {failure}", err=True)
@@ -264,6 +277,10 @@ def _print_saved(result: SaveResult, commands: list[str], err: bool) -> None:
     for image in result.images:
         platforms = ", ".join(image.platforms) or "-"
         lines.append(f"  {image.source} -> {image.name} [{platforms}] {image.digest}")
+    for image, decision in zip(result.images, result.verification, strict=False):
+        found = [*decision["signatures"], *decision["attestations"]]
+        signers = ", ".join(dict.fromkeys(str(v["by"]) for v in found))
+        lines.append(f"  {image.source}: verified by {signers}")
     if result.referrers or result.referrers_failed:
         lines.append(
             f"  referrers: {len(result.referrers)} saved, "

@@ -20,13 +20,19 @@ import attrs
 
 from imgmirror.auth.credentials import Credential, CredentialInput
 from imgmirror.model.artifacts import ReferrerChoice, ReferrersArg
+from imgmirror.model.digest import Digest
 from imgmirror.model.imagetree import ImageTree
 from imgmirror.model.manifest import Descriptor
 from imgmirror.model.naming import is_prefix, under_prefix
 from imgmirror.model.platform import Platform, PlatformsArg, parse_platforms
 from imgmirror.model.reference import Reference
 from imgmirror.progress import NullProgress, ProgressListener
-from imgmirror.referrers.carry import ReferrerCarry, ReferrersResult, prepare_referrers
+from imgmirror.referrers.carry import (
+    ReferrerCarry,
+    ReferrersResult,
+    prepare_referrers,
+    with_verified,
+)
 from imgmirror.registry.blobs import BlobEngine, BlobJob, BlobTally
 from imgmirror.registry.fetch import tree_from
 from imgmirror.registry.freshness import Freshness, check_freshness
@@ -34,6 +40,8 @@ from imgmirror.registry.manifests import CopyPlan, plan_copy, store_manifests
 from imgmirror.registry.parallel import LinkedEvent, run_parallel
 from imgmirror.registry.pool import ClientPool
 from imgmirror.transport.client import RegistryClient
+from imgmirror.verify.decision import Decision
+from imgmirror.verify.gate import Gate, Verdict
 
 __all__ = ["CopyResult", "copy", "copy_image", "endpoints"]
 
@@ -62,12 +70,16 @@ class CopyResult:
     manifests_pushed: int
     unchanged: bool = False
     referrers: ReferrersResult | None = None
+    verification: Decision | None = None
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict (``--json`` output)."""
-        out: dict[str, Any] = attrs.asdict(self, filter=lambda a, _: a.name != "referrers")
+        nested = ("referrers", "verification")
+        out: dict[str, Any] = attrs.asdict(self, filter=lambda a, _: a.name not in nested)
         if self.referrers is not None:
             out["referrers"] = self.referrers.to_json()
+        if self.verification is not None:
+            out["verification"] = self.verification.to_json()
         return out
 
 
@@ -92,6 +104,7 @@ def copy(
     progress: ProgressListener | None = None,
     referrers: ReferrersArg = None,
     referrers_optional: bool = False,
+    verify: Gate | None = None,
 ) -> CopyResult:
     """[imgmirror.copy][imgmirror.api.copy.copy] inside ``pool``: its arguments parsed into
     values, then [copy_image][imgmirror.ops.copy.copy_image]."""
@@ -105,6 +118,7 @@ def copy(
         dest_creds=Credential.coerce(dest_creds, setting="dest_creds"),
         progress=progress,
         referrers=ReferrerChoice.parse(referrers, referrers_optional),
+        verify=verify,
     )
 
 
@@ -119,6 +133,7 @@ def copy_image(
     progress: ProgressListener | None = None,
     cancel: threading.Event | None = None,
     referrers: ReferrerChoice | None = None,
+    verify: Gate | None = None,
 ) -> CopyResult:
     """Copy one image inside ``pool``, sharing its clients, tokens and blob engine.
 
@@ -135,8 +150,11 @@ def copy_image(
         progress: receives ``planned(blobs, "copy")`` then per-blob events.
         cancel: set it to stop this copy (and any others sharing the event) at the next chunk.
         referrers: the referrers to carry with the image, or None.
+        verify: a loaded verification policy, applied before anything is written (see the
+            verification guide); the signatures that verified are carried with the image.
 
     Raises:
+        PolicyRefused: ``verify`` refused the image; nothing was written.
         ImgmirrorError: any failure; nothing is tagged unless every blob and child manifest
             arrived and verified.
     """
@@ -152,10 +170,12 @@ def copy_image(
     if referrers is None:  # referrers may be new even when the image is not
         fresh = check_freshness(ends.src, source, ends.dst, destination, wanted)
         if fresh.current and fresh.present is not None:
+            verdict = _verified(verify, ends, fresh.present.digest, None)
             listener.planned((), "copy")  # nothing to move
-            return _unchanged(ends, fresh.present)
+            return _unchanged(ends, fresh.present, verdict)
     tree = _read_source(ends, fresh, wanted, pool.jobs)
-    carry = _find_referrers(ends, tree, referrers)
+    verdict = _verified(verify, ends, tree.source_digest or tree.top.digest, tree)
+    carry = _find_referrers(ends, tree, referrers, verdict)
     plan = plan_copy(tree, destination)
     listener.planned(plan.blobs, "copy")
     send = _blob_sender(pool, ends)
@@ -169,7 +189,7 @@ def copy_image(
             destination.repository,
             lambda blobs: send(blobs, NullProgress(), LinkedEvent(cancel)),
         )
-    return _copied(ends, tree, plan, tally, carried)
+    return _copied(ends, tree, plan, tally, carried, verdict=verdict)
 
 
 def _read_source(
@@ -185,14 +205,28 @@ def _read_source(
     return tree_from(ends.src, source.repository, top, platforms, jobs=jobs)
 
 
-def _find_referrers(
-    ends: _Ends, tree: ImageTree, wanted: ReferrerChoice | None
-) -> ReferrerCarry | None:
-    """The referrers to carry for every manifest of ``tree``, found before anything moves."""
-    if wanted is None:
+def _verified(
+    gate: Gate | None, ends: _Ends, digest: Digest, tree: ImageTree | None
+) -> Verdict | None:
+    """The policy's verdict before anything is written (an image already at the
+    destination, ``tree`` None, may be decided from the gate's cache)."""
+    if gate is None:
         return None
+    source = ends.source
+    return gate.check(ends.src, source.repository, str(source), digest, tree, cached=tree is None)
+
+
+def _find_referrers(
+    ends: _Ends, tree: ImageTree, wanted: ReferrerChoice | None, verdict: Verdict | None
+) -> ReferrerCarry | None:
+    """The referrers to carry for every manifest of ``tree``, found before anything moves,
+    and the signatures a verification policy accepted."""
+    verified = verdict.verified if verdict is not None else None
+    if wanted is None:
+        return ReferrerCarry(verified) if verified is not None and verified.nodes else None
     subjects = [tree.top.digest, *(child.digest for child in tree.children)]
-    return prepare_referrers(ends.src, ends.source.repository, subjects, wanted)
+    carry = prepare_referrers(ends.src, ends.source.repository, subjects, wanted)
+    return with_verified(carry, verified)
 
 
 #: Makes blobs present at the destination: (blobs, progress, cancel) -> what happened.
@@ -240,7 +274,7 @@ def _copy_blobs(
     return tally
 
 
-def _unchanged(ends: _Ends, present: Descriptor) -> CopyResult:
+def _unchanged(ends: _Ends, present: Descriptor, verdict: Verdict | None) -> CopyResult:
     return CopyResult(
         source=str(ends.source),
         destination=str(ends.destination),
@@ -253,6 +287,7 @@ def _unchanged(ends: _Ends, present: Descriptor) -> CopyResult:
         bytes_copied=0,
         manifests_pushed=0,
         unchanged=True,
+        verification=verdict.decision if verdict else None,
     )
 
 
@@ -262,6 +297,8 @@ def _copied(
     plan: CopyPlan,
     tally: BlobTally,
     carried: ReferrersResult | None,
+    *,
+    verdict: Verdict | None,
 ) -> CopyResult:
     top, destination = tree.top, ends.destination
     return CopyResult(
@@ -278,6 +315,7 @@ def _copied(
         bytes_copied=tally.bytes,
         manifests_pushed=len(plan.manifests),
         referrers=carried,
+        verification=verdict.decision if verdict else None,
     )
 
 

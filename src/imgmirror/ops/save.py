@@ -17,7 +17,7 @@ import os
 import shlex
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -37,7 +37,7 @@ from imgmirror.archive.scatter import write_scattered
 from imgmirror.archive.writer import Piece, stream_archive
 from imgmirror.auth.credentials import Credential, CredentialInput
 from imgmirror.errors import ArchiveError
-from imgmirror.model.artifacts import ReferrerChoice, ReferrersArg
+from imgmirror.model.artifacts import ArtifactFilter, ReferrerChoice, ReferrersArg
 from imgmirror.model.compression import compress
 from imgmirror.model.digest import Digest
 from imgmirror.model.manifest import Descriptor, parse_config
@@ -49,6 +49,7 @@ from imgmirror.referrers.archive import with_referrers
 from imgmirror.registry.fetch import fetch_image
 from imgmirror.registry.pool import ClientPool
 from imgmirror.transport.client import RegistryClient
+from imgmirror.verify.gate import Gate
 
 __all__ = [
     "SaveResult",
@@ -94,6 +95,7 @@ class SaveResult:
     streamed: bool = False
     referrers: tuple[str, ...] = ()
     referrers_failed: tuple[str, ...] = ()
+    verification: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict (``--json`` output)."""
@@ -224,6 +226,7 @@ def save(
     progress: ProgressListener | None = None,
     referrers: ReferrersArg = None,
     referrers_optional: bool = False,
+    verify: Gate | None = None,
 ) -> SaveResult:
     """[imgmirror.save][imgmirror.api.save.save] inside ``pool``: its arguments parsed into
     values, then [save_images][imgmirror.ops.save.save_images]."""
@@ -236,6 +239,7 @@ def save(
         src_creds=Credential.coerce(src_creds, setting="src_creds"),
         progress=progress,
         referrers=ReferrerChoice.parse(referrers, referrers_optional),
+        verify=verify,
     )
 
 
@@ -249,14 +253,20 @@ def save_images(
     src_creds: Credential | None = None,
     progress: ProgressListener | None = None,
     referrers: ReferrerChoice | None = None,
+    verify: Gate | None = None,
 ) -> SaveResult:
     """Save ``images`` into one archive at ``path`` inside ``pool`` (its clients, tokens and
-    ``jobs``); see [imgmirror.save][imgmirror.api.save.save].
+    ``jobs``); see [imgmirror.save][imgmirror.api.save.save]. With ``verify``, every image is
+    checked before the archive gets a byte, and (but for ``legacy``) the signatures and
+    attestations are stored beside it.
 
     Raises:
+        PolicyRefused: ``verify`` refused an image; nothing is left at ``path``.
         ImgmirrorError: any failure; nothing is left at ``path`` then.
     """
     chosen = _chosen_platforms(platforms, format)
+    if verify is not None and referrers is None and format != "legacy":
+        referrers = ReferrerChoice(ArtifactFilter(("sig", "att")))  # what was verified
     if referrers is not None and format == "legacy":
         raise ArchiveError(
             "the legacy format cannot hold referrers", hint="save in the docker or oci format"
@@ -272,6 +282,7 @@ def save_images(
 
     with open_output(shown) as out:
         items, saved = _resolve(pool, parsed, src_creds, format)
+        decisions = _verified(verify, client_for, items, saved)
         items, left_behind = with_referrers(items, client_for, referrers)
         plan = plan_archive(items, format)
         blobs = [e.blob for e in plan.entries if isinstance(e, BlobEntry | LayerTarEntry)]
@@ -287,7 +298,30 @@ def save_images(
         streamed=not out.seekable,
         referrers=tuple(str(r.referrer.digest) for item in items for r in item.referrers),
         referrers_failed=tuple(left_behind),
+        verification=decisions,
     )
+
+
+def _verified(
+    gate: Gate | None,
+    client_for: Callable[[Origin], RegistryClient],
+    items: Sequence[SaveItem],
+    saved: Sequence[SavedImage],
+) -> tuple[dict[str, Any], ...]:
+    """Each image's decision, before the archive gets a byte.
+
+    Raises:
+        PolicyRefused: one is refused.
+    """
+    if gate is None:
+        return ()
+    out = []
+    for item, image in zip(items, saved, strict=True):
+        digest = item.tree.source_digest or item.tree.top.digest
+        client = client_for(item.origin)
+        verdict = gate.check(client, item.origin.repository, image.source, digest, item.tree)
+        out.append(verdict.decision.to_json())
+    return tuple(out)
 
 
 def _write_archive(  # noqa: PLR0917 - one private step of save_images

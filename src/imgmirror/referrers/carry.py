@@ -30,7 +30,14 @@ from imgmirror.referrers.discover import Discovered, discover
 from imgmirror.registry.manifests import plan_copy, store_manifests
 from imgmirror.transport.client import RegistryClient
 
-__all__ = ["ReferrerCarry", "ReferrersResult", "SendBlobs", "prepare_referrers", "push_referrers"]
+__all__ = [
+    "ReferrerCarry",
+    "ReferrersResult",
+    "SendBlobs",
+    "prepare_referrers",
+    "push_referrers",
+    "with_verified",
+]
 
 
 @attrs.frozen
@@ -197,3 +204,17 @@ def prepare_referrers(
             raise
         return ReferrerCarry(None, f"referrers of {subjects[0]} were not looked up: {exc}")
     return ReferrerCarry(found, optional=wanted.optional)
+
+
+def with_verified(carry: ReferrerCarry, verified: Discovered | None) -> ReferrerCarry:
+    """``carry`` plus the referrers a verification policy accepted (each once)."""
+    if verified is None or not verified.nodes:
+        return carry
+    if carry.discovered is None:
+        return attrs.evolve(carry, discovered=verified)
+    have = {node.referrer.digest for root in carry.discovered.nodes for node in root.walk()}
+    extra = tuple(n for n in verified.nodes if n.referrer.digest not in have)
+    merged = Discovered(
+        carry.discovered.nodes + extra, {**verified.trees, **carry.discovered.trees}
+    )
+    return attrs.evolve(carry, discovered=merged)

@@ -203,6 +203,8 @@ def find_referrers(
         InvalidArtifactType: an unknown type name.
         ReferrerError: a referrers index that is not one, a cycle, an inconsistent referrer.
     """
+    # session imports the operations, which import verify, which imports this module
+
     reference = image if isinstance(image, Reference) else Reference.parse(image)
     wanted = ArtifactFilter.parse(types) or ArtifactFilter()
     creds = Credential.coerce(src_creds, setting="src_creds")

@@ -9,27 +9,32 @@ node marks). docs/sync.md documents every key. This module does no I/O: callers 
 
 from __future__ import annotations
 
+import os
+
 import attrs
 import yaml
 
 from imgmirror.errors import ImgmirrorError, InvalidSyncFile
 from imgmirror.model.artifacts import ArtifactFilter, ReferrerChoice
 from imgmirror.model.documents import MAX_FILE_BYTES, DocumentLimit, compose_yaml
+from imgmirror.model.linregex import LinearRegex, LinearRegexError
 from imgmirror.model.naming import Prefix, under_prefix
 from imgmirror.model.platform import Platform
 from imgmirror.model.reference import Reference
 from imgmirror.syncing.semver import SemverError, parse_range
-from imgmirror.syncing.tagregex import TagRegex, TagRegexError
 from imgmirror.syncing.tagselect import TagSelector
+from imgmirror.verify.policy import Policy
+from imgmirror.verify.policyfile import policy_from_node
 
 __all__ = ["SyncEntry", "SyncSpec", "parse_image_list", "parse_sync_file"]
 
 _TOP_KEYS = ("defaults", "images")
 _REFERRER_KEYS = ("referrers", "referrers-optional")
-_DEFAULT_KEYS = ("to", "keep-registry", "platforms", "authfile", *_REFERRER_KEYS)
+_DEFAULT_KEYS = ("to", "keep-registry", "platforms", "authfile", "verify", *_REFERRER_KEYS)
 _SELECT_KEYS = ("tags", "tags-regex", "exclude-regex", "semver", "newest", "all-tags")
 _ENTRY_KEYS = (
-    "image", "repository", "to", "keep-registry", "platforms", *_REFERRER_KEYS, *_SELECT_KEYS
+    "image", "repository", "to", "keep-registry", "platforms", "verify", *_REFERRER_KEYS,
+    *_SELECT_KEYS,
 )  # fmt: skip
 
 
@@ -45,6 +50,7 @@ class SyncEntry:
         origin: ``file:line`` of the entry, for messages.
         referrers: which referrers to carry with each image, and whether they must (None:
             none).
+        verify: the verification policy each image must meet (None: none).
     """
 
     source: Reference
@@ -55,6 +61,7 @@ class SyncEntry:
     platforms: tuple[Platform, ...] | None
     origin: str
     referrers: ReferrerChoice | None = None
+    verify: Policy | None = None
 
     @property
     def key(self) -> str:
@@ -138,11 +145,11 @@ def _platforms(origin: str, node: yaml.Node) -> tuple[Platform, ...]:
         raise _fail(origin, node, str(exc)) from None
 
 
-def _regex(origin: str, node: yaml.Node, key: str) -> TagRegex:
+def _regex(origin: str, node: yaml.Node, key: str) -> LinearRegex:
     text = str(_scalar(origin, node, str, key))
     try:
-        return TagRegex.compile(text)
-    except TagRegexError as exc:
+        return LinearRegex.compile(text)
+    except LinearRegexError as exc:
         raise _fail(
             origin,
             node,
@@ -257,6 +264,17 @@ class _Defaults:
     platforms: tuple[Platform, ...] | None = None
     authfile: str | None = None
     referrers: _Referrers = attrs.field(factory=_Referrers)
+    verify: Policy | None = None
+
+
+def _verify(origin: str, fields: dict, given: Policy | None, base: Policy | None) -> Policy | None:  # type: ignore[type-arg]
+    """``verify:`` of a mapping (``given``, the CLI's policy, wins; else ``base``)."""
+    if given is not None:
+        return given
+    if "verify" not in fields:
+        return base
+    folder = None if origin.startswith("<") else os.path.dirname(origin) or "."
+    return policy_from_node(fields["verify"][1], origin, base=folder, error=InvalidSyncFile)
 
 
 def _prefix(origin: str, node: yaml.Node | None, text: str) -> Prefix:
@@ -267,7 +285,11 @@ def _prefix(origin: str, node: yaml.Node | None, text: str) -> Prefix:
 
 
 def _defaults(
-    origin: str, node: yaml.Node | None, to: str | None, referrers: _Referrers
+    origin: str,
+    node: yaml.Node | None,
+    to: str | None,
+    referrers: _Referrers,
+    verify: Policy | None = None,
 ) -> _Defaults:
     fields = _mapping(origin, node, _DEFAULT_KEYS, "defaults") if node is not None else {}
     prefix = None
@@ -284,6 +306,7 @@ def _defaults(
         if "authfile" in fields
         else None,
         referrers=referrers if referrers.given else _Referrers.read(origin, fields, _Referrers()),
+        verify=_verify(origin, fields, verify, None),
     )
 
 
@@ -311,7 +334,7 @@ def _entry(origin: str, node: yaml.Node, defaults: _Defaults) -> SyncEntry:
             raise _fail(origin, node, _NO_DESTINATION)
         return SyncEntry(
             source, None, defaults.prefix, None, defaults.keep_registry, defaults.platforms, where,
-            defaults.referrers.choice,
+            defaults.referrers.choice, defaults.verify,
         )  # fmt: skip
     fields = _mapping(origin, node, _ENTRY_KEYS, "an images entry")
     if ("image" in fields) == ("repository" in fields):
@@ -346,6 +369,7 @@ def _entry(origin: str, node: yaml.Node, defaults: _Defaults) -> SyncEntry:
         else defaults.platforms,
         origin=where,
         referrers=referrers.choice,
+        verify=_verify(origin, fields, None, defaults.verify),
     )
 
 
@@ -355,10 +379,13 @@ def parse_sync_file(
     *,
     to: str | None = None,
     referrers: ReferrerChoice | None = None,
+    verify: Policy | None = None,
 ) -> SyncSpec:
     """Parse a sync file; ``to`` (the ``--to`` option) replaces ``defaults.to``, and
     ``referrers`` (``--referrers``, ``--referrers-optional``) replaces ``defaults.referrers``
-    and ``defaults.referrers-optional``; an entry's own keys win.
+    and ``defaults.referrers-optional``; an entry's own keys win. ``verify`` (``--policy``,
+    ``--verify-key``) replaces ``defaults.verify``; an entry's own ``verify:`` (a policy, or
+    ``false``) still wins.
 
     Raises:
         InvalidSyncFile: anything wrong, naming ``origin:line``.
@@ -388,7 +415,7 @@ def parse_sync_file(
         raise _fail(origin, root, "the file needs an images: list")
     option = _Referrers(referrers.types, referrers.optional, True) if referrers else _Referrers()
     defaults = _defaults(
-        origin, fields["defaults"][1] if "defaults" in fields else None, to, option
+        origin, fields["defaults"][1] if "defaults" in fields else None, to, option, verify
     )
     images = fields["images"][1]
     if not isinstance(images, yaml.SequenceNode) or not images.value:

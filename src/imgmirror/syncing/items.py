@@ -25,6 +25,7 @@ from imgmirror.registry.pool import ClientPool
 from imgmirror.syncing.file import SyncEntry, SyncSpec, parse_sync_file
 from imgmirror.syncing.tagselect import NoTagsSelected, select_tags
 from imgmirror.transport.client import RegistryClient
+from imgmirror.verify.policy import Policy
 
 __all__ = [
     "SyncItem",
@@ -46,6 +47,7 @@ class SyncItem:
     platforms: tuple[Platform, ...] | None
     origin: str
     referrers: ReferrerChoice | None = None
+    verify: Policy | None = None
 
 
 def load_sync_file(
@@ -53,9 +55,10 @@ def load_sync_file(
     *,
     to: str | None = None,
     referrers: ReferrerChoice | None = None,
+    verify: Policy | None = None,
 ) -> SyncSpec:
     """Read and parse a sync file; a relative ``authfile:`` is taken from the file's folder.
-    ``to`` and ``referrers`` replace the file's defaults (see
+    ``to``, ``referrers`` and ``verify`` replace the file's defaults (see
     :func:`~imgmirror.syncing.file.parse_sync_file`).
 
     Raises:
@@ -65,7 +68,7 @@ def load_sync_file(
         text = read_capped_text(path)
     except (OSError, ValueError) as exc:  # a DocumentLimit or a UnicodeDecodeError
         raise InvalidSyncFile(f"cannot read sync file {os.fspath(path)}: {exc}") from None
-    spec = parse_sync_file(text, os.fspath(path), to=to, referrers=referrers)
+    spec = parse_sync_file(text, os.fspath(path), to=to, referrers=referrers, verify=verify)
     if spec.authfile is not None:
         spec = attrs.evolve(spec, authfile=str(Path(path).parent / spec.authfile))
     return spec
@@ -89,6 +92,7 @@ def expand_entry(entry: SyncEntry, tags: Sequence[str] | None) -> list[SyncItem]
             entry.platforms,
             entry.origin,
             entry.referrers,
+            entry.verify,
         )
         for source in sources
     ]

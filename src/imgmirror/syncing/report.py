@@ -2,11 +2,14 @@
 the :class:`SyncObserver` a caller subclasses to hear about images as they go.
 
 Actions: ``copied`` (the destination tag now has the source's digest), ``unchanged`` (it had
-it already), ``would-copy`` (a dry run found it missing or different) and ``failed`` (with a
-one-line ``error``). This module does no I/O.
+it already), ``would-copy`` (a dry run found it missing or different), ``refused`` (the
+verification policy refused it: nothing was written; ``error`` says why) and ``failed`` (with
+a one-line ``error``). This module does no I/O.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import attrs
 
@@ -21,10 +24,12 @@ class SyncResult:
         source, destination: full references (a failed repository entry names the
             repository and the destination prefix).
         digest: the manifest digest the destination tag has (or would have); None on failure.
-        action: ``copied``, ``unchanged``, ``would-copy`` or ``failed``.
+        action: ``copied``, ``unchanged``, ``would-copy``, ``refused`` or ``failed``.
         bytes_copied: blob bytes sent for this image (shared blobs counted once).
         error: the one-line error of a failure.
         origin: ``file:line`` of the entry that selected the image.
+        verification: the verification policy's decision (by which key or identity, which
+            attestations, or the refusal), when the entry has a policy.
     """
 
     source: str
@@ -34,10 +39,11 @@ class SyncResult:
     bytes_copied: int = 0
     error: str | None = None
     origin: str = ""
+    verification: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, object]:
-        """The ``--json`` line for this image."""
-        return attrs.asdict(self)
+        """The ``--json`` line for this image (``verification`` only under a policy)."""
+        return attrs.asdict(self, filter=lambda a, v: a.name != "verification" or v is not None)
 
 
 @attrs.frozen
@@ -65,13 +71,18 @@ class SyncReport:
         return self.count("failed")
 
     @property
+    def refused(self) -> int:
+        """Images the verification policy refused."""
+        return self.count("refused")
+
+    @property
     def bytes_copied(self) -> int:
         return sum(r.bytes_copied for r in self.results)
 
     @property
     def ok(self) -> bool:
-        """Nothing failed."""
-        return self.failed == 0
+        """Nothing failed and nothing was refused."""
+        return self.failed == 0 and self.refused == 0
 
     def summary(self) -> dict[str, object]:
         """The ``--json`` summary object (the last line)."""
@@ -84,6 +95,8 @@ class SyncReport:
         }
         if self.dry_run:
             out["would_copy"] = self.count("would-copy")
+        if self.refused:
+            out["refused"] = self.refused
         return out
 
     def to_json(self) -> dict[str, object]:

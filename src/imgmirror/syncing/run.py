@@ -24,12 +24,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
 from imgmirror.auth.credentials import Credential, CredentialInput
-from imgmirror.errors import ImgmirrorError
+from imgmirror.errors import ImgmirrorError, PolicyRefused
 from imgmirror.model.platform import PlatformsArg, parse_platforms
 from imgmirror.model.reference import Reference
 from imgmirror.ops.copy import CopyResult, copy_image
@@ -40,7 +40,9 @@ from imgmirror.syncing.file import SyncEntry, SyncSpec
 from imgmirror.syncing.items import SyncItem, expand_listed, load_sync_file, only_one_registry
 from imgmirror.syncing.report import SyncObserver, SyncReport, SyncResult
 from imgmirror.syncing.shards import Shard
+from imgmirror.syncing.verifying import Gates
 from imgmirror.transport.client import RegistryClient
+from imgmirror.verify.policy import Policy
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -62,6 +64,7 @@ class _Run:
     progress: ProgressListener
     stop: threading.Event = attrs.field(factory=threading.Event)
     aborted: threading.Event = attrs.field(factory=threading.Event)
+    gates: Gates = attrs.field(factory=Gates)
 
     def abort(self) -> None:
         """Ctrl-C: start nothing more and stop every transfer at its next chunk."""
@@ -94,14 +97,18 @@ class _Run:
         )
         if fresh.wanted is None:
             raise fresh.source_error or ImgmirrorError(f"{source} does not exist at the source")
-        return _result(item, str(fresh.wanted), "unchanged" if fresh.current else "would-copy")
+        checked = self.gates.verdict(
+            self.src(source.registry), item, str(fresh.wanted), fresh.current
+        )
+        action = "unchanged" if fresh.current else "would-copy"
+        return _result(item, str(fresh.wanted), action, verification=checked)
 
     def copy(self, item: SyncItem) -> CopyResult:
         """One image through the pool's blob engine (shared budget, mounts, dedupe)."""
         return copy_image(
             self.pool, item.source, item.destination, platforms=item.platforms,
             src_creds=self.src_cred, dest_creds=self.dst_cred, progress=self.progress,
-            cancel=self.aborted, referrers=item.referrers,
+            cancel=self.aborted, referrers=item.referrers, verify=self.gates.get(item.verify),
         )  # fmt: skip
 
     def settle(self, item: SyncItem) -> SyncResult:
@@ -113,9 +120,10 @@ class _Run:
         copied = self.copy(item)
         for failure in copied.referrers.failed if copied.referrers else ():
             log.warning("%s: %s", item.destination, failure)
+        checked = copied.verification.to_json() if copied.verification else None
         if copied.unchanged:
-            return _result(item, copied.digest, "unchanged")
-        return _result(item, copied.digest, "copied", copied.bytes_copied)
+            return _result(item, copied.digest, "unchanged", verification=checked)
+        return _result(item, copied.digest, "copied", copied.bytes_copied, verification=checked)
 
     def one(self, item: SyncItem) -> SyncResult | None:
         if self.stop.is_set():
@@ -123,6 +131,11 @@ class _Run:
         self.observer.started(str(item.source), str(item.destination))
         try:
             result = self.settle(item)
+        except PolicyRefused as exc:
+            refusal = {"digest": exc.digest, "accepted": False, "reason": exc.reason}
+            result = _result(item, None, "refused", error=str(exc), verification=refusal)
+            if self.fail_fast:
+                self.stop.set()
         except ImgmirrorError as exc:
             result = _result(item, None, "failed", error=str(exc))
             if self.fail_fast:
@@ -132,7 +145,13 @@ class _Run:
 
 
 def _result(
-    item: SyncItem, digest: str | None, action: str, nbytes: int = 0, error: str | None = None
+    item: SyncItem,
+    digest: str | None,
+    action: str,
+    nbytes: int = 0,
+    *,
+    error: str | None = None,
+    verification: dict[str, Any] | None = None,
 ) -> SyncResult:
     return SyncResult(
         source=str(item.source),
@@ -142,6 +161,7 @@ def _result(
         bytes_copied=nbytes,
         error=error,
         origin=item.origin,
+        verification=verification,
     )
 
 
@@ -205,6 +225,8 @@ def sync(
     fail_fast: bool = False,
     shard: Shard | str | None = None,
     observer: SyncObserver | None = None,
+    verify: Policy | None = None,
+    verify_cache: str | None = None,
 ) -> SyncReport:
     """[imgmirror.sync][imgmirror.api.sync.sync] inside ``pool``: its arguments parsed into
     values, then [sync_spec][imgmirror.syncing.run.sync_spec].
@@ -224,6 +246,8 @@ def sync(
         fail_fast=fail_fast,
         shard=Shard.parse(shard) if isinstance(shard, str) else shard,
         observer=observer,
+        verify=verify,
+        verify_cache=verify_cache,
     )
 
 
@@ -240,13 +264,15 @@ def sync_spec(
     fail_fast: bool = False,
     shard: Shard | None = None,
     observer: SyncObserver | None = None,
+    verify: Policy | None = None,
+    verify_cache: str | None = None,
 ) -> SyncReport:
     """Mirror every image ``spec`` selects inside ``pool`` (its clients, tokens, blob engine
     and ``jobs``; the file's ``authfile:`` is asked first when the pool was given none); see
     [imgmirror.sync][imgmirror.api.sync.sync]."""
     started = time.monotonic()
     if not isinstance(spec, SyncSpec):
-        spec = load_sync_file(spec, to=to)
+        spec = load_sync_file(spec, to=to, verify=verify)
     entries = [e for e in spec.entries if shard is None or shard.owns(e.key)]
     wanted = parse_platforms(platforms)
     if wanted is not None:
@@ -260,10 +286,14 @@ def sync_spec(
         pool, src_cred, dst_cred, pool.jobs, dry_run, fail_fast, watcher,
         progress or NullProgress(),
     )  # fmt: skip
+    run.gates = Gates.load((e.verify for e in entries), verify_cache)
     items, failures = _expand_all(run, entries)
     if dst_cred is not None:
         only_one_registry("destination", {i.destination.registry for i in items})
     watcher.expanded(len(items))
-    done = _map(run, run.one, items)
+    try:
+        done = _map(run, run.one, items)
+    finally:
+        run.gates.save()
     results = failures + [r for r in done if isinstance(r, SyncResult)]
     return SyncReport(tuple(results), time.monotonic() - started, dry_run)

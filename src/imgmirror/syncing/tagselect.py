@@ -10,7 +10,7 @@ A :class:`TagSelector` holds the filters a ``repository:`` entry of a sync file 
    version, else versions first (highest first) and then the other tags in reverse natural
    order.
 
-Regexes are RE2 (:class:`~imgmirror.syncing.tagregex.TagRegex`: linear time whatever the
+Regexes are RE2 ([LinearRegex][imgmirror.model.linregex.LinearRegex]: linear time whatever the
 tag), searched, not anchored: use ``^`` and ``$``. This module does no I/O.
 """
 
@@ -22,8 +22,8 @@ from collections.abc import Iterable
 import attrs
 
 from imgmirror.errors import NoTagsSelected
+from imgmirror.model.linregex import LinearRegex
 from imgmirror.syncing.semver import Range, parse_version
-from imgmirror.syncing.tagregex import TagRegex
 
 __all__ = ["NoTagsSelected", "TagSelector", "select_tags", "version_order"]
 
@@ -37,8 +37,8 @@ class TagSelector:
 
     tags: tuple[str, ...] = ()
     all_tags: bool = False
-    tags_regex: TagRegex | None = None
-    exclude_regex: TagRegex | None = None
+    tags_regex: LinearRegex | None = None
+    exclude_regex: LinearRegex | None = None
     semver: Range | None = None
     newest: int | None = None
 
