@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         InvalidPlatform,
         InvalidReference,
         InvalidSyncFile,
+        KubernetesError,
         ManifestError,
         NetworkError,
         NotFound,
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
         UnsupportedMediaType,
         VerificationError,
     )
+    from imgmirror.findimages.found import FoundImage
+    from imgmirror.findimages.scan import find_images
     from imgmirror.model.digest import Digest
     from imgmirror.model.platform import Platform
     from imgmirror.model.reference import Reference
@@ -98,6 +101,8 @@ _LAZY = {
     "SyncReport": "syncing.report",
     "SyncResult": "syncing.report",
     "find_referrers": "referrers.discover",
+    "find_images": "findimages.scan",
+    "FoundImage": "findimages.found",
 }
 
 __all__ = [
@@ -109,6 +114,7 @@ __all__ = [
     "CredentialsError",
     "DefaultKeychain",
     "Digest",
+    "FoundImage",
     "ImageRequest",
     "ImgmirrorError",
     "Inspection",
@@ -119,6 +125,7 @@ __all__ = [
     "InvalidReference",
     "InvalidSyncFile",
     "Keychain",
+    "KubernetesError",
     "ManifestError",
     "NetworkError",
     "NodeConfig",
@@ -145,6 +152,7 @@ __all__ = [
     "VerificationError",
     "__version__",
     "copy",
+    "find_images",
     "find_referrers",
     "image_digest",
     "inspect",

@@ -3,7 +3,8 @@
 No protocol logic lives here. :mod:`.common` holds the app and what the commands share;
 :mod:`.transfer` has ``copy``, ``save`` and ``push``; :mod:`.secret` the pull-Secret tools;
 :mod:`.nodes` ``node-config``; :mod:`.lookup` ``ls``, ``digest``, ``inspect``, ``catalog``;
-:mod:`.sync` the ``sync`` command; :mod:`.referrers` the referrers listing.
+:mod:`.sync` the ``sync`` command; :mod:`.referrers` the referrers listing;
+:mod:`.findimages` ``find-images``.
 :func:`main` answers ``--version`` before importing any of them (typer, rich, attrs), and
 accepts ``--debug`` after the command as well as before it.
 """
@@ -50,6 +51,7 @@ COMMANDS = {
     "digest": "lookup",
     "inspect": "lookup",
     "referrers": "referrers",
+    "find-images": "findimages",
 }
 
 

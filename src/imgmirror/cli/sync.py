@@ -208,6 +208,14 @@ def sync_command(
     quiet: QuietOpt = False,
     referrers: ReferrersOpt = None,
     referrers_optional: ReferrersOptionalOpt = False,
+    lock: Annotated[
+        str | None,
+        typer.Option(
+            "--lock",
+            metavar="FILE",
+            help="Pin each image: entry of FILE to its digest in this lock (find-images --lock).",
+        ),
+    ] = None,
 ) -> None:
     from imgmirror.model.artifacts import ArtifactFilter  # noqa: PLC0415 - imported when the command runs
     from imgmirror.model.platform import Platform  # noqa: PLC0415
@@ -227,6 +235,8 @@ def sync_command(
         )
     if shard is not None and shards is not None:
         raise typer.BadParameter("give --shard I/N or --shards N, not both")
+    if lock is not None and file is None:
+        raise typer.BadParameter("--lock pins a sync FILE; a lock is itself an --images list")
     try:
         chosen = Shard.parse(shard) if shard is not None else None
         if shards is not None:
@@ -249,6 +259,10 @@ def sync_command(
             spec = load_sync_file(
                 file, to=to, referrers=wanted_referrers, referrers_optional=referrers_optional
             )
+            if lock is not None:
+                from imgmirror.findimages.lock import parse_lock, pin_spec  # noqa: PLC0415
+
+                spec = pin_spec(spec, parse_lock(_read(lock), lock), lock)
         live = sys.stderr if not (quiet or as_json) and sys.stderr.isatty() else None
         lines = SyncLines(as_json=as_json, live=live, quiet=quiet)
         try:

@@ -9,6 +9,8 @@ from typing import Any
 
 import attrs
 
+from imgmirror.model.pause import PauseCheck
+
 __all__ = ["FindReport", "FoundImage", "Hint", "InputError", "Source", "collect"]
 
 
@@ -111,19 +113,30 @@ class InputError:
 
 @attrs.frozen
 class FindReport:
-    """Everything one scan found: images (sorted by text), hints, errors and notes."""
+    """Everything one scan found: images (sorted by text), hints, errors and notes, and with
+    ``kubeadm`` and a node's runtime configuration, the pause image check."""
 
     images: tuple[FoundImage, ...] = ()
     hints: tuple[Hint, ...] = ()
     errors: tuple[InputError, ...] = ()
     notes: tuple[str, ...] = ()
+    pause: PauseCheck | None = None
 
     def to_json(self) -> dict[str, Any]:
+        pause = self.pause
         return {
             "images": [image.to_json() for image in self.images],
             "hints": [hint.to_json() for hint in self.hints],
             "errors": [error.to_json() for error in self.errors],
             "notes": list(self.notes),
+            "pause": None
+            if pause is None
+            else {
+                "status": pause.status,
+                "expected": pause.expected,
+                "configured": pause.configured,
+                "message": pause.message,
+            },
         }
 
 
