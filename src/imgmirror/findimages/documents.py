@@ -27,7 +27,6 @@ __all__ = ["Document", "line_of", "load_documents", "split_documents"]
 _MARKER = re.compile(r"^---(?:[ \t]|$)")
 _CRD = re.compile(r"^kind:[ \t]*['\"]?CustomResourceDefinition['\"]?[ \t]*(?:#.*)?$", re.MULTILINE)
 _NESTED = re.compile(r"^[ \t]*-?[ \t]*kind:[ \t]*\S", re.MULTILINE)
-_MAX_DEPTH = 200
 
 
 @attrs.frozen
@@ -68,16 +67,6 @@ def _only_crds(chunk: str) -> bool:
     return bool(_CRD.search(chunk)) and len(_NESTED.findall(chunk)) == 1
 
 
-def _depth_ok(value: Any, depth: int = 0) -> bool:
-    if depth > _MAX_DEPTH:
-        return False
-    if isinstance(value, dict):
-        return all(_depth_ok(v, depth + 1) for v in value.values())
-    if isinstance(value, list):
-        return all(_depth_ok(v, depth + 1) for v in value)
-    return True
-
-
 def _parse(yaml: YAML, chunk: str, origin: str, first: int) -> Any:
     try:
         # blank lines in front keep the parser's line numbers those of the whole stream
@@ -90,10 +79,13 @@ def _parse(yaml: YAML, chunk: str, origin: str, first: int) -> Any:
             except ValueError:
                 pass
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else first
+        last = first + max(chunk.count("\n") - 1, 0)  # the parser may point past the end
+        line = min(mark.line + 1, last) if mark is not None else first
         raise _Failed(InputError(f"{origin}:{line}", f"YAML syntax error: {exc.problem}")) from None
     except YAMLError as exc:
         raise _Failed(InputError(f"{origin}:{first}", f"YAML error: {exc}")) from None
+    except RecursionError:
+        raise _Failed(InputError(f"{origin}:{first}", "nested too deeply")) from None
 
 
 class _Failed(Exception):
@@ -118,9 +110,6 @@ def load_documents(text: str, origin: str) -> tuple[list[Document], list[InputEr
             errors.append(failed.error)
             continue
         if data is None:
-            continue
-        if not _depth_ok(data):
-            errors.append(InputError(f"{origin}:{first}", f"nested deeper than {_MAX_DEPTH}"))
             continue
         documents.append(Document(data, origin, first))
     return documents, errors

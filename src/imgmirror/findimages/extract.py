@@ -77,7 +77,7 @@ _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 _ENV_NAME = re.compile(r"(?:^|_)IMAGES?(?:_|$)|^RELATED_IMAGE", re.IGNORECASE)
 _KEY_NAME = re.compile(r"(?:^|[._-])images?(?:$|[._-])|[a-z]Images?$|^images?$", re.IGNORECASE)
 _FLAG = re.compile(r"^-{1,2}([A-Za-z0-9][A-Za-z0-9._-]*)(?:=(.*))?$", re.DOTALL)
-_MAX_NODES = 1_000_000
+_MAX_NODES = 200_000
 
 
 @attrs.frozen
@@ -270,9 +270,12 @@ def candidates(document: Document) -> list[Candidate]:
     """Every candidate of one document (``List`` items included), in document order.
 
     Raises:
-        ValueError: the document expands past the node budget.
+        ValueError: the document expands past the node budget or nests too deeply.
     """
-    return list(_object(document.data, document.origin, document.line))
+    try:
+        return list(_object(document.data, document.origin, document.line))
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _object(data: Any, origin: str, line: int) -> Iterator[Candidate]:

@@ -94,6 +94,8 @@ def judge(text: str, *, direct: bool) -> tuple[Verdict, str]:
     except InvalidReference as exc:
         if direct:
             return "hint", f"a container image that does not parse: {exc.message}"
+        if "{{" in value or "${" in value:
+            return "hint", "a template placeholder that was not rendered"
         shaped = "/" in value and ":" in value and "://" not in value
         if shaped and not _SPACE.search(value) and not value.startswith(_BAD_START):
             return "hint", f"looks like an image but does not parse: {exc.message}"
