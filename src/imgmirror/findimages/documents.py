@@ -26,7 +26,6 @@ __all__ = ["Document", "line_of", "load_documents", "split_documents"]
 
 _MARKER = re.compile(r"^---(?:[ \t]|$)")
 _CRD = re.compile(r"^kind:[ \t]*['\"]?CustomResourceDefinition['\"]?[ \t]*(?:#.*)?$", re.MULTILINE)
-_NESTED = re.compile(r"^[ \t]*-?[ \t]*kind:[ \t]*\S", re.MULTILINE)
 
 
 @attrs.frozen
@@ -63,8 +62,9 @@ def line_of(container: Any, key: Any, default: int) -> int:
 
 
 def _only_crds(chunk: str) -> bool:
-    """A lone CustomResourceDefinition (one ``kind:`` line, at the top level)."""
-    return bool(_CRD.search(chunk)) and len(_NESTED.findall(chunk)) == 1
+    """A CustomResourceDefinition: its top-level ``kind:`` (column 0) says so (a ``List``
+    of them has ``kind: List`` there, and is parsed)."""
+    return bool(_CRD.search(chunk))
 
 
 def _parse(yaml: YAML, chunk: str, origin: str, first: int) -> Any:
