@@ -97,6 +97,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "benchmarks.run", *session.posargs)
     session.run("python", "-m", "benchmarks.syncbench")  # the sync section, after the rest
     session.run("python", "-m", "benchmarks.librss")  # RSS across 40 library copies
+    session.run("python", "-m", "benchmarks.findimages")  # recall over published manifests
     if os.geteuid() == 0:  # the latency lab needs a network namespace
         session.run("python", "-m", "benchmarks.latency")
         session.run("python", "-m", "benchmarks.synclatency")

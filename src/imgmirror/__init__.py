@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         InvalidPolicy,
         InvalidReference,
         InvalidSyncFile,
+        KubernetesError,
         ManifestError,
         NetworkError,
         NoTagsSelected,
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
         UnsupportedMediaType,
         VerificationError,
     )
+    from imgmirror.findimages.found import FoundImage
+    from imgmirror.findimages.scan import find_images
     from imgmirror.model.digest import Digest
     from imgmirror.model.platform import Platform
     from imgmirror.model.reference import Reference
@@ -104,6 +107,8 @@ _LAZY = {
     "SyncReport": "syncing.report",
     "SyncResult": "syncing.report",
     "find_referrers": "api.referrers",
+    "find_images": "findimages.scan",
+    "FoundImage": "findimages.found",
 }
 
 __all__ = [
@@ -117,6 +122,7 @@ __all__ = [
     "DefaultKeychain",
     "Digest",
     "DoctorReport",
+    "FoundImage",
     "ImageRequest",
     "ImgmirrorError",
     "Inspection",
@@ -128,6 +134,7 @@ __all__ = [
     "InvalidReference",
     "InvalidSyncFile",
     "Keychain",
+    "KubernetesError",
     "ManifestError",
     "NetworkError",
     "NoTagsSelected",
@@ -159,6 +166,7 @@ __all__ = [
     "__version__",
     "copy",
     "doctor",
+    "find_images",
     "find_referrers",
     "image_digest",
     "inspect",

@@ -34,6 +34,8 @@ ImgmirrorError                     .message, .hint, .role ("source"/"destination
 ├── PolicyRefused                  the verification policy refused an image  .image, .digest
 ├── TransferCancelled              stopped: the operation failed elsewhere or was interrupted
 ├── TLSConfigError                 a CA file or a certs.d file is missing or not PEM
+├── KubernetesError                a kubeconfig that cannot be used, or a Kubernetes API
+│                                  server's refusal or error   .status (None: no reply)
 ├── NetworkError                   connection refused, DNS, timeout, stall (wraps httpx errors)
 │   └── TLSVerificationError       .host
 └── RegistryError                  .status, .method, .url (redacted), .code, .detail
@@ -67,6 +69,7 @@ __all__ = [
     "InvalidPolicy",
     "InvalidReference",
     "InvalidSyncFile",
+    "KubernetesError",
     "ListingError",
     "ManifestError",
     "NetworkError",
@@ -329,6 +332,19 @@ class TransferCancelled(ImgmirrorError):
 class TLSConfigError(ImgmirrorError):
     """A CA bundle or client certificate file (``ClientOptions.ca_file``, certs.d) cannot be
     used."""
+
+
+class KubernetesError(ImgmirrorError):
+    """A kubeconfig that cannot be used, or a Kubernetes API server's refusal or error.
+
+    Attributes:
+        status: the HTTP status of the API server's reply (403: forbidden), None when there
+            was no reply or the kubeconfig itself is the problem.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
 
 
 class NetworkError(ImgmirrorError):

@@ -3,8 +3,8 @@
 The rule (docs/design.md), from the real import graph of every module (imports at module level
 and inside functions both count; those under ``if TYPE_CHECKING:`` never run and do not):
 
-    cli > api > session > syncing, nodes > ops > verify > referrers > registry, archive
-        > transport > auth, progress > model > errors
+    cli > api > session > findimages > syncing, nodes > ops > verify > referrers
+        > registry, archive > transport > auth, progress > model > errors
 
 Packages on one line of the rule (siblings: ``syncing``/``nodes``, ``registry``/``archive``,
 ``auth``/``progress``) do not import each other. Inside a package, modules form no circle.
@@ -38,10 +38,11 @@ RANKS = {
     "ops": 7,
     "syncing": 8,
     "nodes": 8,
-    "session": 9,
-    "api": 10,
-    "cli": 11,
-    "__main__": 12,
+    "findimages": 9,
+    "session": 10,
+    "api": 11,
+    "cli": 12,
+    "__main__": 13,
 }
 
 FORBIDDEN_IN_MODEL = {"httpx", "httpcore", "h11", "socket", "subprocess", "ssl"}

@@ -4,7 +4,8 @@ No protocol logic lives here. :mod:`.common` holds the app and what the commands
 :mod:`.transfer` has ``copy``, ``save`` and ``push``; :mod:`.secret` the pull-Secret tools;
 :mod:`.nodes` ``node-config``; :mod:`.doctor` ``doctor``; :mod:`.lookup` ``ls``, ``digest``,
 ``inspect``, ``catalog``; :mod:`.sync` the ``sync`` command; :mod:`.referrers` the referrers
-listing; :mod:`.verify` ``verify``.
+listing; :mod:`.verify` ``verify``;
+:mod:`.findimages` ``find-images``.
 :func:`main` answers ``--version`` before importing any of them (typer, rich, attrs), and
 accepts ``--debug`` after the command as well as before it.
 """
@@ -53,6 +54,7 @@ COMMANDS = {
     "inspect": "lookup",
     "referrers": "referrers",
     "verify": "verify",
+    "find-images": "findimages",
 }
 
 

@@ -219,6 +219,14 @@ def sync_command(
     verify_key: VerifyKeyOpt = None,
     policy: PolicyOpt = None,
     verify_cache: VerifyCacheOpt = None,
+    lock: Annotated[
+        str | None,
+        typer.Option(
+            "--lock",
+            metavar="FILE",
+            help="Pin each image: entry of FILE to its digest in this lock (find-images --lock).",
+        ),
+    ] = None,
 ) -> None:
     from imgmirror.api.sync import sync  # noqa: PLC0415 - imported when the command runs
     from imgmirror.model.artifacts import ReferrerChoice  # noqa: PLC0415
@@ -238,6 +246,8 @@ def sync_command(
         )
     if shard is not None and shards is not None:
         raise typer.BadParameter("give --shard I/N or --shards N, not both")
+    if lock is not None and file is None:
+        raise typer.BadParameter("--lock pins a sync FILE; a lock is itself an --images list")
     try:
         chosen = Shard.parse(shard) if shard is not None else None
         if shards is not None:
@@ -264,6 +274,10 @@ def sync_command(
         else:
             assert file is not None
             spec = load_sync_file(file, to=to, referrers=wanted_referrers, verify=verify)
+            if lock is not None:
+                from imgmirror.findimages.lock import parse_lock, pin_spec  # noqa: PLC0415
+
+                spec = pin_spec(spec, parse_lock(_read(lock), lock), lock)
         live = sys.stderr if not (quiet or as_json) and sys.stderr.isatty() else None
         lines = SyncLines(as_json=as_json, live=live, quiet=quiet)
         try:
