@@ -15,10 +15,10 @@ from collections.abc import Mapping
 
 import attrs
 
-from imgmirror.errors import ImgmirrorError, InvalidSyncFile
+from imgmirror.errors import InvalidSyncFile
 from imgmirror.model.digest import Digest
 from imgmirror.model.reference import Reference
-from imgmirror.syncing.file import SyncSpec
+from imgmirror.syncing.file import SyncSpec, listed_references
 
 __all__ = ["HEADER", "Lock", "format_lock", "parse_lock", "pin_spec", "pinned_line"]
 
@@ -71,14 +71,7 @@ def parse_lock(text: str, origin: str) -> Lock:
                               hint="write one with imgmirror find-images --lock")  # fmt: skip
     digests: dict[tuple[str, str], Digest] = {}
     lines = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        content = line.split("#", 1)[0].strip()
-        if not content:
-            continue
-        try:
-            ref = Reference.parse(content)
-        except ImgmirrorError as exc:
-            raise InvalidSyncFile(f"{origin}:{number}: {exc}") from None
+    for number, content, ref in listed_references(text, origin):
         if ref.digest is None:
             raise InvalidSyncFile(f"{origin}:{number}: {content!r} has no digest")
         if ref.tag is not None:

@@ -10,6 +10,7 @@ node marks). docs/sync.md documents every key. This module does no I/O: callers 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import attrs
 import yaml
@@ -26,7 +27,7 @@ from imgmirror.syncing.tagselect import TagSelector
 from imgmirror.verify.policy import Policy
 from imgmirror.verify.policyfile import policy_from_node
 
-__all__ = ["SyncEntry", "SyncSpec", "parse_image_list", "parse_sync_file"]
+__all__ = ["SyncEntry", "SyncSpec", "listed_references", "parse_image_list", "parse_sync_file"]
 
 _TOP_KEYS = ("defaults", "images")
 _REFERRER_KEYS = ("referrers", "referrers-optional")
@@ -424,6 +425,28 @@ def parse_sync_file(
     return SyncSpec(entries, defaults.authfile, origin)
 
 
+def listed_references(text: str, origin: str) -> Iterator[tuple[int, str, Reference]]:
+    """The references of a plain list, one a line (``#`` comments and blank lines left out),
+    with each line's number and text: what an image list and a lock hold.
+
+    Raises:
+        InvalidSyncFile: the list is too large, or a line is not a reference.
+    """
+    if len(text) > MAX_FILE_BYTES:
+        raise InvalidSyncFile(
+            f"{origin}: the list is larger than {MAX_FILE_BYTES >> 20} MiB",
+            hint="split it into several lists",
+        )
+    for number, line in enumerate(text.splitlines(), start=1):
+        content = line.split("#", 1)[0].strip()
+        if not content:
+            continue
+        try:
+            yield number, content, Reference.parse(content)
+        except ImgmirrorError as exc:
+            raise InvalidSyncFile(f"{origin}:{number}: {exc}") from None
+
+
 def parse_image_list(
     text: str,
     origin: str,
@@ -439,24 +462,12 @@ def parse_image_list(
     Raises:
         InvalidSyncFile: a line is not a reference, the prefix is bad, or the list is empty.
     """
-    if len(text) > MAX_FILE_BYTES:
-        raise InvalidSyncFile(
-            f"{origin}: the list is larger than {MAX_FILE_BYTES >> 20} MiB",
-            hint="split it into several lists",
-        )
     try:
         prefix = Prefix.parse(to)
     except ImgmirrorError as exc:
         raise InvalidSyncFile(str(exc)) from None
     entries = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        content = line.split("#", 1)[0].strip()
-        if not content:
-            continue
-        try:
-            source = Reference.parse(content)
-        except ImgmirrorError as exc:
-            raise InvalidSyncFile(f"{origin}:{number}: {exc}") from None
+    for number, _, source in listed_references(text, origin):
         entries.append(
             SyncEntry(
                 source,
