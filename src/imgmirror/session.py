@@ -25,6 +25,7 @@ from imgmirror._version import __version__
 from imgmirror.auth.credentials import Credential
 from imgmirror.auth.keychain import DefaultKeychain, Keychain
 from imgmirror.registry.blobs import BlobEngine
+from imgmirror.registry.manifests import ManifestLedger
 from imgmirror.transport.client import RegistryClient
 from imgmirror.transport.tls import ClientOptions
 
@@ -96,6 +97,8 @@ class Session:
         self._resolved: dict[str, Credential | None] = {}
         self._lock = threading.Lock()
         self.blobs = BlobEngine(jobs, self.options.retry)
+        #: The manifests stored through this session (one PUT path; see its module).
+        self.manifests = ManifestLedger()
         #: Transfers at once for one call (the engine's budget, or what the call asked).
         self.jobs = jobs
 

@@ -203,7 +203,7 @@ def copy_image(
     )
     tally = send(blobs=plan.blobs, progress=listener, cancel=LinkedEvent(cancel))
     for push in plan.manifests:
-        dst.put_manifest(destination.repository, push.ref, push.raw, push.media_type)
+        session.manifests.store(dst, destination.repository, push.ref, push.raw, push.media_type)
     carried = None
     if carry is not None:
         # each referrer stops on its own failure only: a fresh event per referrer's blobs
@@ -211,6 +211,7 @@ def copy_image(
             dst,
             destination.repository,
             lambda blobs: send(blobs=blobs, progress=NullProgress(), cancel=LinkedEvent(cancel)),
+            session.manifests,
         )
     top = tree.top
     return CopyResult(

@@ -48,6 +48,7 @@ from imgmirror.progress import NullProgress, ProgressListener
 from imgmirror.referrers.archive import plan_restore
 from imgmirror.referrers.carry import ReferrersResult
 from imgmirror.registry.blobs import BlobEngine, BlobJob, BlobTally, Opener, once
+from imgmirror.registry.manifests import ManifestLedger
 from imgmirror.registry.parallel import run_parallel
 from imgmirror.session import Session
 from imgmirror.transport.client import RegistryClient
@@ -196,6 +197,7 @@ def _execute(
     clients: dict[Reference, RegistryClient],
     *,
     engine: BlobEngine,
+    ledger: ManifestLedger,
     jobs: int,
     progress: ProgressListener,
 ) -> BlobTally:
@@ -214,19 +216,16 @@ def _execute(
     )
     while streamed:
         streamed = uploader.stream_pass(streamed)
-    stored: set[tuple[str, str, Digest]] = set()
-    for target in targets:  # bottom-up by digest, each manifest once, then tags
+    for target in targets:  # bottom-up by digest, each manifest once (the ledger), then tags
         client, repo = clients[target.ref], target.ref.repository
         untagged = () if target.ref.tag is not None else (target.top,)
         for manifest in (*bottom_up(target.top, target.children), *untagged):
-            if (client.registry, repo, manifest.digest) not in stored:
-                stored.add((client.registry, repo, manifest.digest))
-                client.put_manifest(repo, str(manifest.digest), manifest.raw, manifest.media_type)
+            ledger.store(client, repo, str(manifest.digest), manifest.raw, manifest.media_type)
     for target in targets:  # tags last
         if target.ref.tag is not None:
             top = target.top
-            clients[target.ref].put_manifest(
-                target.ref.repository, target.ref.tag, top.raw, top.media_type
+            ledger.store(
+                clients[target.ref], target.ref.repository, target.ref.tag, top.raw, top.media_type
             )
     return uploader.tally
 
@@ -341,10 +340,11 @@ def push_archive(
             sources,
             clients,
             engine=session.blobs,
+            ledger=session.manifests,
             jobs=session.jobs,
             progress=progress or NullProgress(),
         )
-        carried = restore.push(clients)
+        carried = restore.push(clients, session.manifests)
     return PushResult(
         archive=str(path),
         layout=contents.layout,
