@@ -26,7 +26,7 @@ from pathlib import Path
 from .faultproxy import FaultPlan, FaultProxy
 from .images import Image, make_image, make_layer
 from .registry import Registry
-from .seed import MANIFEST_ACCEPT, RegistryClient, seed
+from .seed import RegistryClient, seed
 from .tools import require_tool, skopeo, skopeo_copy, skopeo_digest
 
 __all__ = ["RSS_LIMIT", "FaultWorld", "Outcome", "layered_image", "tags_are_complete"]
@@ -123,21 +123,9 @@ def tags_are_complete(registry: Registry) -> list[str]:
             if response.status_code == 404:  # blobs were uploaded, nothing was tagged
                 continue
             for tag in response.json().get("tags") or []:
-                _check_manifest(client, repo, tag)
+                client.assert_complete(repo, tag)
                 seen.append(f"{repo}:{tag}")
     return seen
-
-
-def _check_manifest(client: RegistryClient, repo: str, reference: str) -> None:
-    raw, _ = client.get_manifest(repo, reference, MANIFEST_ACCEPT)
-    doc = json.loads(raw)
-    for child in doc.get("manifests") or []:
-        _check_manifest(client, repo, child["digest"])
-    for blob in [doc.get("config"), *(doc.get("layers") or [])]:
-        if blob is not None:
-            assert client.blob_exists(repo, blob["digest"]), (
-                f"{repo}:{reference} points at missing blob {blob['digest']}"
-            )
 
 
 @dataclass
