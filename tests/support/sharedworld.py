@@ -65,10 +65,13 @@ class SharedWorld:
     def source_repo(self, name: str) -> str:
         return f"{self.repo_prefix}/{name}"
 
-    def sync_file(self, path: Path, dest: str, *, referrers: bool = False) -> dict[str, str]:
-        """Write a sync file mirroring the world under ``dest`` (``host/prefix``); returns
-        ``{"repo:tag" at the destination: the digest it must hold}``."""
-        src = self.source.host
+    def sync_file(
+        self, path: Path, dest: str, *, referrers: bool = False, source_host: str | None = None
+    ) -> dict[str, str]:
+        """Write a sync file mirroring the world under ``dest`` (``host/prefix``), read from
+        ``source_host`` (a proxy in front of the source; default: the source itself);
+        returns ``{"repo:tag" at the destination: the digest it must hold}``."""
+        src = source_host or self.source.host
         lines = [f"defaults:\n  to: {dest}/\n"]
         if referrers:
             lines.append("  referrers: sig\n")
