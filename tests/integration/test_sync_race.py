@@ -54,7 +54,7 @@ class Scale:
 
 
 DEFAULT = Scale(sync_rounds=6, session_rounds=4, threads=16, tags=120, tag_rounds=3)
-SOAK = Scale(sync_rounds=40, session_rounds=20, threads=32, tags=600, tag_rounds=6)
+SOAK = Scale(sync_rounds=25, session_rounds=12, threads=32, tags=500, tag_rounds=4)
 
 
 @dataclass

@@ -168,8 +168,13 @@ class SoakWorld(FaultWorld):
                 f"longest {max(o.seconds for o in runs):.1f} s{stopped}"
             )
         ok, expected = self.success_rate()
+        lines.append(f"  faults in chunked uploads (PATCH): {len(self.chunk_faults())}")
         lines.append(f"  success where expected: {ok} of {expected}")
         return "\n".join(lines)
+
+    def chunk_faults(self) -> list[str]:
+        """Faults that hit the PATCH of a chunked upload (a layer above 1 MiB)."""
+        return [f.kind for p in self.proxies() for f in p.injected if f.key.startswith("PATCH ")]
 
 
 def _flip_caught(outcome: Outcome) -> None:
