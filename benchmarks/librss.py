@@ -37,7 +37,7 @@ MARKS = (1, 10, 20, 30, 40)
 DRIVER = """
 import json, sys
 import imgmirror
-from imgmirror.transport.tls import ClientOptions
+from imgmirror.transport.options import ClientOptions
 
 def rss_kib():
     with open("/proc/self/status") as status:

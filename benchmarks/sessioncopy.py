@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import imgmirror  # noqa: PLC0415 - timed from the first import
-    from imgmirror.transport.tls import ClientOptions  # noqa: PLC0415
+    from imgmirror.transport.options import ClientOptions  # noqa: PLC0415
 
     options = ClientOptions(ca_file=args.ca_file)
     with (

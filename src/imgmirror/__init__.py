@@ -15,10 +15,17 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up
 if TYPE_CHECKING:
     from typing import Any
 
+    from imgmirror.api.copy import copy
+    from imgmirror.api.lookup import image_digest, inspect, list_repositories, list_tags
+    from imgmirror.api.push import push
+    from imgmirror.api.referrers import find_referrers
+    from imgmirror.api.save import save
+    from imgmirror.api.sync import sync
     from imgmirror.auth.credentials import Credential
     from imgmirror.auth.keychain import DefaultKeychain, Keychain, StaticKeychain
     from imgmirror.errors import (
         ArchiveError,
+        ArchiveNamesNeedConsent,
         AuthenticationError,
         CredentialsError,
         ImgmirrorError,
@@ -30,12 +37,15 @@ if TYPE_CHECKING:
         InvalidSyncFile,
         ManifestError,
         NetworkError,
+        NoTagsSelected,
         NotFound,
         PermissionDenied,
         PlatformNotFound,
         RateLimited,
         ReferrerError,
         RegistryError,
+        SemverError,
+        ShardError,
         TLSVerificationError,
         UnsupportedMediaType,
         VerificationError,
@@ -45,25 +55,16 @@ if TYPE_CHECKING:
     from imgmirror.model.reference import Reference
     from imgmirror.nodes.config import NodeConfig
     from imgmirror.nodes.files import node_config
-    from imgmirror.ops.copy import CopyResult, copy
-    from imgmirror.ops.lookup import (
-        Inspection,
-        image_digest,
-        inspect,
-        inspect_archive,
-        list_repositories,
-        list_tags,
-    )
-    from imgmirror.ops.push import PushedImage, PushResult, push
-    from imgmirror.ops.save import SavedImage, SaveResult, save
+    from imgmirror.ops.copy import CopyResult
+    from imgmirror.ops.lookup import Inspection, inspect_archive
+    from imgmirror.ops.push import PushedImage, PushResult
+    from imgmirror.ops.save import SavedImage, SaveResult
     from imgmirror.ops.saverequest import ImageRequest
     from imgmirror.progress import ProgressListener
-    from imgmirror.referrers.discover import find_referrers
     from imgmirror.session import Session
     from imgmirror.syncing.report import SyncReport, SyncResult
-    from imgmirror.syncing.run import sync
+    from imgmirror.transport.options import ClientOptions
     from imgmirror.transport.retry import RetryPolicy
-    from imgmirror.transport.tls import ClientOptions
 
 _LAZY = {
     "Credential": "auth.credentials",
@@ -72,12 +73,12 @@ _LAZY = {
     "ProgressListener": "progress",
     "Reference": "model.reference",
     "RetryPolicy": "transport.retry",
-    "ClientOptions": "transport.tls",
-    "copy": "ops.copy",
+    "ClientOptions": "transport.options",
+    "copy": "api.copy",
     "CopyResult": "ops.copy",
-    "save": "ops.save",
+    "save": "api.save",
     "SaveResult": "ops.save",
-    "push": "ops.push",
+    "push": "api.push",
     "PushResult": "ops.push",
     "PushedImage": "ops.push",
     "SavedImage": "ops.save",
@@ -88,20 +89,21 @@ _LAZY = {
     "StaticKeychain": "auth.keychain",
     "node_config": "nodes.files",
     "Inspection": "ops.lookup",
-    "image_digest": "ops.lookup",
-    "inspect": "ops.lookup",
+    "image_digest": "api.lookup",
+    "inspect": "api.lookup",
     "inspect_archive": "ops.lookup",
-    "list_repositories": "ops.lookup",
-    "list_tags": "ops.lookup",
+    "list_repositories": "api.lookup",
+    "list_tags": "api.lookup",
     "NodeConfig": "nodes.config",
-    "sync": "syncing.run",
+    "sync": "api.sync",
     "SyncReport": "syncing.report",
     "SyncResult": "syncing.report",
-    "find_referrers": "referrers.discover",
+    "find_referrers": "api.referrers",
 }
 
 __all__ = [
     "ArchiveError",
+    "ArchiveNamesNeedConsent",
     "AuthenticationError",
     "ClientOptions",
     "CopyResult",
@@ -121,6 +123,7 @@ __all__ = [
     "Keychain",
     "ManifestError",
     "NetworkError",
+    "NoTagsSelected",
     "NodeConfig",
     "NotFound",
     "PermissionDenied",
@@ -136,7 +139,9 @@ __all__ = [
     "RetryPolicy",
     "SaveResult",
     "SavedImage",
+    "SemverError",
     "Session",
+    "ShardError",
     "StaticKeychain",
     "SyncReport",
     "SyncResult",

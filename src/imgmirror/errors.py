@@ -8,19 +8,28 @@ a ``hint`` (what the user should do, or ``None``) and renders as one line,
 ImgmirrorError                     .message, .hint, .role ("source"/"destination" or None),
                                    .setting (the parameter to change, e.g. "authfile")
 ├── InvalidReference (ValueError)  an image reference string does not parse
+│   └── UnsafeName                 a repository, tag or digest that would change a request's
+│                                  path (a listed name, a path segment with / .. % ? #)
 ├── InvalidDigest (ValueError)     a digest string does not parse / unsupported algorithm
 ├── InvalidPlatform (ValueError)   a platform string or object does not parse
 ├── InvalidSyncFile (ValueError)   a sync file or image list: file, line and what is wrong
+├── SemverError (ValueError)       a version or semver range does not parse
+├── ShardError (ValueError)        a shard is not I/N, or --shards has no index to read
+├── NoTagsSelected (ValueError)    a sync entry's tag filters match none of the source's tags
 ├── ManifestError
 │   ├── UnsupportedMediaType       schema 1, unknown manifest types
 │   ├── InvalidManifest (ValueError) malformed JSON or missing fields
 │   └── PlatformNotFound           .available: tuple[str, ...]
 ├── VerificationError              .what, .expected, .actual (digest or size mismatch)
 ├── CredentialsError               bad creds string, failing credential helper, bad authfile,
-│                                  unusable token response or token realm
+│   │                              unusable token response or token realm
+│   └── ArchiveNamesNeedConsent    explicit credentials for registries an archive names
+│                                  .registries
 ├── ArchiveError                   unsafe path, missing blob, bad manifest.json, corrupt layer
 ├── ReferrerError                  a signature/SBOM/attestation cannot be found or carried
 │   └── InvalidArtifactType (ValueError) an unknown artifact type name (not sig/att/sbom)
+├── ListingError                   a tag list or catalog that cannot be used: not a list, more
+│                                  pages or entries than the caps, a Link that repeats
 ├── TransferCancelled              stopped: the operation failed elsewhere or was interrupted
 ├── TLSConfigError                 a CA file or a certs.d file is missing or not PEM
 ├── NetworkError                   connection refused, DNS, timeout, stall (wraps httpx errors)
@@ -44,6 +53,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "ArchiveError",
+    "ArchiveNamesNeedConsent",
     "AuthenticationError",
     "CredentialsError",
     "ImgmirrorError",
@@ -54,8 +64,10 @@ __all__ = [
     "InvalidPlatform",
     "InvalidReference",
     "InvalidSyncFile",
+    "ListingError",
     "ManifestError",
     "NetworkError",
+    "NoTagsSelected",
     "NotFound",
     "PermissionDenied",
     "PlatformNotFound",
@@ -63,13 +75,18 @@ __all__ = [
     "ReferrerError",
     "RegistryError",
     "ReplyTooLarge",
+    "SemverError",
+    "ShardError",
     "TLSConfigError",
     "TLSVerificationError",
     "TransferCancelled",
+    "UnsafeName",
     "UnsupportedMediaType",
     "VerificationError",
     "credentials_hint",
     "is_transient",
+    "printable",
+    "quoted",
     "redact_url",
     "registry_error_from_response",
 ]
@@ -78,10 +95,42 @@ __all__ = [
 _TEMPORARY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _TEMPORARY_CODES = frozenset({"TOOMANYREQUESTS", "UNAVAILABLE"})
 _MAX_TEXT = 300  # longest piece of a registry-supplied text we put into a message
+_JSON_TYPES: dict[type, str] = {
+    dict: "object",
+    list: "array",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on escaped: ESC, BEL, CR and the
+    other C0/C1 controls, bidi overrides, lone surrogates (``\\x1b``, ``\\u202e``); the rest
+    as it is. For anything a registry or a file sent that is printed or put into a message.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape", "backslashreplace").decode()
+        for ch in text
+    )
+
+
+def quoted(value: object, limit: int = 80) -> str:
+    """An untrusted value for a message: quoted, escaped (:func:`printable`) and at most
+    ``limit`` characters of it; a value that is not a string is named by its type."""
+    if not isinstance(value, str):
+        kind = _JSON_TYPES.get(type(value), type(value).__name__)
+        return f"a JSON {kind} (not a string)"
+    if len(value) <= limit:
+        return f"'{printable(value)}'"
+    return f"'{printable(value[:limit])}…' ({len(value)} characters)"
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    return printable(" ".join(text.split()))
 
 
 class ImgmirrorError(Exception):
@@ -122,8 +171,26 @@ class InvalidReference(ImgmirrorError, ValueError):
     """An image reference string does not follow the distribution grammar."""
 
 
+class UnsafeName(InvalidReference):
+    """A repository, tag or digest that would change a request's path: a name a registry
+    listed that the reference grammar does not allow, or a path segment holding ``/``, ``..``,
+    ``%``, ``?`` or ``#``. Refused before any request is sent."""
+
+
 class InvalidSyncFile(ImgmirrorError, ValueError):
     """A sync file or image list is malformed; the message names the file and line."""
+
+
+class SemverError(ImgmirrorError, ValueError):
+    """A version or semver range does not parse (the message says where)."""
+
+
+class ShardError(ImgmirrorError, ValueError):
+    """A shard specification does not parse, or its index cannot be found."""
+
+
+class NoTagsSelected(ImgmirrorError, ValueError):
+    """A sync entry's tag filters matched none of the tags the repository has."""
 
 
 class InvalidDigest(ImgmirrorError, ValueError):
@@ -191,6 +258,24 @@ class CredentialsError(ImgmirrorError):
     """Credentials, a credential helper, an auth file or a token response cannot be used."""
 
 
+class ArchiveNamesNeedConsent(CredentialsError):
+    """Explicit credentials and no destination: the registries come from the archive.
+
+    Attributes:
+        registries: the registries the archive names, sorted.
+    """
+
+    def __init__(self, registries: tuple[str, ...]) -> None:
+        super().__init__(
+            "credentials were given but no destination, and the archive names the "
+            f"registries {', '.join(registries)}; explicit credentials are sent only to an "
+            "explicit destination",
+            hint="give a destination, or consent to sending them to the archive's registries "
+            "(to_archive_names)",
+        )
+        self.registries = registries
+
+
 class ArchiveError(ImgmirrorError):
     """An archive (or a layer inside one) is unsafe, incomplete or corrupt."""
 
@@ -202,6 +287,11 @@ class ReferrerError(ImgmirrorError):
 
 class InvalidArtifactType(ReferrerError, ValueError):
     """An artifact type name is neither a short name (sig, att, sbom) nor a media type."""
+
+
+class ListingError(ImgmirrorError):
+    """A tag list or catalog a registry sent cannot be used: the body is not a JSON object
+    with a list, there are more pages or entries than the caps, or a ``Link`` repeats."""
 
 
 class TransferCancelled(ImgmirrorError):
@@ -388,7 +478,7 @@ def _parse_errors(body: bytes) -> list[tuple[str | None, str | None, object]]:
     """Decode a distribution error body into (code, message, detail) triples; [] if none."""
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested past the stack: no errors
         return []
     if not isinstance(doc, dict) or not isinstance(doc.get("errors"), list):
         return []

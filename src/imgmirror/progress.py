@@ -12,7 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 
@@ -25,11 +25,20 @@ if TYPE_CHECKING:
 __all__ = [
     "InFlight",
     "NullProgress",
+    "Outcome",
     "ProgressListener",
     "ProgressSnapshot",
     "ProgressTally",
+    "Verb",
     "counted",
 ]
+
+#: How a blob ended: moved (the operation's own verb), found already there (``skipped``),
+#: mounted from another repository, or not made present.
+Outcome = Literal["copied", "saved", "pushed", "skipped", "mounted", "failed", "interrupted"]
+
+#: The operation a plan belongs to.
+Verb = Literal["copy", "save", "push"]
 
 
 class ProgressListener:
@@ -42,7 +51,7 @@ class ProgressListener:
     ``copied``, ``saved``, ``pushed``, ``skipped``, ``mounted``, ``failed``, ``interrupted``.
     """
 
-    def planned(self, blobs: Sequence[Descriptor], verb: str) -> None:
+    def planned(self, blobs: Sequence[Descriptor], verb: Verb) -> None:
         """The operation will make these blobs present; ``verb`` is ``copy``/``save``/``push``."""
 
     def blob_started(self, digest: Digest, size: int) -> None:
@@ -51,7 +60,7 @@ class ProgressListener:
     def blob_advanced(self, digest: Digest, nbytes: int) -> None:
         """``nbytes`` more bytes of the blob went through."""
 
-    def blob_finished(self, digest: Digest, outcome: str) -> None:
+    def blob_finished(self, digest: Digest, outcome: Outcome) -> None:
         """The blob is done: ``copied``/``saved``/``pushed``, ``skipped``, ``mounted``,
         ``failed`` or ``interrupted``."""
 
@@ -60,8 +69,8 @@ class NullProgress(ProgressListener):
     """A listener that ignores everything (the library default)."""
 
 
-_DONE = frozenset({"copied", "saved", "pushed", "skipped", "mounted"})
-_NOT_MOVED = frozenset({"skipped", "mounted"})
+_DONE: frozenset[Outcome] = frozenset({"copied", "saved", "pushed", "skipped", "mounted"})
+_NOT_MOVED: frozenset[Outcome] = frozenset({"skipped", "mounted"})
 
 
 @attrs.frozen
@@ -82,7 +91,7 @@ class ProgressSnapshot:
     ``eta`` the seconds left at that rate; ``in_flight`` is largest first.
     """
 
-    verb: str
+    verb: Verb
     done: int
     total: int
     blobs_done: int
@@ -106,19 +115,19 @@ class ProgressTally(ProgressListener):
     """
 
     def __init__(self, window: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.verb = "copy"
+        self.verb: Verb = "copy"
         self._window = window
         self._clock = clock
         self._lock = threading.Lock()
         self._sizes: dict[Digest, int] = {}
         self._active: dict[Digest, int] = {}
-        self._outcomes: dict[Digest, str] = {}
+        self._outcomes: dict[Digest, Outcome] = {}
         self._moved = 0  # bytes of blobs finished after a transfer
         self._total = 0
         self._through = 0  # every byte reported, for the rate
         self._samples: deque[tuple[float, int]] = deque([(clock(), 0)])
 
-    def planned(self, blobs: Sequence[Descriptor], verb: str) -> None:
+    def planned(self, blobs: Sequence[Descriptor], verb: Verb) -> None:
         """Set the totals from the plan."""
         with self._lock:
             self.verb = verb
@@ -148,7 +157,7 @@ class ProgressTally(ProgressListener):
             if now - self._samples[-1][0] >= 0.1:
                 self._samples.append((now, self._through))
 
-    def blob_finished(self, digest: Digest, outcome: str) -> None:
+    def blob_finished(self, digest: Digest, outcome: Outcome) -> None:
         """Move the blob out of flight; only a transferred blob's bytes count as done."""
         with self._lock:
             self._active.pop(digest, None)
@@ -159,7 +168,7 @@ class ProgressTally(ProgressListener):
             elif outcome in _DONE:
                 self._moved += size
 
-    def outcome(self, digest: Digest) -> str | None:
+    def outcome(self, digest: Digest) -> Outcome | None:
         """How the blob ended, if it did."""
         with self._lock:
             return self._outcomes.get(digest)

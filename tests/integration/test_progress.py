@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
 import re
-import struct
-import subprocess
-import sys
-import termios
 
 import pytest
 
 from tests.support.images import make_image
 from tests.support.registry import Registry
 from tests.support.seed import seed
+from tests.support.terminal import run_on_terminal
 from tests.support.tools import run_cli
 
 pytestmark = [pytest.mark.registry]
@@ -24,29 +19,7 @@ pytestmark = [pytest.mark.registry]
 def run_with_tty_stderr(*args: str, columns: int = 100) -> tuple[int, str]:
     """Run the CLI with stderr on a pseudo-terminal ``columns`` wide; return its exit code
     and what it drew."""
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    env["TERM"] = "xterm-256color"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "imgmirror", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=follower,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
-    os.close(follower)
-    drawn = bytearray()
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        drawn += chunk
-    os.close(leader)
-    return proc.wait(timeout=60), drawn.decode(errors="replace")
+    return run_on_terminal(*args, columns=columns)
 
 
 def visible_lines(drawn: str) -> list[str]:

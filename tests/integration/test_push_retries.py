@@ -8,8 +8,8 @@ import os
 import pytest
 
 import imgmirror
+from imgmirror.transport.options import ClientOptions
 from imgmirror.transport.retry import RetryPolicy
-from imgmirror.transport.tls import ClientOptions
 from tests.support.cutproxy import cut_proxy
 from tests.support.images import make_image, make_layer
 from tests.support.registry import Registry, RegistryFactory

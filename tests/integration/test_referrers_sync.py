@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import imgmirror.syncing.run
+import imgmirror.api.sync
 from imgmirror.errors import InvalidSyncFile
 from tests.support.referrer_world import (
     REPO,
@@ -39,7 +39,7 @@ def test_referrers_key_per_entry_and_in_defaults(
         f"  - image: {src.ref(REPO, '3.9')}\n    to: {dst.host}/none/pause:3.9\n"
         f"    referrers: false\n"
     )
-    report = imgmirror.syncing.run.sync(path)
+    report = imgmirror.api.sync.sync(path)
     assert report.failed == 0, report.results
     check_signature(dst, world, world.image.digest, repo="m/mirror/pause")
     assert fallback(world.image.digest) not in tags_at(dst, "m/mirror/pause")  # no sbom, att
@@ -62,7 +62,7 @@ def test_unknown_referrer_type_refused_before_anything_is_contacted(tmp_path: Pa
         "    referrers: [sig, signatures]\n"
     )
     with pytest.raises(InvalidSyncFile, match=r"sync.yaml:4: referrers: unknown artifact type"):
-        imgmirror.syncing.run.sync(path)
+        imgmirror.api.sync.sync(path)
     done = run_cli("sync", str(path))
     assert done.returncode == 1
     assert done.stderr.startswith(f"imgmirror: error: {path}:4: referrers: unknown artifact type")

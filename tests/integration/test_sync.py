@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import imgmirror.syncing.run
+import imgmirror.api.sync
 from imgmirror.syncing.report import SyncReport
 from tests.support.accesslog import log_offset, requests_since
 from tests.support.images import make_image, multiarch_docker_list
@@ -153,12 +153,12 @@ images:
     tags: [1.0.2, 1.0.5, 1.0.8]
 """,
     )
-    first = imgmirror.syncing.run.sync(path, dest_creds=PUSHER)
+    first = imgmirror.api.sync.sync(path, dest_creds=PUSHER)
     assert first.copied == 10
     assert first.ok
     marks = {r.name: log_offset(r) for r in (src, dst)}
 
-    again = imgmirror.syncing.run.sync(path, dest_creds=PUSHER)
+    again = imgmirror.api.sync.sync(path, dest_creds=PUSHER)
 
     assert again.unchanged == 10
     assert again.copied == 0
@@ -187,14 +187,14 @@ images:
     tags-regex: '^v1\\.30\\.'
 """,
     )
-    assert copied(imgmirror.syncing.run.sync(path, dest_creds=PUSHER)) == {
+    assert copied(imgmirror.api.sync.sync(path, dest_creds=PUSHER)) == {
         f"{dst.host}/m/pause:3.9", f"{dst.host}/m/api:v1.30.0", f"{dst.host}/m/api:v1.30.1",
     }  # fmt: skip
     moved = put(src, "pause", "3.9", marker="rebuilt")
     new = put(src, "api", "v1.30.2")
     put(src, "api", "v1.31.0")  # does not match the regex
 
-    again = imgmirror.syncing.run.sync(path, dest_creds=PUSHER)
+    again = imgmirror.api.sync.sync(path, dest_creds=PUSHER)
 
     assert copied(again) == {f"{dst.host}/m/pause:3.9", f"{dst.host}/m/api:v1.30.2"}
     assert again.unchanged == 2
@@ -268,7 +268,7 @@ def test_shards_together_copy_the_whole_set_once(ends, tmp_path):
     pod_sources = {json.loads(line)["source"] for line in pod.stdout.splitlines()[:-1]}
     seen: list[str] = []
     for index in range(3):
-        report = imgmirror.syncing.run.sync(path, shard=f"{index}/3", dest_creds=PUSHER)
+        report = imgmirror.api.sync.sync(path, shard=f"{index}/3", dest_creds=PUSHER)
         assert report.ok
         seen += [r.source for r in report.results if r.action == "copied"]
         if index == 1:

@@ -26,8 +26,8 @@ from imgmirror.errors import (
 from imgmirror.model.digest import Digest
 from imgmirror.model.manifest import Descriptor
 from imgmirror.transport.client import RegistryClient
+from imgmirror.transport.options import ClientOptions
 from imgmirror.transport.retry import RetryPolicy
-from imgmirror.transport.tls import ClientOptions
 from tests.support.certs import TestPKI
 from tests.support.handlers import Quiet, serving, silent_server
 from tests.support.images import make_image

@@ -15,8 +15,8 @@ from imgmirror.errors import NetworkError, is_transient
 from imgmirror.model.digest import Digest
 from imgmirror.model.manifest import Descriptor
 from imgmirror.transport.client import RegistryClient
+from imgmirror.transport.options import ClientOptions
 from imgmirror.transport.retry import RetryPolicy
-from imgmirror.transport.tls import ClientOptions
 from tests.support.cutproxy import cut_proxy
 from tests.support.faults import FakeSource, drop_once, truncate_once
 from tests.support.handlers import Quiet, serving

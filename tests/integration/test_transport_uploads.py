@@ -12,7 +12,8 @@ import pytest
 from imgmirror.model.digest import Digest
 from imgmirror.model.manifest import Descriptor
 from imgmirror.transport.client import RegistryClient
-from imgmirror.transport.tls import ClientOptions, trust_for
+from imgmirror.transport.options import ClientOptions
+from imgmirror.transport.tls import trust_for
 from tests.support.handlers import Quiet, serving
 from tests.support.registry import Registry
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from imgmirror.archive.reader import MAX_ENTRIES, MAX_EXTENDED_HEADER, MAX_NAME, open_archive
+from imgmirror.archive.open import open_archive
+from imgmirror.archive.reader import MAX_ENTRIES, MAX_EXTENDED_HEADER, MAX_NAME
 from imgmirror.errors import ArchiveError
 
 GIB = 1 << 30

@@ -14,7 +14,8 @@ import zstandard
 
 from imgmirror.archive.contents import DockerImage, DockerLayer, OciImage, read_contents
 from imgmirror.archive.convert import build_manifest, measure_layer
-from imgmirror.archive.reader import open_archive, safe_name
+from imgmirror.archive.open import open_archive
+from imgmirror.archive.reader import safe_name
 from imgmirror.errors import ArchiveError, InvalidReference, VerificationError
 from imgmirror.model.digest import Digest
 from imgmirror.model.reference import Reference

@@ -13,8 +13,8 @@ from imgmirror.errors import NetworkError, RegistryError, VerificationError
 from imgmirror.model.digest import Digest
 from imgmirror.model.manifest import Descriptor
 from imgmirror.transport.client import RegistryClient
+from imgmirror.transport.options import ClientOptions
 from imgmirror.transport.retry import RetryPolicy
-from imgmirror.transport.tls import ClientOptions
 
 MANIFEST = (
     b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
@@ -289,3 +289,101 @@ def test_deferred_trust_fails_closed_until_loaded(tmp_path):
     trust.load()
     trust.load()  # once is enough; a second call is free
     assert trust.context.verify_mode == ssl.CERT_REQUIRED
+
+
+@pytest.mark.parametrize("registry", ["127.0.0.1:5000", "registry.test"])
+def test_a_429_on_the_ping_waits_for_retry_after(registry):
+    """Loopback registries are probed over plain HTTP first; a 429 there is an answer of a
+    plain-HTTP registry and is retried after its Retry-After, like any other request."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if len(seen) <= 2:
+            return httpx.Response(429, headers={"Retry-After": "7"})
+        return httpx.Response(200)
+
+    sleeps: list[float] = []
+    client = RegistryClient(
+        registry,
+        options=ClientOptions(retry=RetryPolicy(attempts=5, deadline=60)),
+        http=httpx.Client(transport=httpx.MockTransport(handler)),
+        sleep=sleeps.append,
+    )
+    client.ping()
+
+    scheme = "http" if registry.startswith("127.") else "https"
+    assert client.base_url == f"{scheme}://{registry}"
+    assert sleeps == [7.0, 7.0]
+    assert seen == [f"{scheme}://{registry}/v2/"] * 3
+
+
+def test_a_429_on_the_ping_gives_up_at_the_deadline():
+    now = [0.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    client = RegistryClient(
+        "127.0.0.1:5000",
+        options=ClientOptions(retry=RetryPolicy(attempts=10, max_delay=30, deadline=70)),
+        http=httpx.Client(
+            transport=httpx.MockTransport(
+                lambda request: httpx.Response(429, headers={"Retry-After": "25"})
+            )
+        ),
+        sleep=sleep,
+        clock=lambda: now[0],
+    )
+    with pytest.raises(RegistryError) as caught:
+        client.ping()
+
+    assert sleeps == [25.0, 25.0]  # a third wait would end past the 70 s deadline
+    assert caught.value.status == 429
+
+
+def test_callers_waiting_for_a_failing_ping_share_its_outcome():
+    """Eight threads need the registry while its ping waits out 429s: one ping runs its
+    retry budget; the others get its error rather than a budget each."""
+    import threading
+    import time
+
+    requests: list[str] = []
+    release = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(str(request.url))
+        return httpx.Response(429, headers={"Retry-After": "1"})
+
+    def sleep(seconds: float) -> None:
+        release.wait(5)
+
+    client = RegistryClient(
+        "registry.test",
+        options=ClientOptions(retry=RetryPolicy(attempts=3, deadline=60)),
+        http=httpx.Client(transport=httpx.MockTransport(handler)),
+        sleep=sleep,
+    )
+    outcomes: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            client.ping()
+        except RegistryError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)  # the seven others are waiting for the first one's ping by now
+    release.set()
+    for thread in threads:
+        thread.join(10)
+
+    assert len(outcomes) == 8
+    assert len(requests) == 3  # one ping, its three attempts
+    with pytest.raises(RegistryError):
+        client.ping()  # a later caller pings again
+    assert len(requests) == 6

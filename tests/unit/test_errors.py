@@ -240,3 +240,22 @@ def test_authentication_error_has_hint() -> None:
 )
 def test_is_transient(exc, transient):
     assert errors.is_transient(exc) is transient
+
+
+def test_printable_escapes_what_a_terminal_would_act_on() -> None:
+    assert errors.printable("plain text ✓ │ ok") == "plain text ✓ │ ok"
+    assert errors.printable("a\x1b[31mb\x07c\rd\x9be\u202ef\ud800") == (
+        "a\\x1b[31mb\\x07c\\rd\\x9be\\u202ef\\ud800"
+    )
+
+
+def test_messages_quoting_registry_text_render_escaped_and_short() -> None:
+    exc = errors.ImgmirrorError("tag \x1b]0;title\x07 refused", hint="see \x9b2J")
+    assert str(exc) == "tag \\x1b]0;title\\x07 refused; see \\x9b2J"
+    assert errors.quoted("x" * 100_000).endswith("…' (100000 characters)")
+    assert len(errors.quoted("x" * 100_000)) < 120
+    assert errors.quoted(None) == "a JSON null (not a string)"
+    error = registry_error_from_response(
+        400, "GET", URL, b'{"errors":[{"code":"X","message":"bad\\u001b[2J"}]}', None
+    )
+    assert "\x1b" not in str(error)

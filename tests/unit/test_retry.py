@@ -6,6 +6,7 @@ import random
 import subprocess
 import sys
 
+from imgmirror.errors import ArchiveError, NetworkError, RateLimited, VerificationError
 from imgmirror.transport.retry import RetryPolicy, parse_retry_after
 from imgmirror.transport.stall import StallWatch
 
@@ -55,6 +56,21 @@ def test_reset_after_progress_gives_a_fresh_budget():
     attempts.reset()
     assert attempts.next_delay() is not None
     assert attempts.next_delay() is None
+
+
+def test_after_decides_from_the_error():
+    policy = RetryPolicy(attempts=3, backoff=1.0, max_delay=10, deadline=1000)
+    attempts = policy.start(clock=FakeClock(), rng=random.Random(2))  # noqa: S311
+
+    assert attempts.after(VerificationError("blob", "sha256:a", "sha256:b")) is None
+    assert attempts.after(ArchiveError("not transient")) is None
+    assert attempts.attempt == 1  # a refusal spends nothing
+    slow_down = RateLimited("429", status=429, method="GET", url="https://r/v2/", retry_after=7)
+    assert attempts.after(slow_down) == 7
+    delay = attempts.after(NetworkError("connection reset"))
+    assert delay is not None
+    assert 1.0 <= delay <= 2.0
+    assert attempts.after(NetworkError("again")) is None  # three attempts made
 
 
 def test_statuses_are_one_set_on_the_policy():

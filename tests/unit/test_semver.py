@@ -78,3 +78,13 @@ def test_alpine_example_from_the_issue():
 def test_bad_ranges_are_refused(spec):
     with pytest.raises(SemverError, match="semver range"):
         parse_range(spec)
+
+
+def test_numbers_longer_than_a_tag_allows_are_no_versions_and_no_ranges():
+    from imgmirror.syncing.semver import SemverError, parse_range, parse_version
+
+    assert parse_version("1" * 5000) is None
+    assert parse_version("1." + "2" * 33) is None
+    assert parse_version("1." + "2" * 32) is not None
+    with pytest.raises(SemverError, match="longer than 32 digits"):
+        parse_range(">=" + "9" * 5000)

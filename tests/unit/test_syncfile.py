@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from imgmirror.errors import InvalidSyncFile
-from imgmirror.model.artifacts import ArtifactFilter
+from imgmirror.model.artifacts import ArtifactFilter, ReferrerChoice
 from imgmirror.model.platform import Platform
 from imgmirror.model.reference import Reference
 from imgmirror.syncing.file import parse_image_list, parse_sync_file
@@ -184,18 +184,70 @@ def test_referrers_key_per_entry_in_defaults_and_from_the_option():
             referrers: true
         """
     a, b, c, d, e = parse(text).entries  # type: ignore[attr-defined]
-    assert (a.referrers, a.referrers_optional) == (ArtifactFilter(("sig",)), False)
-    assert b.referrers == ArtifactFilter(("sbom", "application/vnd.in-toto+json"))
+    assert a.referrers == ReferrerChoice(ArtifactFilter(("sig",)), optional=False)
+    assert b.referrers == ReferrerChoice(ArtifactFilter(("sbom", "application/vnd.in-toto+json")))
     assert c.referrers is None
-    assert (d.referrers, d.referrers_optional) == (ArtifactFilter(), True)
-    assert e.referrers == ArtifactFilter()
+    assert d.referrers == ReferrerChoice(ArtifactFilter(), optional=True)
+    assert e.referrers == ReferrerChoice(ArtifactFilter())
     # --referrers-optional alone replaces the defaults (every referrer, best effort);
     # the entries' own keys still win
-    a, b, c, d, e = parse(text, referrers_optional=True).entries  # type: ignore[attr-defined]
-    assert (a.referrers, a.referrers_optional) == (ArtifactFilter(), True)
-    assert (b.referrers, b.referrers_optional) == (b.referrers, True)
+    everything = ReferrerChoice(ArtifactFilter(), optional=True)
+    a, b, c, d, e = parse(text, referrers=everything).entries  # type: ignore[attr-defined]
+    assert a.referrers == everything
+    assert b.referrers is not None
+    assert b.referrers.optional
     assert c.referrers is None
     plain = parse("defaults: {to: r.io}\nimages: [q.io/a:1]\n").entries[0]  # type: ignore[attr-defined]
-    assert (plain.referrers, plain.referrers_optional) == (None, False)
-    listed = parse_image_list("q.io/a:1\n", "l.txt", to="r.io", referrers=ArtifactFilter(("att",)))
-    assert listed.entries[0].referrers == ArtifactFilter(("att",))
+    assert plain.referrers is None
+    attestations = ReferrerChoice(ArtifactFilter(("att",)))
+    listed = parse_image_list("q.io/a:1\n", "l.txt", to="r.io", referrers=attestations)
+    assert listed.entries[0].referrers == attestations
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("key", ["tags-regex", "exclude-regex"])
+def test_a_catastrophic_regex_runs_in_linear_time(key):
+    """``^(\\d+\\.?)+$`` backtracks exponentially in Python's re on 32 digits and a letter;
+    the filters run on RE2 (linear time), so selection ends at once."""
+    from imgmirror.syncing.tagselect import NoTagsSelected, select_tags
+
+    selector_line = (
+        "tags-regex: '^(\\d+\\.?)+$'"
+        if key == "tags-regex"
+        else ("all-tags: true\n    exclude-regex: '^(\\d+\\.?)+$'")
+    )
+    entry = f"  - repository: quay.io/x/y\n    {selector_line}\n"
+    spec = parse_sync_file(f"defaults: {{to: reg.corp/m}}\nimages:\n{entry}", "sync.yaml")
+    selector = spec.entries[0].selector
+    assert selector is not None
+    hostile = "1" * 31 + "a"
+    if key == "tags-regex":
+        with pytest.raises(NoTagsSelected):
+            select_tags(selector, [hostile] * 50)
+        assert select_tags(selector, ["1.2.3", hostile]) == ["1.2.3"]
+    else:
+        assert select_tags(selector, [hostile, "1.2.3"]) == [hostile]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        ("(?=v)1", "invalid perl operator"),
+        ("(a)\\\\1", "invalid escape sequence"),
+        ("(?<!-rc)$", "invalid perl operator"),
+        ("[", "missing ]"),
+    ],
+)
+def test_a_regex_re2_cannot_run_is_refused_with_file_and_line(pattern, problem):
+    text = f"""\
+defaults: {{to: reg.corp/m}}
+images:
+  - repository: quay.io/x/y
+    tags-regex: "{pattern}"
+"""
+    with pytest.raises(InvalidSyncFile) as caught:
+        parse_sync_file(text, "sync.yaml")
+    message = str(caught.value)
+    assert message.startswith("sync.yaml:4: tags-regex")
+    assert problem in message
+    assert "RE2" in message

@@ -18,126 +18,46 @@ and its layer counts equal the configs' ``rootfs.diff_ids``.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable
 from typing import Any
 
 import attrs
 
+from imgmirror.archive.dirlayout import dir_contents, is_dir_layout
+from imgmirror.archive.images import (
+    ArchiveContents,
+    DockerImage,
+    DockerLayer,
+    Manifest,
+    OciImage,
+    blob_path,
+    digest_from_name,
+    expand_image,
+    load_manifest,
+    read_json,
+)
 from imgmirror.archive.reader import Archive, safe_name
 from imgmirror.archive.referrers import is_referrer_entry
 from imgmirror.errors import ArchiveError, ImgmirrorError, InvalidReference
 from imgmirror.model import mediatypes
 from imgmirror.model.digest import Digest
-from imgmirror.model.imagetree import check_depth, subset_index, unique
-from imgmirror.model.manifest import (
-    Descriptor,
-    ImageIndex,
-    ImageManifest,
-    parse_config,
-    parse_manifest,
-)
+from imgmirror.model.manifest import Descriptor, ImageIndex, parse_config, parse_manifest
 from imgmirror.model.reference import Reference
 
 __all__ = [
     "ArchiveContents",
     "DockerImage",
     "DockerLayer",
+    "Manifest",
     "OciImage",
     "blob_path",
+    "digest_from_name",
     "read_contents",
 ]
 
 NAME_ANNOTATION = "io.containerd.image.name"
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
-_DIGEST_NAME = re.compile(
-    r"(?:^|/)(?:blobs/(?P<alg>sha256|sha512)/|(?:sha256:)?)(?P<hex>[a-f0-9]{64}|[a-f0-9]{128})"
-    r"(?:\.json|\.tar|\.tar\.gz|\.tar\.zst)?$"
-)
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-Manifest = ImageManifest | ImageIndex
-_Memo = dict[Digest, "OciImage"]
-
-
-def blob_path(digest: Digest) -> str:
-    """Where an OCI layout keeps a blob."""
-    return f"blobs/{digest.algorithm}/{digest.hex}"
-
-
-Locate = Callable[[Digest], str]
-"""Where a layout keeps a blob: :func:`blob_path` for OCI layouts."""
-
-
-@attrs.frozen
-class DockerLayer:
-    """A layer file of a Docker archive: ``member`` must unpack to ``diff_id``."""
-
-    member: str
-    diff_id: Digest
-    file_digest: Digest | None = None  # when the file name says what it hashes to
-    foreign: Descriptor | None = None  # LayerSources entry of a foreign layer (not uploaded)
-
-
-@attrs.frozen
-class DockerImage:
-    """One ``manifest.json`` entry: a config and its layers, and the names it carries."""
-
-    names: tuple[Reference, ...]
-    config: bytes = attrs.field(repr=False)
-    layers: tuple[DockerLayer, ...]
-
-    @property
-    def config_digest(self) -> Digest:
-        return Digest.of(self.config)
-
-
-@attrs.frozen
-class OciImage:
-    """A manifest (or index) stored in the archive, with the children pushed before it.
-
-    ``blobs`` are the configs and layers the archive holds for it (foreign layers left out);
-    ``tags`` are bare tags the layout gives it when it has no full name; ``locate`` says
-    where the layout keeps a blob.
-    """
-
-    names: tuple[Reference, ...]
-    top: Manifest
-    children: tuple[Manifest, ...]
-    blobs: tuple[Descriptor, ...]
-    tags: tuple[str, ...] = ()
-    locate: Locate = blob_path
-
-
-@attrs.frozen
-class ArchiveContents:
-    """The images of an archive; ``layout`` is ``"oci"`` or ``"docker"``; ``referrers``
-    the ``index.json`` entries of stored referrers (:mod:`imgmirror.archive.referrers`)."""
-
-    layout: str
-    images: tuple[OciImage | DockerImage, ...]
-    notes: tuple[str, ...] = ()
-    referrers: tuple[Descriptor, ...] = ()
-
-
-def _json(archive: Archive, name: str) -> Any:
-    raw = archive.read(name)
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ArchiveError(f"{name} in the archive is not valid JSON: {exc}") from None
-
-
-def digest_from_name(name: str) -> Digest | None:
-    """The digest a blob's file name promises (``blobs/sha256/<hex>``, ``<hex>.tar.gz``...)."""
-    match = _DIGEST_NAME.search(name)
-    if match is None:
-        return None
-    alg = match.group("alg") or ("sha256" if len(match.group("hex")) == 64 else "sha512")
-    try:
-        return Digest(alg, match.group("hex"))
-    except ImgmirrorError:
-        return None
 
 
 def read_contents(archive: Archive) -> ArchiveContents:
@@ -147,8 +67,6 @@ def read_contents(archive: Archive) -> ArchiveContents:
         ArchiveError: missing files, malformed JSON, a ``manifest.json`` that does not match
             its configs, or a stored manifest that does not hash to its name.
     """
-    from imgmirror.archive.dirlayout import dir_contents, is_dir_layout  # noqa: PLC0415 - it imports this module
-
     if is_dir_layout(archive):
         return dir_contents(archive)
     has_docker = archive.has_file("manifest.json")
@@ -193,7 +111,7 @@ def _repositories(archive: Archive) -> dict[str, list[Reference]]:
     """The legacy ``repositories`` file: layer id -> names."""
     if not archive.has_file("repositories"):
         return {}
-    doc = _json(archive, "repositories")
+    doc = read_json(archive, "repositories")
     out: dict[str, list[Reference]] = {}
     if not isinstance(doc, dict):
         return out
@@ -210,7 +128,7 @@ def _repositories(archive: Archive) -> dict[str, list[Reference]]:
 
 def docker_images(archive: Archive) -> tuple[DockerImage, ...]:
     """Validate ``manifest.json`` and describe each of its entries."""
-    doc = _json(archive, "manifest.json")
+    doc = read_json(archive, "manifest.json")
     if not isinstance(doc, list):
         raise ArchiveError("manifest.json must be a JSON array of images")
     legacy_names = _repositories(archive)
@@ -269,44 +187,6 @@ def _foreign_source(sources: object, diff_id: Digest) -> Descriptor | None:
 # -- OCI layouts -----------------------------------------------------------------------------
 
 
-def load_manifest(
-    archive: Archive, descriptor: Descriptor, locate: Locate = blob_path
-) -> Manifest | None:
-    """A manifest blob, verified against its descriptor; None if the archive lacks it."""
-    path = locate(descriptor.digest)
-    if not archive.has_file(path):
-        return None
-    raw = archive.read(path)
-    if len(raw) != descriptor.size or Digest.of(raw, descriptor.digest.algorithm) != (
-        descriptor.digest
-    ):
-        raise ArchiveError(
-            f"{path} does not match its descriptor (size {descriptor.size}, "
-            f"digest {descriptor.digest})"
-        )
-    try:
-        return parse_manifest(raw, descriptor.media_type)
-    except ImgmirrorError as exc:
-        raise ArchiveError(f"{path}: {exc}") from None
-
-
-def _image_blobs(archive: Archive, manifest: ImageManifest, locate: Locate) -> list[Descriptor]:
-    out = []
-    for blob in manifest.blobs:
-        if mediatypes.is_foreign_layer(blob.media_type):
-            continue
-        path = locate(blob.digest)
-        if not archive.has_file(path):
-            raise ArchiveError(f"blob {blob.digest} of manifest {manifest.digest} is missing")
-        size = archive.resolve(path).size
-        if size != blob.size:
-            raise ArchiveError(
-                f"{path} is {size} bytes; manifest {manifest.digest} says {blob.size}"
-            )
-        out.append(blob)
-    return out
-
-
 def _names(descriptors: list[Descriptor]) -> tuple[tuple[Reference, ...], tuple[str, ...]]:
     """Full names (``io.containerd.image.name``, or a full ``ref.name``), and bare tags: the
     ``ref.name`` skopeo, podman and containerd write (``3.19``) names no repository."""
@@ -327,67 +207,12 @@ def _names(descriptors: list[Descriptor]) -> tuple[tuple[Reference, ...], tuple[
     return tuple(names), () if names else tuple(tags)
 
 
-def expand_image(
-    archive: Archive,
-    top: Manifest,
-    notes: list[str],
-    locate: Locate = blob_path,
-    *,
-    depth: int = 0,
-    memo: _Memo | None = None,
-) -> OciImage:
-    """``top`` with the children and blobs the archive holds for it (checked); each digest
-    expanded once (``memo``)."""
-    memo = {} if memo is None else memo
-    if top.digest in memo:
-        return memo[top.digest]
-    check_depth(depth, top.digest)
-    if isinstance(top, ImageManifest):
-        memo[top.digest] = OciImage((), top, (), tuple(_image_blobs(archive, top, locate)))
-        return memo[top.digest]
-    entries = unique(top.manifests)
-    present: list[tuple[Descriptor, Manifest]] = []
-    for child in entries:
-        loaded = load_manifest(archive, child, locate)
-        if loaded is not None:
-            present.append((child, loaded))
-    if not present:
-        raise ArchiveError(f"none of the manifests of index {top.digest} is in the archive")
-    children: dict[Digest, Manifest] = {}
-    blobs: dict[Digest, Descriptor] = {}
-    for _, child_manifest in present:
-        sub = expand_image(archive, child_manifest, notes, locate, depth=depth + 1, memo=memo)
-        children.update((m.digest, m) for m in (*sub.children, sub.top))
-        blobs.update((b.digest, b) for b in sub.blobs)
-    if len(present) == len(entries):
-        memo[top.digest] = OciImage((), top, tuple(children.values()), tuple(blobs.values()))
-        return memo[top.digest]
-    images = [d for d, _ in present if d in top.images()]
-    if not images:
-        raise ArchiveError(f"no platform image of index {top.digest} is in the archive")
-    if len(images) == 1:
-        only = next(m for d, m in present if d == images[0])
-        notes.append(
-            f"index {top.digest} is only partly in the archive; pushing its "
-            f"{images[0].platform or 'only'} image {only.digest} instead"
-        )
-        return expand_image(archive, only, notes, locate, depth=depth + 1, memo=memo)
-    subset = subset_index(top, images)
-    notes.append(
-        f"index {top.digest} is only partly in the archive; pushing a new index "
-        f"{subset.digest} of the {len(images)} platforms present"
-    )
-    kept = {d.digest for d in images}
-    kept_children = tuple(m for m in children.values() if m.digest in kept)
-    return OciImage((), subset, kept_children, tuple(blobs.values()))
-
-
 def oci_images(
     archive: Archive,
 ) -> tuple[tuple[OciImage, ...], tuple[str, ...], tuple[Descriptor, ...]]:
     """The images listed in ``index.json`` (entries for the same digest merged), notes, and
     the entries of stored referrers (set aside, not images)."""
-    layout = _json(archive, "oci-layout")
+    layout = read_json(archive, "oci-layout")
     if not isinstance(layout, dict) or layout.get("imageLayoutVersion") != "1.0.0":
         raise ArchiveError('oci-layout must say {"imageLayoutVersion": "1.0.0"}')
     if not archive.has_file("index.json"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import attrs
 
-from imgmirror.archive.contents import ArchiveContents, expand_image
+from imgmirror.archive.images import ArchiveContents, expand_image
 from imgmirror.archive.reader import Archive
 from imgmirror.errors import ArchiveError, ImgmirrorError
 from imgmirror.model.digest import Digest

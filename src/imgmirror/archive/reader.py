@@ -1,6 +1,6 @@
 """Safe, streaming read access to an image tarball, plain or gzip/zstd/xz/bzip2 compressed.
 
-:func:`open_archive` makes one pass over the tar to index its members (names, sizes, data
+:func:`open_tarball` makes one pass over the tar to index its members (names, sizes, data
 offsets and link targets), refusing any name that is absolute, contains ``..`` or is listed
 twice, and any link that points outside the archive. Nothing is unpacked to disk.
 
@@ -33,7 +33,7 @@ __all__ = [
     "MAX_NAME",
     "Archive",
     "Member",
-    "open_archive",
+    "open_tarball",
     "safe_name",
     "symlink_target",
 ]
@@ -217,7 +217,7 @@ def _member_chunks(f: IO[bytes], size: int) -> Iterator[bytes]:
 
 
 class Archive:
-    """An indexed tarball. Build with :func:`open_archive`."""
+    """An indexed tarball (or directory). Build with :func:`imgmirror.archive.open.open_archive`."""
 
     def __init__(
         self,
@@ -341,17 +341,13 @@ def _open_stream(path: Path, compression: Compression | None) -> tarfile.TarFile
     return tarfile.open(fileobj=fileobj, mode="r|", tarinfo=_BoundedInfo)
 
 
-def open_archive(path: str | Path) -> Archive:
+def open_tarball(path: str | Path) -> Archive:
     """Index a tarball (one pass) and check every entry name and link target.
 
     Raises:
         ArchiveError: unreadable, not a tar, or an unsafe entry.
     """
     file = Path(path)
-    if file.is_dir():
-        from imgmirror.archive.directory import open_directory  # noqa: PLC0415 - it imports this module
-
-        return open_directory(file)
     try:
         with file.open("rb") as f:
             kind = detect(f.read(8))

@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from imgmirror.archive.images import expand_image, load_manifest
 from imgmirror.archive.reader import Archive
 from imgmirror.errors import ArchiveError, ImgmirrorError, InvalidDigest
 from imgmirror.model.digest import Digest
@@ -102,7 +103,6 @@ def _subject(descriptor: Descriptor) -> Digest:
 
 
 def _stored(archive: Archive, descriptor: Descriptor) -> StoredReferrer:
-    from imgmirror.archive.contents import expand_image, load_manifest  # noqa: PLC0415 - contents imports this
 
     subject = _subject(descriptor)
     tag = descriptor.annotations.get(TAG_ANNOTATION)

@@ -8,8 +8,8 @@ own offset (``pwrite``), verified by the opener as it streams. Layers stored dec
 they go after everything else, one at a time, through :func:`~imgmirror.archive.writer.
 stream_archive`. Tar readers take entries in any order, so the archive loads the same.
 
-A blob whose transfer breaks off is written again at the same offset (up to
-:data:`~imgmirror.archive.writer.ATTEMPTS` times); a digest mismatch is never retried. The
+A blob whose transfer breaks off is written again at the same offset, as the save's retry
+policy allows (its attempts and deadline); a digest mismatch is never retried. The
 first failure, Ctrl-C or a termination signal stops the other fetches at their next chunk. A
 fetch stuck in a read is not waited for longer than a moment: the output file descriptor is
 then left open (the file itself is removed) until the thread notices, so it can never be
@@ -29,7 +29,6 @@ import attrs
 from imgmirror.archive.layout import ArchivePlan, BlobEntry, DirEntry, Entry, FileEntry, LinkEntry
 from imgmirror.archive.output import Output
 from imgmirror.archive.writer import (
-    ATTEMPTS,
     DONE,
     BlobOpener,
     fixed_bytes,
@@ -37,8 +36,9 @@ from imgmirror.archive.writer import (
     stream_archive,
     tar_header,
 )
-from imgmirror.errors import ImgmirrorError, TransferCancelled, is_transient
+from imgmirror.errors import ImgmirrorError, TransferCancelled
 from imgmirror.progress import NullProgress, ProgressListener
+from imgmirror.transport.retry import RetryPolicy
 
 __all__ = ["Layout", "Slot", "lay_out", "write_scattered"]
 
@@ -95,6 +95,7 @@ class _Fetcher:
     out: Output
     opener: BlobOpener
     progress: ProgressListener
+    retry: RetryPolicy
     cancel: threading.Event = attrs.field(factory=threading.Event)
 
     def _once(self, slot: Slot) -> None:
@@ -111,11 +112,13 @@ class _Fetcher:
     def fetch(self, slot: Slot) -> None:
         blob = slot.entry.blob
         self.progress.blob_started(blob.digest, blob.size)
-        for attempt in range(1, ATTEMPTS + 1):
+        attempts = self.retry.start()
+        while True:
             try:
                 self._once(slot)
             except ImgmirrorError as exc:
-                if not is_transient(exc) or attempt == ATTEMPTS or self.cancel.is_set():
+                delay = attempts.after(exc)
+                if delay is None or self.cancel.wait(delay):
                     self.progress.blob_finished(blob.digest, "failed")
                     raise
                 log.info("blob %s: %s; writing it again", blob.digest, exc)
@@ -177,8 +180,12 @@ def write_scattered(
     *,
     jobs: int,
     progress: ProgressListener | None = None,
+    retry: RetryPolicy | None = None,
 ) -> int:
     """Write ``plan`` into the regular file ``out``, ``jobs`` blobs at a time; returns its size.
+
+    A blob whose transfer broke off is written again as ``retry`` allows (default: the
+    library's policy); a digest mismatch never is.
 
     Raises:
         VerificationError: a blob is not what its digest says.
@@ -188,13 +195,15 @@ def write_scattered(
     layout = lay_out(plan.entries)
     for offset, data in layout.fixed:
         out.pwrite(data, offset)
-    fetcher = _Fetcher(out, opener, listener)
+    policy = retry or RetryPolicy()
+    fetcher = _Fetcher(out, opener, listener, policy)
     threads, errors = _run(fetcher.fetch, layout.slots, jobs, fetcher.cancel)
     _wait(threads, fetcher.cancel, out)
     if errors:
         raise errors[0]
     out.truncate(layout.end)
     rest = attrs.evolve(plan, entries=layout.rest)  # after the blobs: any order loads
-    for piece in stream_archive(rest, opener, listener, patchable=True, start=layout.end):
+    pieces = stream_archive(rest, opener, listener, patchable=True, start=layout.end, retry=policy)
+    for piece in pieces:
         out.apply(piece)
     return out.size

@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import logging
 import tarfile
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Literal, overload
@@ -40,14 +41,14 @@ from imgmirror.archive.layout import (
     LinkEntry,
     Origin,
 )
-from imgmirror.errors import ArchiveError, ImgmirrorError, VerificationError, is_transient
+from imgmirror.errors import ArchiveError, ImgmirrorError, VerificationError
 from imgmirror.model.compression import decompress, detect
 from imgmirror.model.digest import Digest
 from imgmirror.model.manifest import Descriptor
-from imgmirror.progress import NullProgress, ProgressListener
+from imgmirror.progress import NullProgress, Outcome, ProgressListener
+from imgmirror.transport.retry import RetryPolicy
 
 __all__ = [
-    "ATTEMPTS",
     "DONE",
     "BlobOpener",
     "HeaderFixup",
@@ -66,8 +67,7 @@ BlobOpener = Callable[[Origin, Descriptor], AbstractContextManager[Iterator[byte
 """Opens a blob for reading: a context manager yielding its verified chunks."""
 
 _BLOCK = 512
-ATTEMPTS = 3  # tries per blob when a transfer breaks off (seekable output only)
-DONE = "saved"  # the outcome reported for a blob written into the archive
+DONE: Outcome = "saved"  # the outcome reported for a blob written into the archive
 _RECORD = 20 * _BLOCK  # GNU/BSD tar pad the archive to a multiple of this
 _MTIME = 0
 
@@ -149,10 +149,13 @@ def decompressed(chunks: Iterable[bytes]) -> Iterator[bytes]:
 class _Writer:
     """Produces the bytes of each entry kind."""
 
-    def __init__(self, opener: BlobOpener, progress: ProgressListener, patchable: bool) -> None:
+    def __init__(
+        self, opener: BlobOpener, progress: ProgressListener, patchable: bool, retry: RetryPolicy
+    ) -> None:
         self.opener = opener
         self.progress = progress
         self.patchable = patchable
+        self.retry = retry
         self.written = 0  # bytes the caller has taken so far (kept by stream_archive)
 
     def _data(self, entry: BlobEntry) -> Iterator[bytes]:
@@ -242,14 +245,17 @@ class _Writer:
         A digest or diff_id mismatch is never retried; neither is anything when the output
         cannot seek back.
         """
-        for attempt in range(1, ATTEMPTS + 1):
+        attempts = self.retry.start()
+        while True:
             start = self.written
             try:
                 yield from produce()
             except ImgmirrorError as exc:
-                if not (self.patchable and is_transient(exc) and attempt < ATTEMPTS):
+                delay = attempts.after(exc) if self.patchable else None
+                if delay is None:
                     raise
-                log.info("blob %s: %s; writing it again", blob.digest, exc)
+                log.info("blob %s: %s; writing it again in %.1fs", blob.digest, exc, delay)
+                time.sleep(delay)
                 yield Rewind(start)
             else:
                 return
@@ -263,6 +269,7 @@ def stream_archive(
     *,
     patchable: Literal[False] = False,
     start: int = 0,
+    retry: RetryPolicy | None = None,
 ) -> Generator[bytes, None, None]: ...
 
 
@@ -274,6 +281,7 @@ def stream_archive(
     *,
     patchable: bool,
     start: int = 0,
+    retry: RetryPolicy | None = None,
 ) -> Generator[Piece, None, None]: ...
 
 
@@ -284,6 +292,7 @@ def stream_archive(
     *,
     patchable: bool = False,
     start: int = 0,
+    retry: RetryPolicy | None = None,
 ) -> Generator[Piece, None, None]:
     """The tar bytes of ``plan``, in pieces; blobs are read through ``opener`` as needed.
 
@@ -291,13 +300,15 @@ def stream_archive(
     read once and :class:`HeaderFixup` pieces ask the caller to rewrite a header in place;
     without it, only bytes are yielded. ``start`` is where the first entry lands in the
     output (entries already written before it, see :mod:`imgmirror.archive.scatter`).
+    With ``patchable``, an entry whose transfer broke off is written again as ``retry``
+    allows (default: the library's policy).
 
     Raises:
         VerificationError: a blob (or a decompressed layer) is not what its digest says.
         ArchiveError: a layer cannot be decompressed.
         ImgmirrorError: whatever ``opener`` raises (network, registry errors).
     """
-    writer = _Writer(opener, progress or NullProgress(), patchable)
+    writer = _Writer(opener, progress or NullProgress(), patchable, retry or RetryPolicy())
     writer.written = start
     for entry in plan.entries:
         for piece in writer.entry(entry):

@@ -10,7 +10,6 @@ This module does no I/O.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from imgmirror.errors import CredentialsError
+from imgmirror.model.documents import load_json
 from imgmirror.model.reference import is_loopback_host
 
 __all__ = [
@@ -171,7 +171,7 @@ def parse_token_response(body: bytes, now: float) -> Token:
         CredentialsError: If the body is not JSON or carries no token.
     """
     try:
-        doc = json.loads(body)
+        doc = load_json(body)
     except (ValueError, UnicodeDecodeError):
         raise CredentialsError("token endpoint did not return JSON") from None
     if not isinstance(doc, dict):

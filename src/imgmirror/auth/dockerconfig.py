@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -24,6 +23,7 @@ import attrs
 
 from imgmirror.auth.credentials import Credential
 from imgmirror.errors import CredentialsError
+from imgmirror.model.documents import load_json
 
 __all__ = [
     "DOCKER_HUB_KEY",
@@ -251,7 +251,7 @@ def parse_docker_config(text: str | bytes, source: str) -> DockerConfig:
         CredentialsError: If it is not JSON or not shaped like one of those.
     """
     try:
-        doc = json.loads(text) if text.strip() else {}
+        doc = load_json(text) if text.strip() else {}
     except (ValueError, UnicodeDecodeError) as exc:
         raise CredentialsError(
             f"{source} is not valid JSON (line {getattr(exc, 'lineno', '?')})",

@@ -16,7 +16,6 @@ and :mod:`imgmirror.auth.pullsecret`. Errors name the file, helper and registry,
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -30,8 +29,7 @@ from imgmirror.auth.credentials import Credential, CredentialInput
 from imgmirror.auth.dockerconfig import DockerConfig
 from imgmirror.auth.pullsecret import parse_authfile
 from imgmirror.errors import CredentialsError
-from imgmirror.transport.client import RegistryClient
-from imgmirror.transport.tls import ClientOptions
+from imgmirror.model.documents import load_json, read_capped_text
 
 __all__ = [
     "DOCKER_AUTH_CONFIG",
@@ -41,7 +39,6 @@ __all__ = [
     "default_authfiles",
     "load_authfile",
     "run_helper",
-    "try_credentials",
 ]
 
 log = logging.getLogger("imgmirror")
@@ -117,14 +114,14 @@ def load_authfile(path: Path) -> DockerConfig:
         CredentialsError: If it cannot be read or parsed.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_capped_text(path)
     except FileNotFoundError:
         raise CredentialsError(
             f"credentials file {path} does not exist",
             hint="check the authfile path (or $REGISTRY_AUTH_FILE)",
             setting="authfile",
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # a DocumentLimit or a UnicodeDecodeError
         raise CredentialsError(f"cannot read credentials file {path}: {exc}") from None
     return parse_authfile(text, str(path))
 
@@ -186,7 +183,7 @@ def run_helper(
             hint=f"run: echo {server_url} | {program} get; or log in again (docker login)",
         )
     try:
-        reply = json.loads(done.stdout)
+        reply = load_json(done.stdout)
         username, secret = reply.get("Username", ""), reply.get("Secret", "")
     except (ValueError, AttributeError):
         reply, username, secret = None, None, None
@@ -273,35 +270,3 @@ class DefaultKeychain:
 
     def __repr__(self) -> str:
         return f"DefaultKeychain(authfile={self.authfile!s}, defaults={self.defaults})"
-
-
-def try_credentials(
-    registry: str,
-    credential: Credential | None,
-    *,
-    repository: str | None = None,
-    options: ClientOptions | None = None,
-) -> None:
-    """Log in to ``registry`` the way a pull would: ``/v2/`` with a token for a pull scope.
-
-    With ``repository``, also list its tags, which needs pull access (a repository that does
-    not exist yet still counts as success).
-
-    Raises:
-        AuthenticationError: The registry or its token service refused the credentials.
-        PermissionDenied: The credentials work but may not pull ``repository``.
-        NetworkError: The registry cannot be reached (TLS errors name their fix).
-    """
-    scopes = [f"repository:{repository}:pull"] if repository else []
-    with RegistryClient(registry, credential=credential, options=options) as client:
-        urls = [f"{client.base_url}/v2/"]
-        if repository:
-            urls.append(f"{client.base_url}/v2/{repository}/tags/list?n=1")
-        for url in urls:
-            response = client.request("GET", url, scopes=scopes)
-            if response.status_code == 404 and url != urls[0]:
-                response.close()
-                continue
-            if response.status_code != 200:
-                raise client.fail(response, "GET", url)
-            response.close()

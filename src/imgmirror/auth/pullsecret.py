@@ -29,6 +29,7 @@ from imgmirror.auth.dockerconfig import (
     is_config_json,
 )
 from imgmirror.errors import CredentialsError
+from imgmirror.model.documents import DocumentLimit, load_json, load_yaml_all
 
 __all__ = [
     "DOCKERCFG",
@@ -69,8 +70,11 @@ def parse_documents(text: str | bytes, source: str) -> list[Any]:
     import yaml  # noqa: PLC0415 - PyYAML loads only when a file is actually read
 
     try:
-        docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except yaml.YAMLError as exc:
+        docs = [doc for doc in load_yaml_all(text) if doc is not None]
+    except DocumentLimit as exc:
+        where = f" (line {exc.line})" if exc.line is not None else ""
+        raise CredentialsError(f"{source}{where}: {exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise CredentialsError(f"{source} is neither JSON nor YAML{where}") from None
@@ -116,7 +120,7 @@ def _decode_payload(section: str, value: object, key: str, name: str) -> tuple[A
                 f"stringData instead; or {_RECREATE}",
             )
     try:
-        return json.loads(text), None
+        return load_json(text), None
     except ValueError:
         return None, Problem(
             f"{section}[{key}] of {name} is not JSON",
@@ -279,7 +283,7 @@ def parse_authfile(text: str | bytes, source: str) -> DockerConfig:
     stripped = text.lstrip()
     if stripped[:1] in ("{", b"{"):
         try:
-            doc = json.loads(text)
+            doc = load_json(text)
         except ValueError:
             doc = None
         if isinstance(doc, Mapping) and not is_secret(doc):

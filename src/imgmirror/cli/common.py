@@ -28,7 +28,7 @@ from imgmirror.errors import (
     TLSVerificationError,
     credentials_hint,
 )
-from imgmirror.transport.tls import DEFAULT_CERTS_DIRS, ClientOptions
+from imgmirror.transport.options import ClientOptions, connection_options
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -276,10 +276,6 @@ def make_options(
     timeout: float = DEFAULT_TIMEOUT,
 ) -> ClientOptions:
     """Connection settings from the shared TLS and timeout options."""
-    return ClientOptions(
-        timeout=timeout,
-        user_agent=f"imgmirror/{__version__}",
-        ca_file=ca_file,
-        certs_dirs=(*(certs_dirs or ()), *DEFAULT_CERTS_DIRS),
-        insecure_registries=frozenset(insecure or ()),
+    return connection_options(
+        timeout=timeout, ca_file=ca_file, certs_dirs=certs_dirs, insecure_registries=insecure
     )

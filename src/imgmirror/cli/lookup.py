@@ -21,7 +21,7 @@ from imgmirror.cli.common import (
 )
 from imgmirror.cli.creds import SRC_ENV, creds_option
 from imgmirror.cli.referrer_tree import render_listing
-from imgmirror.cli.terminal import human_bytes
+from imgmirror.cli.terminal import human_bytes, untrusted
 from imgmirror.model.inspection import Entry, ImageInfo
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def ls_command(
     Example:
       imgmirror ls registry.corp/k8s/pause
     """
-    from imgmirror.ops.lookup import list_tags  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.api.lookup import list_tags  # noqa: PLC0415 - imported when the command runs
 
     with reported_errors():
         access = _access(creds, authfile, ca_file, certs_dir, insecure_registry)
@@ -76,7 +76,7 @@ def ls_command(
         emit_json({"repository": repository, "tags": tags})
         return
     for tag in tags:
-        typer.echo(tag)
+        typer.echo(untrusted(tag))
 
 
 @app.command("catalog")
@@ -96,7 +96,7 @@ def catalog_command(
     Example:
       imgmirror catalog registry.corp:5000
     """
-    from imgmirror.ops.lookup import list_repositories  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.api.lookup import list_repositories  # noqa: PLC0415 - imported when the command runs
 
     with reported_errors():
         access = _access(creds, authfile, ca_file, certs_dir, insecure_registry)
@@ -105,7 +105,7 @@ def catalog_command(
         emit_json({"registry": registry, "repositories": repositories})
         return
     for repository in repositories:
-        typer.echo(repository)
+        typer.echo(untrusted(repository))
 
 
 @app.command("digest")
@@ -128,7 +128,8 @@ def digest_command(
     Example:
       imgmirror digest registry.k8s.io/pause:3.9
     """
-    from imgmirror.ops.lookup import image_digest, inspect_archive, is_archive_path  # noqa: PLC0415
+    from imgmirror.api.lookup import image_digest  # noqa: PLC0415
+    from imgmirror.ops.lookup import inspect_archive, is_archive_path  # noqa: PLC0415
 
     if is_archive_path(image):
         with reported_errors():
@@ -137,7 +138,7 @@ def digest_command(
             emit_json({"archive": image, "images": [_short(i) for i in infos]})
             return
         for info in infos:
-            typer.echo(f"{info.digest} {info.name}")
+            typer.echo(untrusted(f"{info.digest} {info.name}"))
         return
     with reported_errors():
         found = image_digest(
@@ -185,16 +186,16 @@ def _inspect_archive(path: str, referrers: str | None, *, as_json: bool) -> None
             shown["referrers"] = listing.to_json()["subjects"]
         emit_json({"archive": path, "images": images})
         return
-    typer.echo(f"{path}: {len(infos)} image{'s' if len(infos) != 1 else ''}")
+    typer.echo(untrusted(f"{path}: {len(infos)} image{'s' if len(infos) != 1 else ''}"))
     for i, info in enumerate(infos):
         lines = render(info)
         if listings is not None:
             lines += ["  referrers:", *render_listing(listings[i], "  ")]
-        typer.echo("\n".join(lines))
+        typer.echo(untrusted("\n".join(lines)))
 
 
 def _referrers(image: str, types: str, access: dict[str, Any]) -> ReferrerListing:
-    from imgmirror.referrers.discover import find_referrers  # noqa: PLC0415 - imported when asked for
+    from imgmirror.api.referrers import find_referrers  # noqa: PLC0415 - imported when asked for
 
     return find_referrers(
         image,
@@ -209,7 +210,8 @@ def _show_with_referrers(info: ImageInfo, listing: ReferrerListing, *, as_json: 
     if as_json:
         emit_json({**info.to_json(), "referrers": listing.to_json()["subjects"]})
         return
-    typer.echo("\n".join([*render(info), "  referrers:", *render_listing(listing, "  ")]))
+    lines = [*render(info), "  referrers:", *render_listing(listing, "  ")]
+    typer.echo(untrusted("\n".join(lines)))
 
 
 def _short(info: ImageInfo) -> dict[str, object]:
@@ -293,7 +295,8 @@ def inspect_command(
     as_json: JsonOpt = False,
     referrers: InspectReferrersOpt = None,
 ) -> None:
-    from imgmirror.ops.lookup import inspect, is_archive_path  # noqa: PLC0415
+    from imgmirror.api.lookup import inspect  # noqa: PLC0415
+    from imgmirror.ops.lookup import is_archive_path  # noqa: PLC0415
 
     if is_archive_path(image):
         if raw or config or platform:
@@ -313,8 +316,10 @@ def inspect_command(
     elif config:
         if found.config is None:
             typer.echo(
-                f"imgmirror: error: {found.info.name} has no image config "
-                f"({found.info.media_type}); pick an image with --platform",
+                untrusted(
+                    f"imgmirror: error: {found.info.name} has no image config "
+                    f"({found.info.media_type}); pick an image with --platform"
+                ),
                 err=True,
             )
             raise typer.Exit(1)
@@ -323,4 +328,4 @@ def inspect_command(
     elif as_json:
         emit_json(found.info.to_json())
     else:
-        typer.echo("\n".join(render(found.info)))
+        typer.echo(untrusted("\n".join(render(found.info))))

@@ -19,6 +19,7 @@ from imgmirror.cli.common import (
     reported_errors,
 )
 from imgmirror.cli.referrer_tree import render_listing
+from imgmirror.cli.terminal import untrusted
 
 __all__ = ["referrers_command"]
 
@@ -46,7 +47,7 @@ def referrers_command(
     Each line: artifact type, digest, size (and the cosign tag it hangs on), then its
     annotations; referrers of referrers are nested below.
     """
-    from imgmirror.referrers.discover import find_referrers  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.api.referrers import find_referrers  # noqa: PLC0415 - imported when the command runs
 
     with reported_errors():
         listing = find_referrers(
@@ -59,5 +60,5 @@ def referrers_command(
     if as_json:
         emit_json(listing.to_json())
         return
-    typer.echo(f"{listing.image}  {listing.digest}")
-    typer.echo("\n".join(render_listing(listing)))
+    typer.echo(untrusted(f"{listing.image}  {listing.digest}"))
+    typer.echo(untrusted("\n".join(render_listing(listing))))

@@ -105,8 +105,8 @@ def secret_check_command(
       kubectl get secret regcred -o yaml > regcred.yaml
       imgmirror secret check regcred.yaml --registry reg.corp
     """
-    from imgmirror.auth.keychain import try_credentials  # noqa: PLC0415 - imported when run
     from imgmirror.auth.pullsecret import check_text, parse_authfile  # noqa: PLC0415
+    from imgmirror.ops.login import try_credentials  # noqa: PLC0415 - imported when run
 
     if file == "-":
         text, source = sys.stdin.read(), "stdin"

@@ -210,11 +210,11 @@ def sync_command(
     referrers: ReferrersOpt = None,
     referrers_optional: ReferrersOptionalOpt = False,
 ) -> None:
-    from imgmirror.model.artifacts import ArtifactFilter  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.api.sync import sync  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.model.artifacts import ReferrerChoice  # noqa: PLC0415
     from imgmirror.model.platform import Platform  # noqa: PLC0415
     from imgmirror.syncing.file import parse_image_list  # noqa: PLC0415
     from imgmirror.syncing.items import load_sync_file  # noqa: PLC0415
-    from imgmirror.syncing.run import sync  # noqa: PLC0415
     from imgmirror.syncing.shards import Shard, ShardError  # noqa: PLC0415
 
     if (file is None) == (images is None):
@@ -236,21 +236,21 @@ def sync_command(
         raise typer.BadParameter(str(exc), param_hint="--shard/--shards") from None
     # SIGTERM/SIGHUP (a CronJob's pod going away) unwind like Ctrl-C: exit 143/129
     with reported_errors(), signals_unwind():
-        wanted_referrers = ArtifactFilter.parse(referrers_wanted(referrers, referrers_optional))
+        wanted_referrers = ReferrerChoice.parse(
+            referrers_wanted(referrers, referrers_optional), referrers_optional
+        )
         if images is not None:
             assert to is not None
-            text = sys.stdin.read() if images == "-" else _read(images)
+            text = _read_stdin() if images == "-" else _read(images)
             wanted = tuple(Platform.parse(p) for p in platform) if platform else None
             spec = parse_image_list(
                 text, "<stdin>" if images == "-" else images, to=to,
                 keep_registry=keep_registry, platforms=wanted,
-                referrers=wanted_referrers, referrers_optional=referrers_optional,
+                referrers=wanted_referrers,
             )  # fmt: skip
         else:
             assert file is not None
-            spec = load_sync_file(
-                file, to=to, referrers=wanted_referrers, referrers_optional=referrers_optional
-            )
+            spec = load_sync_file(file, to=to, referrers=wanted_referrers)
         live = sys.stderr if not (quiet or as_json) and sys.stderr.isatty() else None
         lines = SyncLines(as_json=as_json, live=live, quiet=quiet)
         try:
@@ -267,12 +267,19 @@ def sync_command(
 
 def _read(path: str) -> str:
     from imgmirror.errors import InvalidSyncFile  # noqa: PLC0415
+    from imgmirror.model.documents import read_capped_text  # noqa: PLC0415
 
     try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
+        return read_capped_text(path)
+    except (OSError, ValueError) as exc:  # a DocumentLimit or a UnicodeDecodeError
         raise InvalidSyncFile(f"cannot read image list {path}: {exc}") from None
+
+
+def _read_stdin() -> str:
+    """The image list on stdin, one byte past the cap at most (parse_image_list refuses it)."""
+    from imgmirror.model.documents import MAX_FILE_BYTES  # noqa: PLC0415
+
+    return sys.stdin.read(MAX_FILE_BYTES + 1)
 
 
 def _finish(report: SyncReport, *, as_json: bool, quiet: bool) -> None:

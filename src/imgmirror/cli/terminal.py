@@ -17,8 +17,9 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
+from imgmirror.errors import printable
 from imgmirror.model.digest import Digest
-from imgmirror.progress import ProgressSnapshot, ProgressTally
+from imgmirror.progress import Outcome, ProgressSnapshot, ProgressTally, Verb
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -26,11 +27,20 @@ if TYPE_CHECKING:
 
     from imgmirror.model.manifest import Descriptor
 
-__all__ = ["LogProgress", "TerminalProgress", "human_bytes", "human_seconds"]
+__all__ = ["LogProgress", "TerminalProgress", "human_bytes", "human_seconds", "untrusted"]
 
 _ING = {"copy": "copying", "save": "saving", "push": "pushing"}
 _BAD = frozenset({"failed", "interrupted"})
 DEFAULT_INTERVAL = 5.0
+
+
+def untrusted(text: str) -> str:
+    """Text a registry or a file supplied (tags, artifact types, annotations, platforms), as
+    the CLI prints it: every character a terminal would act on (ESC, BEL, CR, other C0/C1
+    controls, bidi overrides) escaped as ``\\x1b``..., line breaks kept. Every command prints
+    such text through this; error messages are escaped where they are rendered
+    (:class:`~imgmirror.errors.ImgmirrorError`)."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def human_bytes(count: float) -> str:
@@ -90,7 +100,7 @@ class TerminalProgress(ProgressTally):
                 )
                 self._live.start()
 
-    def planned(self, blobs: Sequence[Descriptor], verb: str) -> None:
+    def planned(self, blobs: Sequence[Descriptor], verb: Verb) -> None:
         """Totals known: start the display."""
         super().planned(blobs, verb)
         self._ensure_live()
@@ -100,12 +110,12 @@ class TerminalProgress(ProgressTally):
         super().blob_started(digest, size)
         self._ensure_live()
 
-    def blob_finished(self, digest: Digest, outcome: str) -> None:
+    def blob_finished(self, digest: Digest, outcome: Outcome) -> None:
         """Leave a line for the blob above the display."""
         super().blob_finished(digest, outcome)
         self._print_outcome(digest, outcome)
 
-    def _print_outcome(self, digest: Digest, outcome: str) -> None:
+    def _print_outcome(self, digest: Digest, outcome: Outcome) -> None:
         from rich.text import Text  # noqa: PLC0415
 
         size = self.size(digest)
@@ -187,7 +197,7 @@ class LogProgress(ProgressTally):
         self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()
 
-    def planned(self, blobs: Sequence[Descriptor], verb: str) -> None:
+    def planned(self, blobs: Sequence[Descriptor], verb: Verb) -> None:
         """Start the periodic lines."""
         super().planned(blobs, verb)
         self._start()

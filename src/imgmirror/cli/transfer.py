@@ -38,7 +38,7 @@ from imgmirror.cli.referrer_options import (
     referrers_wanted,
 )
 from imgmirror.cli.terminal import human_bytes
-from imgmirror.transport.tls import ClientOptions
+from imgmirror.transport.options import ClientOptions
 
 if TYPE_CHECKING:
     from imgmirror.ops.save import SaveResult
@@ -88,7 +88,7 @@ platform, it is an error that names the image's platform.
       imgmirror copy registry.k8s.io/pause:3.9 reg.corp/mirror/pause:3.9 \\
           --dest-creds "$USER:$PASS" --platform linux/arm64
     """
-    from imgmirror.ops.copy import copy  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.api.copy import copy  # noqa: PLC0415 - imported when the command runs
 
     with running(quiet, as_json) as progress:
         result = copy(
@@ -206,7 +206,8 @@ def save_command(
       imgmirror save registry.k8s.io/pause:3.9 -o pause.tar
       imgmirror save alpine:3.19=reg.corp/alpine:3.19 -o alpine.tar.zst
     """
-    from imgmirror.ops.save import load_commands, save  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.api.save import save  # noqa: PLC0415 - imported when the command runs
+    from imgmirror.ops.save import load_commands  # noqa: PLC0415 - imported when the command runs
 
     if archive_format not in ("docker", "legacy", "oci"):
         raise typer.BadParameter("use docker, legacy or oci", param_hint="--format")
@@ -283,10 +284,15 @@ def _from_sync_file(
 ) -> list[ImageArg]:
     """Add what a sync file selects, each image with its entry's platforms unless
     --platform is given (which then applies to every image)."""
+    from imgmirror.auth.credentials import Credential  # noqa: PLC0415
     from imgmirror.ops.saverequest import ImageRequest  # noqa: PLC0415
+    from imgmirror.session import Session  # noqa: PLC0415
     from imgmirror.syncing.items import selected_images  # noqa: PLC0415
 
-    items = selected_images(path, src_creds=src_creds, authfile=authfile, options=options)
+    with Session(options, authfile=authfile) as session:
+        items = selected_images(
+            session, path, src_creds=Credential.coerce(src_creds, setting="src_creds")
+        )
     return images + [
         ImageRequest(str(item.source), platforms=None if platform else item.platforms)
         for item in items
@@ -404,7 +410,8 @@ def push_command(
     referrers: PushReferrersOpt = None,
     referrers_optional: ReferrersOptionalOpt = False,
 ) -> None:
-    from imgmirror.ops.push import ArchiveNamesNeedConsent, push  # noqa: PLC0415 - imported when run
+    from imgmirror.api.push import push  # noqa: PLC0415 - imported when run
+    from imgmirror.ops.push import ArchiveNamesNeedConsent  # noqa: PLC0415 - imported when run
 
     if archive.split(":", 1)[0] in ("-", "/dev/stdin") and _creds_read_stdin(sys.argv):
         raise typer.BadParameter(

@@ -23,6 +23,8 @@ __all__ = [
     "COSIGN_SUFFIXES",
     "KINDS",
     "ArtifactFilter",
+    "ReferrerChoice",
+    "ReferrersArg",
     "artifact_kind",
     "cosign_tag",
     "fallback_tag",
@@ -106,9 +108,9 @@ class ArtifactFilter:
         return not self.names
 
     @classmethod
-    def parse(cls, value: bool | str | Sequence[str] | None) -> ArtifactFilter | None:
-        """From ``True``/``"all"`` (everything), ``"sig,sbom"``, a list of names, or
-        ``False``/``None``/``[]`` (referrers not wanted: returns None).
+    def parse(cls, value: ReferrersArg) -> ArtifactFilter | None:
+        """From ``True``/``"all"`` (everything), ``"sig,sbom"``, a list of names, a filter
+        (returned as it is), or ``False``/``None``/``[]`` (referrers not wanted: None).
 
         Raises:
             InvalidArtifactType: a name is neither a short name nor a media type.
@@ -117,6 +119,8 @@ class ArtifactFilter:
             return None
         if value is True:
             return cls()
+        if isinstance(value, ArtifactFilter):
+            return value
         pieces = [value] if isinstance(value, str) else list(value)
         names: list[str] = []
         for piece in pieces:
@@ -151,3 +155,31 @@ class ArtifactFilter:
 
     def __str__(self) -> str:
         return ",".join(self.names) if self.names else "all"
+
+
+#: What a caller may say about referrers: True (all), False/None (none), names, or a filter.
+ReferrersArg = bool | str | Sequence[str] | ArtifactFilter | None
+
+
+@attrs.frozen
+class ReferrerChoice:
+    """Which referrers travel with an image, and whether they must.
+
+    Attributes:
+        types: the artifact types carried.
+        optional: best effort: a referrer that cannot be carried is reported, not fatal.
+    """
+
+    types: ArtifactFilter = ArtifactFilter()
+    optional: bool = False
+
+    @classmethod
+    def parse(cls, referrers: ReferrersArg, optional: bool = False) -> ReferrerChoice | None:
+        """From the ``referrers=``/``referrers_optional=`` pair of the public calls; None
+        when no referrers are wanted.
+
+        Raises:
+            InvalidArtifactType: a name is neither a short name nor a media type.
+        """
+        types = ArtifactFilter.parse(referrers)
+        return None if types is None else cls(types, optional)

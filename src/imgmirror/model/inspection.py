@@ -10,7 +10,6 @@ does no I/O.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import attrs
@@ -18,6 +17,7 @@ import attrs
 from imgmirror.errors import ManifestError
 from imgmirror.model import mediatypes
 from imgmirror.model.digest import Digest
+from imgmirror.model.documents import load_json
 from imgmirror.model.manifest import Descriptor, ImageIndex, parse_manifest
 
 __all__ = ["Entry", "ImageInfo", "describe", "with_config"]
@@ -79,7 +79,7 @@ def _declared_type(doc: object, content_type: str | None) -> str:
 def _best_effort(name: str, raw: bytes, content_type: str | None, problem: str) -> ImageInfo:
     """An unparsable manifest: the facts that do not depend on understanding it."""
     try:
-        doc: object = json.loads(raw)
+        doc: object = load_json(raw)
     except (ValueError, UnicodeDecodeError):
         doc = None
     layers: tuple[Entry, ...] = ()
@@ -127,7 +127,7 @@ def _strings(value: object) -> tuple[str, ...] | None:
 def with_config(info: ImageInfo, raw: bytes) -> ImageInfo:
     """``info`` plus the platform, creation time, entrypoint and cmd of its image config."""
     try:
-        doc = json.loads(raw)
+        doc = load_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         return attrs.evolve(
             info, problems=(*info.problems, f"could not parse the image config: {exc}")

@@ -9,7 +9,6 @@ matching entry (OCI image-spec ``image-index.md``). This module does no I/O.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -25,6 +24,7 @@ from imgmirror.errors import (
 )
 from imgmirror.model import mediatypes
 from imgmirror.model.digest import Digest
+from imgmirror.model.documents import load_json
 from imgmirror.model.platform import Platform
 
 __all__ = [
@@ -53,7 +53,7 @@ def _strings(value: Iterable[str]) -> tuple[str, ...]:
 
 def _load_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        doc = json.loads(raw)
+        doc = load_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidManifest(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):

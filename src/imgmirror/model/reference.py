@@ -23,10 +23,18 @@ from collections.abc import Iterable
 
 import attrs
 
-from imgmirror.errors import InvalidDigest, InvalidReference
+from imgmirror.errors import InvalidDigest, InvalidReference, UnsafeName, quoted
 from imgmirror.model.digest import Digest
 
-__all__ = ["DOCKER_HUB", "DOCKER_HUB_API", "Reference", "is_loopback_host"]
+__all__ = [
+    "DOCKER_HUB",
+    "DOCKER_HUB_API",
+    "Reference",
+    "check_identifier",
+    "check_repository",
+    "check_tag",
+    "is_loopback_host",
+]
 
 #: How Docker Hub is spelled in references.
 DOCKER_HUB = "docker.io"
@@ -63,32 +71,94 @@ def _check_host(text: str, host: str) -> None:
             raise _fail(text, f"invalid IPv6 address in registry host {host!r}") from None
 
 
-def _check_path(text: str, path: str) -> None:
+_TAG_ALLOWED = "allowed: A-Z, a-z, 0-9, '_', '.', '-'; not first '.' '-'"
+_PATH_ALLOWED = "allowed: a-z, 0-9, separated by '.', '_', '__' or '-'"
+
+
+def _path_problem(path: str) -> str | None:
+    """What is wrong with a repository path, or None (its length is checked first)."""
+    if len(path) > _MAX_PATH:
+        return f"repository name is longer than {_MAX_PATH} characters"
     for component in path.split("/"):
         if _PATH_COMPONENT.fullmatch(component):
             continue
         if _PATH_COMPONENT.fullmatch(component.lower()):
-            raise _fail(text, "repository name must be lowercase")
+            return "repository name must be lowercase"
         if not component:
-            raise _fail(text, "repository name has an empty path component")
-        raise _fail(
-            text,
-            f"invalid repository path component {component!r} "
-            "(allowed: a-z, 0-9, separated by '.', '_', '__' or '-')",
-        )
-    if len(path) > _MAX_PATH:
-        raise _fail(text, f"repository name is longer than {_MAX_PATH} characters")
+            return "repository name has an empty path component"
+        return f"invalid repository path component {quoted(component)} ({_PATH_ALLOWED})"
+    return None
+
+
+def _tag_problem(tag: str) -> str | None:
+    """Why ``tag`` is not a tag (``empty``, ``long``, ``grammar``), or None."""
+    if not tag:
+        return "empty"
+    if len(tag) > _MAX_TAG:
+        return "long"
+    return None if _TAG.fullmatch(tag) else "grammar"
+
+
+def _check_path(text: str, path: str) -> None:
+    problem = _path_problem(path)
+    if problem:
+        raise _fail(text, problem)
 
 
 def _check_tag(text: str, tag: str) -> None:
-    if not tag:
+    problem = _tag_problem(tag)
+    if problem == "empty":
         raise _fail(text, "tag is empty")
-    if len(tag) > _MAX_TAG:
+    if problem == "long":
         raise _fail(text, f"tag is longer than {_MAX_TAG} characters")
-    if not _TAG.fullmatch(tag):
-        raise _fail(
-            text, f"invalid tag {tag!r} (allowed: A-Z, a-z, 0-9, '_', '.', '-'; not first '.' '-')"
-        )
+    if problem:
+        raise _fail(text, f"invalid tag {quoted(tag)} ({_TAG_ALLOWED})")
+
+
+def check_tag(tag: object) -> str:
+    """``tag`` if it is a valid tag (``[A-Za-z0-9_][A-Za-z0-9._-]{0,127}``): what a name a
+    registry lists must be before it becomes part of a URL.
+
+    Raises:
+        UnsafeName: not a string, or not a valid tag; the message quotes it, shortened.
+    """
+    if not isinstance(tag, str):
+        raise UnsafeName(f"{quoted(tag)} is not a valid tag")
+    problem = _tag_problem(tag)
+    if problem is not None:
+        reason = {"empty": "empty", "long": f"longer than {_MAX_TAG} characters"}
+        raise UnsafeName(f"{quoted(tag)} is not a valid tag ({reason.get(problem, _TAG_ALLOWED)})")
+    return tag
+
+
+def check_repository(path: object) -> str:
+    """``path`` if it is a valid repository path (lowercase components joined by ``/``, at
+    most 255 characters): for the names a catalog lists and every request path.
+
+    Raises:
+        UnsafeName: not a string, or not a valid repository path.
+    """
+    if not isinstance(path, str):
+        raise UnsafeName(f"{quoted(path)} is not a valid repository name")
+    problem = _path_problem(path)
+    if problem is not None:
+        raise UnsafeName(f"{quoted(path)} is not a valid repository name ({problem})")
+    return path
+
+
+def check_identifier(ref: str) -> str:
+    """``ref`` if it is a tag or a digest: what ``/manifests/<ref>`` may hold.
+
+    Raises:
+        UnsafeName: neither a valid tag nor a valid digest.
+    """
+    if ":" not in ref:
+        return check_tag(ref)
+    try:
+        Digest.parse(ref)
+    except InvalidDigest as exc:
+        raise UnsafeName(f"{quoted(ref)} is not a valid digest: {exc.message}") from None
+    return ref
 
 
 def _normalise(text: str, registry: str, path: str) -> tuple[str, str]:

@@ -21,6 +21,7 @@ import attrs
 from imgmirror.errors import InvalidDigest, InvalidManifest, ReferrerError
 from imgmirror.model import mediatypes
 from imgmirror.model.digest import Digest
+from imgmirror.model.documents import load_json
 from imgmirror.model.manifest import Descriptor
 
 __all__ = [
@@ -83,7 +84,7 @@ class Referrer:
 
 def _document(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        doc = json.loads(raw)
+        doc = load_json(raw)
     except (ValueError, UnicodeDecodeError):
         raise ReferrerError(f"{what} is not JSON") from None
     if not isinstance(doc, dict):

@@ -4,23 +4,21 @@ and manifests.
 :func:`list_tags` and :func:`list_repositories` follow ``Link`` pagination;
 :func:`image_digest` resolves a reference with one ``HEAD``; :func:`inspect` fetches a
 manifest's exact bytes (any media type: what cannot be parsed is reported, not raised) and
-the image config; :func:`inspect_archive` lists the images an archive holds. All use a
-:class:`~imgmirror.session.Session`, so credentials and TLS settings work as for ``copy``.
+the image config; :func:`inspect_archive` lists the images an archive holds. Each takes a
+client pool, so credentials and TLS settings work as for ``copy``; the one-shots are in
+[imgmirror.api.lookup][imgmirror.api.lookup].
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 
 from imgmirror.archive.contents import DockerImage, blob_path, read_contents
-from imgmirror.archive.reader import open_archive
+from imgmirror.archive.open import open_archive
 from imgmirror.auth.credentials import Credential, CredentialInput
-from imgmirror.auth.keychain import Keychain
 from imgmirror.errors import NotFound
 from imgmirror.model import mediatypes
 from imgmirror.model.digest import Digest
@@ -28,9 +26,8 @@ from imgmirror.model.inspection import Entry, ImageInfo, describe, with_config
 from imgmirror.model.manifest import Descriptor, ImageIndex, parse_manifest
 from imgmirror.model.platform import Platform
 from imgmirror.model.reference import Reference
-from imgmirror.session import Session
+from imgmirror.registry.pool import ClientPool
 from imgmirror.transport.client import RegistryClient
-from imgmirror.transport.tls import ClientOptions
 
 __all__ = [
     "Inspection",
@@ -68,65 +65,35 @@ def is_archive_path(text: str) -> bool:
     return os.path.isfile(text) or text.endswith(_ARCHIVE_SUFFIXES)
 
 
-@contextlib.contextmanager
-def _connected(
-    registry: str,
-    creds: CredentialInput,
-    authfile: str | None,
-    keychain: Keychain | None,
-    options: ClientOptions | None,
-) -> Iterator[RegistryClient]:
-    """The client for ``registry``, with credentials found as ``copy`` finds them."""
-    with Session(options, authfile=authfile, keychain=keychain) as session:
-        yield session.client(registry, Credential.coerce(creds, setting="creds"), role="registry")
+def _client(pool: ClientPool, registry: str, creds: CredentialInput) -> RegistryClient:
+    return pool.client(registry, Credential.coerce(creds, setting="creds"), role="registry")
 
 
 def list_tags(
-    repository: str,
-    *,
-    creds: CredentialInput = None,
-    authfile: str | None = None,
-    keychain: Keychain | None = None,
-    options: ClientOptions | None = None,
-    page_size: int = 1000,
+    pool: ClientPool, repository: str, *, creds: CredentialInput = None, page_size: int = 1000
 ) -> list[str]:
     """Every tag of ``repository`` (``registry/path``; a tag or digest in it is ignored)."""
     ref = Reference.parse(repository)
-    with _connected(ref.registry, creds, authfile, keychain, options) as client:
-        return client.list_tags(ref.repository, page_size)
+    return _client(pool, ref.registry, creds).list_tags(ref.repository, page_size)
 
 
 def list_repositories(
-    registry: str,
-    *,
-    creds: CredentialInput = None,
-    authfile: str | None = None,
-    keychain: Keychain | None = None,
-    options: ClientOptions | None = None,
-    page_size: int = 1000,
+    pool: ClientPool, registry: str, *, creds: CredentialInput = None, page_size: int = 1000
 ) -> list[str]:
     """Every repository of ``registry`` (``/v2/_catalog``), if the registry lists them."""
     host = Reference.parse(f"{registry.rstrip('/')}/x").registry
-    with _connected(host, creds, authfile, keychain, options) as client:
-        return client.catalog(page_size)
+    return _client(pool, host, creds).catalog(page_size)
 
 
-def image_digest(
-    image: str,
-    *,
-    creds: CredentialInput = None,
-    authfile: str | None = None,
-    keychain: Keychain | None = None,
-    options: ClientOptions | None = None,
-) -> Descriptor:
+def image_digest(pool: ClientPool, image: str, *, creds: CredentialInput = None) -> Descriptor:
     """The digest (media type, size) ``image`` resolves to, from one ``HEAD``.
 
     Raises:
         NotFound: the tag or digest does not exist.
     """
     ref = Reference.parse(image)
-    with _connected(ref.registry, creds, authfile, keychain, options) as client:
-        found = client.head_manifest(ref.repository, ref.identifier)
+    client = _client(pool, ref.registry, creds)
+    found = client.head_manifest(ref.repository, ref.identifier)
     if found is None:
         raise NotFound(
             f"{ref} not found",
@@ -155,13 +122,11 @@ def _config(client: RegistryClient, repo: str, info: ImageInfo) -> tuple[ImageIn
 
 
 def inspect(
+    pool: ClientPool,
     image: str,
     *,
     platform: str | Platform | None = None,
     creds: CredentialInput = None,
-    authfile: str | None = None,
-    keychain: Keychain | None = None,
-    options: ClientOptions | None = None,
 ) -> Inspection:
     """Fetch and describe ``image``'s manifest (with ``platform``: that image of an index),
     and the config of an image manifest.
@@ -172,19 +137,19 @@ def inspect(
         VerificationError: the bytes do not match the digest asked for.
     """
     ref = Reference.parse(image)
-    wanted = Platform.parse(platform) if isinstance(platform, str) else platform
-    with _connected(ref.registry, creds, authfile, keychain, options) as client:
-        raw, content_type = client.get_manifest_bytes(ref.repository, ref.identifier, _ANY_MANIFEST)
-        info = describe(str(ref), raw, content_type)
-        index = parse_manifest(raw, content_type) if wanted and info.is_index else None
-        if wanted is not None and isinstance(index, ImageIndex):
-            child = index.select(wanted)
-            child_ref = ref.with_digest(child.digest)
-            raw, content_type = client.get_manifest_bytes(
-                ref.repository, str(child.digest), _ANY_MANIFEST
-            )
-            info = describe(str(child_ref), raw, content_type)
-        info, config = _config(client, ref.repository, info)
+    platform = Platform.parse(platform) if isinstance(platform, str) else platform
+    client = _client(pool, ref.registry, creds)
+    raw, content_type = client.get_manifest_bytes(ref.repository, ref.identifier, _ANY_MANIFEST)
+    info = describe(str(ref), raw, content_type)
+    index = parse_manifest(raw, content_type) if platform and info.is_index else None
+    if platform is not None and isinstance(index, ImageIndex):
+        child = index.select(platform)
+        child_ref = ref.with_digest(child.digest)
+        raw, content_type = client.get_manifest_bytes(
+            ref.repository, str(child.digest), _ANY_MANIFEST
+        )
+        info = describe(str(child_ref), raw, content_type)
+    info, config = _config(client, ref.repository, info)
     return Inspection(info, raw, config)
 
 

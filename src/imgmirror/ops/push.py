@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from os import PathLike
 from os import fspath as os_fspath
 
@@ -22,23 +22,20 @@ import attrs
 
 from imgmirror.archive.contents import read_contents
 from imgmirror.archive.convert import BlobSource
-from imgmirror.archive.reader import Archive, open_archive
+from imgmirror.archive.open import open_archive
+from imgmirror.archive.reader import Archive
 from imgmirror.archive.referrers import read_referrers
 from imgmirror.archive.selection import select_image
 from imgmirror.archive.spool import readable, split_selector
 from imgmirror.auth.credentials import Credential, CredentialInput
-from imgmirror.auth.keychain import Keychain
-from imgmirror.errors import ImgmirrorError, VerificationError, is_transient
-from imgmirror.model.artifacts import ArtifactFilter
+from imgmirror.errors import ImgmirrorError
+from imgmirror.model.artifacts import ReferrerChoice, ReferrersArg
 from imgmirror.model.digest import Digest, verify_stream
-from imgmirror.model.imagetree import bottom_up
-from imgmirror.model.manifest import ImageIndex, ImageManifest
 from imgmirror.model.platform import PlatformsArg, parse_platforms
 from imgmirror.model.reference import Reference
 from imgmirror.ops.pushplan import (
     ArchiveNamesNeedConsent,
     ConsentInput,
-    PushTarget,
     check_names,
     map_destination,
     plan_targets,
@@ -48,17 +45,16 @@ from imgmirror.progress import NullProgress, ProgressListener
 from imgmirror.referrers.archive import plan_restore
 from imgmirror.referrers.carry import ReferrersResult
 from imgmirror.registry.blobs import BlobEngine, BlobJob, BlobTally, Opener, once
-from imgmirror.registry.manifests import ManifestLedger
+from imgmirror.registry.manifests import ManifestLedger, PushTarget, store_manifests
 from imgmirror.registry.parallel import run_parallel
-from imgmirror.session import Session
+from imgmirror.registry.pool import ClientPool
 from imgmirror.transport.client import RegistryClient
-from imgmirror.transport.tls import ClientOptions
+from imgmirror.transport.retry import Attempts
 
 __all__ = [
     "ArchiveNamesNeedConsent",
     "ConsentInput",
     "PushResult",
-    "PushTarget",
     "PushedImage",
     "map_destination",
     "push",
@@ -66,9 +62,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("imgmirror")
-
-Manifest = ImageManifest | ImageIndex
-_ATTEMPTS = 3
 
 
 @attrs.frozen
@@ -115,8 +108,7 @@ class _Uploader:
     progress: ProgressListener
     cancel: threading.Event = attrs.field(factory=threading.Event)
     tally: BlobTally = attrs.field(factory=BlobTally)
-    passes: dict[tuple[str, str, Digest], int] = attrs.field(factory=dict)
-    waited: dict[tuple[str, str, Digest], float] = attrs.field(factory=dict)
+    attempts: dict[tuple[str, str, Digest], Attempts] = attrs.field(factory=dict)
 
     def _verified(self, source: BlobSource, raw: Iterable[bytes]) -> Iterator[bytes]:
         d = source.descriptor
@@ -173,16 +165,11 @@ class _Uploader:
         """Whether a streamed blob that failed is sent again in the next archive pass: a
         transient failure, within the retry policy, after its backoff (as a plain tar's)."""
         key = (item[0].registry, item[1], item[2])
-        attempt = self.passes[key] = self.passes.get(key, 0) + 1
-        retry = self.engine.retry
-        delay = retry.delay(attempt, getattr(exc, "retry_after", None))
-        waited = self.waited.get(key, 0.0)
-        if isinstance(exc, VerificationError) or not is_transient(exc) or self.cancel.is_set():
-            return False
-        if not retry.allows(attempt, waited, delay):
+        attempts = self.attempts.setdefault(key, self.engine.retry.start())
+        delay = None if self.cancel.is_set() else attempts.after(exc)
+        if delay is None:
             return False
         log.info("blob %s: %s; sending it again in the next pass", item[2], exc)
-        self.waited[key] = waited + delay
         return not self.cancel.wait(delay)
 
 
@@ -216,103 +203,58 @@ def _execute(
     )
     while streamed:
         streamed = uploader.stream_pass(streamed)
-    for target in targets:  # bottom-up by digest, each manifest once (the ledger), then tags
-        client, repo = clients[target.ref], target.ref.repository
-        untagged = () if target.ref.tag is not None else (target.top,)
-        for manifest in (*bottom_up(target.top, target.children), *untagged):
-            ledger.store(client, repo, str(manifest.digest), manifest.raw, manifest.media_type)
-    for target in targets:  # tags last
-        if target.ref.tag is not None:
-            top = target.top
-            ledger.store(
-                clients[target.ref], target.ref.repository, target.ref.tag, top.raw, top.media_type
-            )
+    for target in targets:  # by digest bottom-up, each manifest once (the ledger) ...
+        by_digest = [m for m in target.manifests() if m.by_digest]
+        store_manifests(clients[target.ref], target.ref.repository, by_digest, ledger)
+    for target in targets:  # ... then the tags, last
+        tagged = [m for m in target.manifests() if not m.by_digest]
+        store_manifests(clients[target.ref], target.ref.repository, tagged, ledger)
     return uploader.tally
 
 
 def push(
+    pool: ClientPool,
     path: str | PathLike[str],
     dest: str | None = None,
     *,
     platforms: PlatformsArg = None,
     dest_creds: CredentialInput = None,
-    jobs: int = 4,
-    timeout: float | None = None,
     progress: ProgressListener | None = None,
-    authfile: str | None = None,
-    keychain: Keychain | None = None,
-    options: ClientOptions | None = None,
     to_archive_names: ConsentInput = False,
     image: str | None = None,
-    referrers: bool | str | Sequence[str] | None = True,
+    referrers: ReferrersArg = True,
     referrers_optional: bool = False,
 ) -> PushResult:
-    """Push every image of an image archive (or one: ``image``) to a registry: a one-shot
-    :meth:`Session.push <imgmirror.session.Session.push>` in a session of its own.
-
-    Args:
-        path: a tarball from ``docker save``, skopeo (``docker-archive``, ``oci-archive``),
-            crane, ``ctr images export`` or ``imgmirror save``, plain, gzip or zstd; a
-            directory holding an OCI image layout or a skopeo ``dir:`` layout; or a stream
-            (``"-"`` for stdin, ``/dev/stdin``, a FIFO), spooled to a temporary file of at
-            most :data:`~imgmirror.archive.spool.SPOOL_LIMIT` bytes. ``FILE:REF`` selects
-            one image, like ``image``.
-        dest: None (each image to the name it carries), a full reference with a tag (for a
-            one-image archive), or a registry / registry/prefix; see :func:`map_destination`.
-        platforms: ``"linux/arm64"`` or a list: of an image that is an index, push only
-            those platforms (one: that image, unchanged; several: a smaller index), as
-            :func:`imgmirror.copy` does. A single-platform image is pushed as it is.
-        dest_creds: ``"user:pass"``, ``(user, pass)`` or a Credential. They go only to
-            ``dest``'s registry: with no ``dest`` the registries come from the (untrusted)
-            archive, and explicit credentials are refused unless ``to_archive_names`` allows
-            sending them there.
-        jobs: blobs uploaded at once (plain tar only; compressed archives are read in order).
-        timeout: seconds a request may wait for a reply or stall (default:
-            ``options.timeout``).
-        progress: receives ``planned(blobs, "push")`` then per-blob events.
-        authfile, keychain: where credentials come from when ``dest_creds`` is not given.
-        options: TLS, retry and timeout settings.
-        to_archive_names: with ``dest_creds`` and no ``dest``: True, or a function called
-            with the registries the archive names that returns True, to send the
-            credentials to them.
-        image: push only this image: one of its names, a bare tag or its digest.
-        referrers: restore the referrers the archive stores for the images pushed
-            (``save --referrers``): True (all, the default), artifact types as for
-            :func:`~imgmirror.ops.copy.copy`, or False.
-        referrers_optional: restore them best effort: a referrer the archive holds only in
-            part, or that cannot be pushed, is reported in ``result.referrers.failed``.
-
-    Raises:
-        ArchiveNamesNeedConsent: ``dest_creds`` without ``dest`` and no consent.
-        ArchiveError: the archive is unsafe, incomplete or inconsistent; nothing was pushed.
-        VerificationError: a blob does not match its digest; nothing was tagged.
-        ImgmirrorError: any other failure; nothing is tagged unless every blob arrived.
-    """
-    with Session(
-        options, authfile=authfile, keychain=keychain, jobs=jobs, timeout=timeout
-    ) as session:
-        return session.push(
-            path, dest, platforms=platforms, dest_creds=dest_creds, progress=progress,
-            to_archive_names=to_archive_names, image=image, referrers=referrers,
-            referrers_optional=referrers_optional,
-        )  # fmt: skip
+    """[imgmirror.push][imgmirror.api.push.push] inside ``pool``: its arguments parsed into
+    values, then [push_archive][imgmirror.ops.push.push_archive]."""
+    return push_archive(
+        pool,
+        path,
+        dest,
+        platforms=platforms,
+        dest_creds=Credential.coerce(dest_creds, setting="dest_creds"),
+        progress=progress,
+        to_archive_names=to_archive_names,
+        image=image,
+        referrers=ReferrerChoice.parse(referrers, referrers_optional),
+    )
 
 
 def push_archive(
-    session: Session,
+    pool: ClientPool,
     path: str | PathLike[str],
     dest: str | None = None,
     *,
     platforms: PlatformsArg = None,
-    dest_creds: CredentialInput = None,
+    dest_creds: Credential | None = None,
     progress: ProgressListener | None = None,
     to_archive_names: ConsentInput = False,
     image: str | None = None,
-    referrers: bool | str | Sequence[str] | None = True,
-    referrers_optional: bool = False,
+    referrers: ReferrerChoice | None = None,
 ) -> PushResult:
-    """:func:`push` inside ``session``: its clients, tokens, blob engine and ``jobs``."""
-    credential = Credential.coerce(dest_creds, setting="dest_creds")
+    """Push the images of the archive at ``path`` inside ``pool`` (its clients, tokens, blob
+    engine and ``jobs``); see [imgmirror.push][imgmirror.api.push.push]."""
+    credential = dest_creds
     wanted_platforms = parse_platforms(platforms)
     file, selector = split_selector(os_fspath(path))
     wanted = image or selector
@@ -321,30 +263,29 @@ def push_archive(
         contents = read_contents(archive)
         chosen = (select_image(contents.images, wanted),) if wanted else contents.images
         stored = read_referrers(archive, contents.referrers)
-        planned, sources = plan_images(archive, chosen, session.jobs)
+        planned, sources = plan_images(archive, chosen, pool.jobs)
         if wanted_platforms is not None:
             planned = [(names, narrowed(one, wanted_platforms)) for names, one in planned]
         targets = plan_targets(planned, dest)
-        wanted_referrers = ArtifactFilter.parse(referrers)
-        restore = plan_restore(stored, targets, wanted_referrers, optional=referrers_optional)
+        restore = plan_restore(stored, targets, referrers)
         targets = restore.with_blobs(targets, sources)
         check_names(targets, dest, credential, to_archive_names)
         for note in contents.notes:
             log.info("%s", note)
         clients = {
-            t.ref: session.client(t.ref.registry, credential, role="destination") for t in targets
+            t.ref: pool.client(t.ref.registry, credential, role="destination") for t in targets
         }
         tally = _execute(
             archive,
             targets,
             sources,
             clients,
-            engine=session.blobs,
-            ledger=session.manifests,
-            jobs=session.jobs,
+            engine=pool.blobs,
+            ledger=pool.manifests,
+            jobs=pool.jobs,
             progress=progress or NullProgress(),
         )
-        carried = restore.push(clients, session.manifests)
+        carried = restore.push(clients, pool.manifests)
     return PushResult(
         archive=str(path),
         layout=contents.layout,

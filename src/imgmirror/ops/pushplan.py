@@ -16,16 +16,19 @@ import attrs
 from imgmirror.archive.contents import OciImage
 from imgmirror.archive.selection import describe, local_name
 from imgmirror.auth.credentials import Credential
-from imgmirror.errors import ArchiveError, CredentialsError, InvalidReference
-from imgmirror.model.digest import Digest
+from imgmirror.errors import (
+    ArchiveError,
+    ArchiveNamesNeedConsent,
+    InvalidReference,
+)
 from imgmirror.model.manifest import ImageIndex, ImageManifest
 from imgmirror.model.naming import Prefix, under_prefix
 from imgmirror.model.reference import DOCKER_HUB, Reference
+from imgmirror.registry.manifests import PushTarget
 
 __all__ = [
     "ArchiveNamesNeedConsent",
     "ConsentInput",
-    "PushTarget",
     "check_consent",
     "check_names",
     "map_destination",
@@ -103,16 +106,6 @@ def map_destination(
     return under_prefix(named, Prefix(registry, prefix.strip("/")))
 
 
-@attrs.frozen
-class PushTarget:
-    """One manifest tree to store under one destination reference."""
-
-    ref: Reference
-    top: Manifest
-    children: tuple[Manifest, ...]
-    blobs: tuple[Digest, ...]
-
-
 def plan_targets(
     planned: list[tuple[tuple[Reference, ...], OciImage]], dest: str | None
 ) -> list[PushTarget]:
@@ -143,24 +136,6 @@ def plan_targets(
 
 ConsentInput = bool | Callable[[tuple[str, ...]], bool]
 """``to_archive_names``: True, False, or a function asked with the registries (True = go)."""
-
-
-class ArchiveNamesNeedConsent(CredentialsError):
-    """Explicit credentials and no destination: the registries come from the archive.
-
-    Attributes:
-        registries: the registries the archive names, sorted.
-    """
-
-    def __init__(self, registries: tuple[str, ...]) -> None:
-        super().__init__(
-            "credentials were given but no destination, and the archive names the "
-            f"registries {', '.join(registries)}; explicit credentials are sent only to an "
-            "explicit destination",
-            hint="give a destination, or consent to sending them to the archive's registries "
-            "(to_archive_names)",
-        )
-        self.registries = registries
 
 
 def check_consent(targets: list[PushTarget], consent: ConsentInput) -> None:

@@ -1,9 +1,9 @@
 """Save images from registries into one archive that ``docker load`` and ``ctr import`` accept.
 
-:func:`save_images` (behind :meth:`Session.save <imgmirror.session.Session.save>` and the
-one-shot :func:`save`) resolves each image (an index is narrowed to the requested platforms,
-by default the machine's own), fetches the configs the archive's metadata needs, plans the
-archive in pure code (:mod:`imgmirror.archive.layout`) and streams it
+:func:`save_images` (behind [Session.save][imgmirror.session.Session.save] and the one-shot
+[imgmirror.save][imgmirror.api.save.save]) resolves each image (an index is narrowed to the
+requested platforms, by default the machine's own), fetches the configs the archive's
+metadata needs, plans the archive in pure code (:mod:`imgmirror.archive.layout`) and streams it
 (:mod:`imgmirror.archive.writer`) blob by blob, verified, through
 :mod:`imgmirror.archive.output`: a regular file is written beside the output and renamed into
 place only when complete (any failure, Ctrl-C included, leaves nothing at the output path); a
@@ -15,8 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +23,7 @@ import attrs
 
 from imgmirror.archive.layout import (
     ArchiveFormat,
+    ArchivePlan,
     BlobEntry,
     LayerTarEntry,
     Origin,
@@ -36,9 +36,8 @@ from imgmirror.archive.prefetch import prefetching
 from imgmirror.archive.scatter import write_scattered
 from imgmirror.archive.writer import Piece, stream_archive
 from imgmirror.auth.credentials import Credential, CredentialInput
-from imgmirror.auth.keychain import Keychain
 from imgmirror.errors import ArchiveError
-from imgmirror.model.artifacts import ArtifactFilter
+from imgmirror.model.artifacts import ReferrerChoice, ReferrersArg
 from imgmirror.model.compression import compress
 from imgmirror.model.digest import Digest
 from imgmirror.model.manifest import Descriptor, parse_config
@@ -48,9 +47,8 @@ from imgmirror.ops.saverequest import ImageArg, own_platforms, parse_image_arg
 from imgmirror.progress import NullProgress, ProgressListener
 from imgmirror.referrers.archive import with_referrers
 from imgmirror.registry.fetch import fetch_image
-from imgmirror.session import DEFAULT_JOBS, Session
+from imgmirror.registry.pool import ClientPool
 from imgmirror.transport.client import RegistryClient
-from imgmirror.transport.tls import ClientOptions
 
 __all__ = [
     "SaveResult",
@@ -165,70 +163,6 @@ def _write(out: Output, chunks: Iterator[Piece]) -> int:
     return out.size
 
 
-def save(
-    images: Sequence[ImageArg],
-    path: str | os.PathLike[str],
-    *,
-    platforms: PlatformsArg = None,
-    format: ArchiveFormat = "docker",
-    src_creds: CredentialInput = None,
-    jobs: int = DEFAULT_JOBS,
-    timeout: float | None = None,
-    progress: ProgressListener | None = None,
-    authfile: str | None = None,
-    keychain: Keychain | None = None,
-    options: ClientOptions | None = None,
-    platform: PlatformsArg = None,
-    referrers: bool | str | Sequence[str] | None = None,
-    referrers_optional: bool = False,
-) -> SaveResult:
-    """Save images into one archive at ``path``: a one-shot
-    :meth:`Session.save <imgmirror.session.Session.save>` in a session of its own.
-
-    Args:
-        images: ``"IMAGE"``, ``"IMAGE=NAME"`` or ``(IMAGE, NAME)``; NAME is the name loaders
-            give the image (default: IMAGE's own).
-        path: the archive to write; ``.gz``/``.zst`` compress the whole archive. A device,
-            FIFO or ``"-"`` (standard output, never a terminal) is written as a stream.
-        platforms: which image to take from an index: ``"linux/arm64"`` or a list (several:
-            carry each). Default: the machine's platform for ``docker``/``legacy``, the whole
-            index for ``oci``.
-        format: ``"docker"`` (OCI layout + ``manifest.json``), ``"legacy"`` (Docker <= 24
-            ``docker save``) or ``"oci"``.
-        src_creds: credentials for the registries read from.
-        jobs: manifests and blobs fetched at once (into a compressed or streamed output, the
-            blobs ahead of the writer go through bounded buffers, in order).
-        timeout: seconds a request may wait for a reply or stall (default:
-            ``options.timeout``).
-        progress: receives ``planned(blobs, "save")`` before the first blob byte, then
-            per-blob events (outcome ``saved``).
-        authfile: a credentials file consulted when ``src_creds`` is not given.
-        keychain: a custom credential source, asked instead of the standard files.
-        options: TLS, retry and timeout settings.
-        platform: the older name of ``platforms`` (deprecated: a DeprecationWarning).
-        referrers: also store what refers to each image and its manifests (signatures,
-            SBOMs, attestations), for :func:`~imgmirror.ops.push.push` to restore: True for all,
-            or artifact types as for :func:`~imgmirror.ops.copy.copy` (not in ``legacy``).
-        referrers_optional: store referrers best effort: one that cannot be saved is
-            listed in ``result.referrers_failed`` instead of failing the save.
-
-    Raises:
-        ImgmirrorError: any failure; nothing is left at ``path`` then.
-    """
-    if platform is not None:
-        warnings.warn(
-            "save(platform=...) is deprecated; use platforms=", DeprecationWarning, stacklevel=2
-        )
-        platforms = platform if platforms is None else platforms
-    with Session(
-        options, authfile=authfile, keychain=keychain, jobs=jobs, timeout=timeout
-    ) as session:
-        return session.save(
-            images, path, platforms=platforms, format=format, src_creds=src_creds,
-            progress=progress, referrers=referrers, referrers_optional=referrers_optional,
-        )  # fmt: skip
-
-
 def _chosen_platforms(platforms: PlatformsArg, format: ArchiveFormat) -> list[Platform]:
     """The platforms to save: the machine's by default, except for ``oci`` (everything)."""
     if format not in ("docker", "legacy", "oci"):
@@ -252,7 +186,7 @@ def _platforms_of(arg: ImageArg, chosen: list[Platform], format: ArchiveFormat) 
 
 
 def _resolve(
-    session: Session,
+    pool: ClientPool,
     parsed: list[tuple[tuple[Reference, Reference, bool], list[Platform]]],
     credential: Credential | None,
     format: ArchiveFormat,
@@ -261,9 +195,9 @@ def _resolve(
     items: list[SaveItem] = []
     saved: list[SavedImage] = []
     for (source, name, renamed), platforms in parsed:
-        client = session.client(source.registry, credential, role="source")
+        client = pool.client(source.registry, credential, role="source")
         tree = fetch_image(
-            client, source.repository, source.identifier, platforms or None, jobs=session.jobs
+            client, source.repository, source.identifier, platforms or None, jobs=pool.jobs
         )
         configs: dict[Digest, bytes] = {}
         if format != "oci":
@@ -279,8 +213,8 @@ def _resolve(
     return items, saved
 
 
-def save_images(
-    session: Session,
+def save(
+    pool: ClientPool,
     images: Sequence[ImageArg],
     path: str | os.PathLike[str],
     *,
@@ -288,17 +222,42 @@ def save_images(
     format: ArchiveFormat = "docker",
     src_creds: CredentialInput = None,
     progress: ProgressListener | None = None,
-    referrers: bool | str | Sequence[str] | None = None,
+    referrers: ReferrersArg = None,
     referrers_optional: bool = False,
 ) -> SaveResult:
-    """:func:`save` inside ``session``: its clients, tokens and ``jobs``.
+    """[imgmirror.save][imgmirror.api.save.save] inside ``pool``: its arguments parsed into
+    values, then [save_images][imgmirror.ops.save.save_images]."""
+    return save_images(
+        pool,
+        images,
+        path,
+        platforms=platforms,
+        format=format,
+        src_creds=Credential.coerce(src_creds, setting="src_creds"),
+        progress=progress,
+        referrers=ReferrerChoice.parse(referrers, referrers_optional),
+    )
+
+
+def save_images(
+    pool: ClientPool,
+    images: Sequence[ImageArg],
+    path: str | os.PathLike[str],
+    *,
+    platforms: PlatformsArg = None,
+    format: ArchiveFormat = "docker",
+    src_creds: Credential | None = None,
+    progress: ProgressListener | None = None,
+    referrers: ReferrerChoice | None = None,
+) -> SaveResult:
+    """Save ``images`` into one archive at ``path`` inside ``pool`` (its clients, tokens and
+    ``jobs``); see [imgmirror.save][imgmirror.api.save.save].
 
     Raises:
         ImgmirrorError: any failure; nothing is left at ``path`` then.
     """
     chosen = _chosen_platforms(platforms, format)
-    wanted_referrers = ArtifactFilter.parse(referrers)
-    if wanted_referrers is not None and format == "legacy":
+    if referrers is not None and format == "legacy":
         raise ArchiveError(
             "the legacy format cannot hold referrers", hint="save in the docker or oci format"
         )
@@ -307,39 +266,17 @@ def save_images(
     parsed = [(parse_image_arg(arg), _platforms_of(arg, chosen, format)) for arg in images]
     shown = os.fspath(path)
     kind = archive_compression(shown)  # before any request: refuse a name it cannot honour
-    credential = Credential.coerce(src_creds, setting="src_creds")
-    jobs = session.jobs
+
+    def client_for(origin: Origin) -> RegistryClient:
+        return pool.client(origin.registry, src_creds, role="source")
+
     with open_output(shown) as out:
-        items, saved = _resolve(session, parsed, credential, format)
-        items, left_behind = with_referrers(
-            items,
-            lambda origin: session.client(origin.registry, credential, role="source"),
-            wanted_referrers,
-            optional=referrers_optional,
-        )
+        items, saved = _resolve(pool, parsed, src_creds, format)
+        items, left_behind = with_referrers(items, client_for, referrers)
         plan = plan_archive(items, format)
         blobs = [e.blob for e in plan.entries if isinstance(e, BlobEntry | LayerTarEntry)]
         (progress or NullProgress()).planned(blobs, "save")
-
-        def opener(
-            origin: Origin, blob: Descriptor
-        ) -> contextlib.AbstractContextManager[Iterator[bytes]]:
-            client = session.client(origin.registry, credential, role="source")
-            return client.open_blob(origin.repository, blob)
-
-        # A plain file can take header fixups, so decompressed layers are read only once,
-        # and blobs can be fetched several at a time, each written at its own offset.
-        patchable = kind is None and out.seekable
-        if patchable:
-            size = write_scattered(plan, opener, out, jobs=jobs, progress=progress)
-        else:  # in order, the next blobs fetched ahead into bounded buffers
-            order = [(e.origin, e.blob) for e in plan.entries if isinstance(e, BlobEntry)]
-            with prefetching(opener, order, jobs) as ahead:
-                stream = stream_archive(plan, ahead, progress, patchable=False)
-                try:
-                    size = _write(out, compress(stream, kind) if kind else stream)
-                finally:
-                    stream.close()
+        size = _write_archive(plan, client_for, out, kind, pool, progress)
     return SaveResult(
         path=shown,
         format=format,
@@ -351,3 +288,36 @@ def save_images(
         referrers=tuple(str(r.referrer.digest) for item in items for r in item.referrers),
         referrers_failed=tuple(left_behind),
     )
+
+
+def _write_archive(  # noqa: PLR0917 - one private step of save_images
+    plan: ArchivePlan,
+    client_for: Callable[[Origin], RegistryClient],
+    out: Output,
+    kind: Literal["gzip", "zstd"] | None,
+    pool: ClientPool,
+    progress: ProgressListener | None,
+) -> int:
+    """Write ``plan``'s bytes to ``out``; returns the archive's size.
+
+    A plain file can take header fixups, so decompressed layers are read only once, and
+    blobs are fetched several at a time, each written at its own offset. Otherwise the
+    archive is written in order, the next blobs fetched ahead into bounded buffers.
+    """
+
+    def opener(
+        origin: Origin, blob: Descriptor
+    ) -> contextlib.AbstractContextManager[Iterator[bytes]]:
+        return client_for(origin).open_blob(origin.repository, blob)
+
+    if kind is None and out.seekable:
+        return write_scattered(
+            plan, opener, out, jobs=pool.jobs, progress=progress, retry=pool.options.retry
+        )
+    order = [(e.origin, e.blob) for e in plan.entries if isinstance(e, BlobEntry)]
+    with prefetching(opener, order, pool.jobs) as ahead:
+        stream = stream_archive(plan, ahead, progress, patchable=False)
+        try:
+            return _write(out, compress(stream, kind) if kind else stream)
+        finally:
+            stream.close()

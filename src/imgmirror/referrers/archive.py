@@ -23,20 +23,19 @@ import attrs
 from imgmirror.archive.contents import DockerImage, blob_path, read_contents
 from imgmirror.archive.convert import BlobSource
 from imgmirror.archive.layout import Origin, SaveItem
-from imgmirror.archive.reader import open_archive
+from imgmirror.archive.open import open_archive
 from imgmirror.archive.referrers import SavedReferrer, StoredReferrer, read_referrers
 from imgmirror.errors import ArchiveError, ImgmirrorError, ReferrerError
 from imgmirror.model import mediatypes
-from imgmirror.model.artifacts import ArtifactFilter
+from imgmirror.model.artifacts import ArtifactFilter, ReferrerChoice, ReferrersArg
 from imgmirror.model.digest import Digest
 from imgmirror.model.imagetree import ImageTree
 from imgmirror.model.manifest import Descriptor
 from imgmirror.model.reference import Reference
 from imgmirror.model.referrers import Lookup, Referrer, ReferrerNode, walk_referrers
-from imgmirror.ops.pushplan import PushTarget
 from imgmirror.referrers.carry import ReferrersResult, prepare_referrers, push_referrers
 from imgmirror.referrers.discover import Discovered, ReferrerListing
-from imgmirror.registry.manifests import ManifestLedger
+from imgmirror.registry.manifests import ManifestLedger, PushTarget
 from imgmirror.transport.client import RegistryClient
 
 __all__ = [
@@ -68,9 +67,7 @@ def collect_referrers(
     client: RegistryClient,
     repo: str,
     tree: ImageTree,
-    wanted: ArtifactFilter | None,
-    *,
-    optional: bool = False,
+    wanted: ReferrerChoice | None,
 ) -> tuple[tuple[SavedReferrer, ...], tuple[str, ...]]:
     """The referrers of ``tree``'s manifests to save (none when not ``wanted``), parents
     first, and what was left out.
@@ -81,7 +78,7 @@ def collect_referrers(
     if wanted is None:
         return (), ()
     subjects = [tree.top.digest, *(child.digest for child in tree.children)]
-    carry = prepare_referrers(client, repo, subjects, wanted, optional=optional)
+    carry = prepare_referrers(client, repo, subjects, wanted)
     found = carry.discovered
     if found is None:
         return (), (carry.failure,) if carry.failure else ()
@@ -93,7 +90,7 @@ def collect_referrers(
         problem = _missing(client, repo, referrer_tree)
         if problem is not None:
             message = f"referrer {r.digest} ({r.artifact_type}) of {r.subject} was not saved: "
-            if not optional:
+            if not wanted.optional:
                 raise ReferrerError(
                     message + problem,
                     hint="fix access to the referrer at the source, or save referrers best effort",
@@ -112,9 +109,7 @@ def collect_referrers(
 def with_referrers(
     items: Sequence[SaveItem],
     client_of: Callable[[Origin], RegistryClient],
-    wanted: ArtifactFilter | None,
-    *,
-    optional: bool = False,
+    wanted: ReferrerChoice | None,
 ) -> tuple[list[SaveItem], list[str]]:
     """``items`` with their referrers found (:func:`collect_referrers`), and what was left out.
 
@@ -125,9 +120,7 @@ def with_referrers(
     failed: list[str] = []
     for item in items:
         client = client_of(item.origin)
-        found, left = collect_referrers(
-            client, item.origin.repository, item.tree, wanted, optional=optional
-        )
+        found, left = collect_referrers(client, item.origin.repository, item.tree, wanted)
         out.append(attrs.evolve(item, referrers=found))
         failed += left
     return out, failed
@@ -170,7 +163,7 @@ class RestorePlan:
         self, clients: Mapping[Reference, RegistryClient], ledger: ManifestLedger
     ) -> ReferrersResult | None:
         """Store the referrers after the images (their blobs are already there), each
-        manifest through the session's ``ledger``."""
+        manifest through the pool's ``ledger``."""
         if not self.restores and not self.skipped:
             return None
         copied: list[Referrer] = []
@@ -222,7 +215,7 @@ def _lookup(stored: Sequence[StoredReferrer], wanted: ArtifactFilter) -> Lookup:
 
 
 def archive_referrers(
-    path: str | os.PathLike[str], types: bool | str | Sequence[str] | None = True
+    path: str | os.PathLike[str], types: ReferrersArg = True
 ) -> tuple[ReferrerListing, ...]:
     """What an archive stores as referrers of each of its images, one listing per image in
     the order :func:`~imgmirror.ops.lookup.inspect_archive` lists them (``inspect --referrers``).
@@ -250,9 +243,7 @@ def archive_referrers(
 def plan_restore(
     stored: Sequence[StoredReferrer],
     targets: Sequence[PushTarget],
-    wanted: ArtifactFilter | None,
-    *,
-    optional: bool = False,
+    wanted: ReferrerChoice | None,
 ) -> RestorePlan:
     """The referrers each target takes along: those of its manifests (and theirs), of the
     ``wanted`` types; pure.
@@ -263,8 +254,8 @@ def plan_restore(
     """
     if wanted is None or not stored:
         return RestorePlan()
-    usable, skipped = _usable(stored, optional)
-    lookup = _lookup(usable, wanted)
+    usable, skipped = _usable(stored, wanted.optional)
+    lookup = _lookup(usable, wanted.types)
     blobs = {item.referrer.digest: item.blobs for item in usable}
 
     groups: dict[tuple[str, str], tuple[Reference, list[Digest]]] = {}
@@ -283,4 +274,4 @@ def plan_restore(
             }
             restores.append(_Restore(ref, nodes, tuple(needed.values())))
     trees = {item.referrer.digest: item.tree for item in usable if item.tree is not None}
-    return RestorePlan(tuple(restores), trees, tuple(skipped), optional)
+    return RestorePlan(tuple(restores), trees, tuple(skipped), wanted.optional)

@@ -1,7 +1,8 @@
 """Carry referrers to a destination after the image, digests unchanged.
 
-Each referrer moves with the copy machinery (:func:`~imgmirror.ops.copy.plan_copy`, and the
-copy's blob engine through ``send_blobs``: blobs by digest, then its manifests, byte for byte),
+Each referrer moves with the copy machinery
+([plan_copy][imgmirror.registry.manifests.plan_copy], and the copy's blob engine through
+``send_blobs``: blobs by digest, then its manifests, byte for byte),
 parents before the referrers that refer to them. A referrer found under a cosign tag is stored
 under the same tag. Any other is stored by digest: a registry that indexes referrers answers
 the PUT with ``OCI-Subject``; otherwise the fallback tag's index is updated (read, merged
@@ -20,14 +21,13 @@ import attrs
 
 from imgmirror.errors import ImgmirrorError, ManifestError, NotFound, ReferrerError
 from imgmirror.model import mediatypes
-from imgmirror.model.artifacts import ArtifactFilter, fallback_tag
+from imgmirror.model.artifacts import ReferrerChoice, fallback_tag
 from imgmirror.model.digest import Digest
 from imgmirror.model.manifest import Descriptor, ImageIndex
 from imgmirror.model.reference import Reference
 from imgmirror.model.referrers import Referrer, ReferrerNode, merge_fallback_index, referrer_entry
-from imgmirror.ops.copy import plan_copy
 from imgmirror.referrers.discover import Discovered, discover
-from imgmirror.registry.manifests import ManifestLedger
+from imgmirror.registry.manifests import ManifestLedger, plan_copy, store_manifests
 from imgmirror.transport.client import RegistryClient
 
 __all__ = ["ReferrerCarry", "ReferrersResult", "SendBlobs", "prepare_referrers", "push_referrers"]
@@ -75,12 +75,9 @@ class _Pusher:
         target = Reference(self.dst.registry, self.dst_repo, referrer.tag, None)
         plan = plan_copy(tree, target)
         self.send_blobs(plan.blobs)
-        dst, repo = self.dst, self.dst_repo
-        for push in plan.manifests:  # its children by digest, then itself
-            stored = self.ledger.store(dst, repo, push.ref, push.raw, push.media_type)
-        top = plan.manifests[-1]
-        if referrer.tag is None and stored.subject != referrer.subject:
-            entry = referrer_entry(top.raw, top.media_type)
+        stored = store_manifests(self.dst, self.dst_repo, plan.manifests, self.ledger)
+        if referrer.tag is None and (stored is None or stored.subject != referrer.subject):
+            entry = referrer_entry(plan.top.raw, plan.top.media_type)
             self.pending.setdefault(referrer.subject, []).append(entry)
 
     def write_fallback(self, subject: Digest, entries: Sequence[dict[str, Any]]) -> str | None:
@@ -126,7 +123,7 @@ def push_referrers(
     optional: bool = False,
 ) -> ReferrersResult:
     """Store ``discovered`` at ``dst``/``dst_repo`` (see the module docstring), each
-    manifest through the session's ``ledger``.
+    manifest through the pool's ``ledger``.
 
     Best effort (``optional``): a referrer that fails is reported and the referrers that
     refer to it are skipped; the others are carried.
@@ -193,9 +190,7 @@ def prepare_referrers(
     src: RegistryClient,
     src_repo: str,
     subjects: Sequence[Digest],
-    wanted: ArtifactFilter,
-    *,
-    optional: bool = False,
+    wanted: ReferrerChoice,
 ) -> ReferrerCarry:
     """Discover the referrers of ``subjects`` at the source, before anything is pushed.
 
@@ -203,9 +198,9 @@ def prepare_referrers(
         ReferrerError: (strict) discovery failed; best effort, the failure is kept to report.
     """
     try:
-        found = discover(src, src_repo, subjects, wanted)
+        found = discover(src, src_repo, subjects, wanted.types)
     except ImgmirrorError as exc:
-        if not optional:
+        if not wanted.optional:
             raise
         return ReferrerCarry(None, f"referrers of {subjects[0]} were not looked up: {exc}")
-    return ReferrerCarry(found, optional=optional)
+    return ReferrerCarry(found, optional=wanted.optional)

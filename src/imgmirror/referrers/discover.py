@@ -16,9 +16,8 @@ from typing import Any
 import attrs
 
 from imgmirror.auth.credentials import Credential, CredentialInput
-from imgmirror.auth.keychain import Keychain
 from imgmirror.errors import ManifestError, NotFound, ReferrerError
-from imgmirror.model.artifacts import ArtifactFilter, cosign_tag, fallback_tag
+from imgmirror.model.artifacts import ArtifactFilter, ReferrersArg, cosign_tag, fallback_tag
 from imgmirror.model.digest import Digest
 from imgmirror.model.imagetree import ImageTree
 from imgmirror.model.manifest import Descriptor, ImageIndex
@@ -34,9 +33,8 @@ from imgmirror.model.referrers import (
     walk_referrers,
 )
 from imgmirror.registry.fetch import fetch_image
-from imgmirror.session import Session
+from imgmirror.registry.pool import ClientPool
 from imgmirror.transport.client import RegistryClient
-from imgmirror.transport.tls import ClientOptions
 
 __all__ = ["Discovered", "ReferrerFinder", "ReferrerListing", "discover", "find_referrers"]
 
@@ -190,21 +188,16 @@ class ReferrerListing:
 
 
 def find_referrers(
+    pool: ClientPool,
     image: str | Reference,
     *,
-    types: bool | str | Sequence[str] | None = True,
+    types: ReferrersArg = True,
     src_creds: CredentialInput = None,
-    authfile: str | None = None,
-    keychain: Keychain | None = None,
-    options: ClientOptions | None = None,
     max_depth: int = MAX_DEPTH,
 ) -> ReferrerListing:
-    """List what refers to ``image`` and to each manifest of its index: signatures, SBOMs,
-    attestations, and their own referrers down to ``max_depth``.
-
-    Args:
-        types: True for every artifact type, or names (``"sig"``, ``"att"``, ``"sbom"``,
-            media types; a list or comma-separated).
+    """What refers to ``image`` and to each manifest of its index (signatures, SBOMs,
+    attestations), and their own referrers down to ``max_depth``; see
+    [imgmirror.find_referrers][imgmirror.api.referrers.find_referrers].
 
     Raises:
         InvalidArtifactType: an unknown type name.
@@ -212,13 +205,11 @@ def find_referrers(
     """
     reference = image if isinstance(image, Reference) else Reference.parse(image)
     wanted = ArtifactFilter.parse(types) or ArtifactFilter()
-    with Session(options, authfile=authfile, keychain=keychain) as session:
-        client = session.client(
-            reference.registry, Credential.coerce(src_creds, setting="src_creds"), role="source"
-        )
-        tree = fetch_image(client, reference.repository, reference.identifier)
-        subjects = tuple((m.digest, m.media_type) for m in (tree.top, *tree.children))
-        found = discover(
-            client, reference.repository, [d for d, _ in subjects], wanted, max_depth=max_depth
-        )
+    creds = Credential.coerce(src_creds, setting="src_creds")
+    client = pool.client(reference.registry, creds, role="source")
+    tree = fetch_image(client, reference.repository, reference.identifier)
+    subjects = tuple((m.digest, m.media_type) for m in (tree.top, *tree.children))
+    found = discover(
+        client, reference.repository, [d for d, _ in subjects], wanted, max_depth=max_depth
+    )
     return ReferrerListing(str(reference), str(tree.top.digest), subjects, found.nodes)

@@ -28,13 +28,14 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Literal
 
 import attrs
 
 from imgmirror.errors import ImgmirrorError, TransferCancelled, VerificationError, is_transient
 from imgmirror.model.digest import Digest
 from imgmirror.model.manifest import Descriptor
-from imgmirror.progress import ProgressListener, counted
+from imgmirror.progress import Outcome, ProgressListener, counted
 from imgmirror.transport.client import RegistryClient
 from imgmirror.transport.retry import RetryPolicy
 
@@ -44,6 +45,9 @@ log = logging.getLogger("imgmirror")
 
 #: A fresh stream of the blob's bytes, verified against its digest, per call.
 Opener = Callable[[], contextlib.AbstractContextManager[Iterable[bytes]]]
+
+#: What the engine reports for a blob it moved: the operation's verb.
+Moved = Literal["copied", "pushed"]
 
 #: Repositories tried for a mount before uploading.
 _MOUNT_TRIES = 3
@@ -81,7 +85,7 @@ class BlobTally:
     bytes: int = 0
     lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
 
-    def add(self, outcome: str, size: int) -> None:
+    def add(self, outcome: Outcome, size: int) -> None:
         with self.lock:
             if outcome == "skipped":
                 self.skipped += 1
@@ -123,10 +127,10 @@ class BlobEngine:
         self,
         job: BlobJob,
         *,
-        verb: str,
+        verb: Moved,
         progress: ProgressListener,
         cancel: threading.Event | None = None,
-    ) -> str:
+    ) -> Outcome:
         """Make the blob present; returns ``skipped``, ``mounted`` or ``verb`` (it moved).
 
         Raises:
@@ -138,11 +142,12 @@ class BlobEngine:
         sending = False  # once sending, _send reports how the blob ended
         try:
             with self._budget, self._claim((job.destination.registry, digest), cancel):
-                outcome, location = self._present(job)
-                if outcome is None:
+                found, location = self._present(job)
+                if found is None:
                     sending = True
-                    outcome = self._send(job, verb, progress, cancel, location)
+                    outcome: Outcome = self._send(job, verb, progress, cancel, location)
                 else:
+                    outcome = found
                     progress.blob_finished(digest, outcome)
                 # known before the next claim: it then neither waits nor writes (_present)
                 self.note_holder(job.destination.registry, job.repository, digest)
@@ -171,7 +176,7 @@ class BlobEngine:
                 del self._inflight[key]
             mine.set()
 
-    def _present(self, job: BlobJob) -> tuple[str | None, str | None]:
+    def _present(self, job: BlobJob) -> tuple[Outcome | None, str | None]:
         """``(skipped`` or ``mounted, None)``, or ``(None, location)``: the blob must be sent,
         into the upload session a refused mount opened if there is one.
 
@@ -202,11 +207,11 @@ class BlobEngine:
     def _send(
         self,
         job: BlobJob,
-        verb: str,
+        verb: Moved,
         progress: ProgressListener,
         cancel: threading.Event | None,
         location: str | None = None,
-    ) -> str:
+    ) -> Moved:
         """Upload (into ``location`` if a session is open), starting again after a backoff
         while the policy allows."""
         blob = job.descriptor
@@ -255,7 +260,7 @@ class BlobEngine:
             session.cancel()
 
 
-def _failure(exc: BaseException, cancel: threading.Event | None) -> str:
+def _failure(exc: BaseException, cancel: threading.Event | None) -> Outcome:
     """The progress outcome of a blob that ended with ``exc``."""
     return "interrupted" if isinstance(exc, TransferCancelled) or _cancelled(cancel) else "failed"
 

@@ -1,12 +1,17 @@
-"""Store manifests at a destination without two images of one session racing: the one path
-copy, push and the referrers take to ``PUT`` a manifest.
+"""Which blobs and manifests a copy stores, in which order, and storing the manifests.
+
+:func:`plan_copy` decides in pure code: blobs first (any order), then child manifests by digest
+bottom-up, then the top manifest by tag, so a tag never points at something incomplete.
+:func:`store_manifests` is the one place manifests are written: copy, push and the referrer
+carrier all call it, each manifest byte for byte, so digests survive, through the pool's
+:class:`ManifestLedger`.
 
 Distribution, accepting an index, reads the repository's link to each child manifest, and
-rewrites a manifest's link on every ``PUT`` of it, even when the link is there (2.8's
-filesystem driver truncates the file and writes it again). Two images of one session that
+rewrites a manifest's link on every ``PUT`` of it, even when the link is there (distribution
+2.8's filesystem driver truncates the file and writes it again). Two images of one pool that
 share children (the aliases ``latest``, ``1`` and ``1.2`` of one multi-platform index; an
 image and a fallback referrers index listing it) would refuse each other's index
-(``400 MANIFEST_BLOB_UNKNOWN``). The :class:`ManifestLedger` of a session therefore keeps:
+(``400 MANIFEST_BLOB_UNKNOWN``). The ledger therefore keeps:
 
 - a manifest ``PUT`` by digest happens once per registry and repository: a second image that
   needs it waits for the first ``PUT`` and takes its answer;
@@ -14,8 +19,8 @@ image and a fallback referrers index listing it) would refuse each other's index
   repository of one registry. Those that only write a digest's link share it, as do those
   that only read it, so the aliases of one index still go out in parallel.
 
-Other writers (another process) are not seen; the ledger only keeps this session's writes
-from meeting each other.
+Other writers (another process) are not seen; the ledger only keeps this pool's writes from
+meeting each other.
 """
 
 from __future__ import annotations
@@ -24,13 +29,103 @@ import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 
+import attrs
+
 from imgmirror.errors import ManifestError
 from imgmirror.model import mediatypes
 from imgmirror.model.digest import Digest
-from imgmirror.model.manifest import ImageIndex, parse_manifest
+from imgmirror.model.imagetree import ImageTree, Manifest, bottom_up
+from imgmirror.model.manifest import Descriptor, ImageIndex, parse_manifest
+from imgmirror.model.reference import Reference
 from imgmirror.transport.client import ManifestPut, RegistryClient
 
-__all__ = ["ManifestLedger"]
+__all__ = [
+    "CopyPlan",
+    "ManifestLedger",
+    "ManifestPush",
+    "PushTarget",
+    "plan_copy",
+    "store_manifests",
+]
+
+
+@attrs.frozen
+class ManifestPush:
+    """One manifest to store at the destination, under ``ref`` (a tag or its digest)."""
+
+    raw: bytes
+    media_type: str
+    digest: Digest
+    ref: str
+
+    @classmethod
+    def of(cls, manifest: Manifest, ref: str | None = None) -> ManifestPush:
+        """``manifest`` stored under ``ref``, by default its digest."""
+        digest = manifest.digest
+        return cls(manifest.raw, manifest.media_type, digest, ref or str(digest))
+
+    @property
+    def by_digest(self) -> bool:
+        return self.ref == str(self.digest)
+
+
+@attrs.frozen
+class CopyPlan:
+    """What a copy does, in order: ``blobs`` (any order), then ``manifests`` in sequence."""
+
+    blobs: tuple[Descriptor, ...]
+    manifests: tuple[ManifestPush, ...]
+
+    @property
+    def top(self) -> ManifestPush:
+        return self.manifests[-1]
+
+
+@attrs.frozen
+class PushTarget:
+    """One manifest tree (from an archive) to store under one destination reference."""
+
+    ref: Reference
+    top: Manifest
+    children: tuple[Manifest, ...]
+    blobs: tuple[Digest, ...]
+
+    def manifests(self) -> tuple[ManifestPush, ...]:
+        """Its manifests in the order they are stored: children by digest bottom-up, then
+        the top under the reference's tag (by digest when it has none)."""
+        below = bottom_up(self.top, self.children)
+        return (*(ManifestPush.of(m) for m in below), ManifestPush.of(self.top, self.ref.tag))
+
+
+def plan_copy(tree: ImageTree, destination: Reference) -> CopyPlan:
+    """Order the work of copying ``tree`` to ``destination`` (by digest when it has no tag).
+
+    Foreign (non-distributable) layers are left out: they live at their own URLs and
+    registries do not require them.
+    """
+    blobs = tuple(b for b in tree.blobs() if not mediatypes.is_foreign_layer(b.media_type))
+    pushes = [ManifestPush.of(m) for m in tree.children]  # already bottom-up
+    pushes.append(ManifestPush.of(tree.top, destination.tag))
+    return CopyPlan(blobs=blobs, manifests=tuple(pushes))
+
+
+def store_manifests(
+    client: RegistryClient,
+    repo: str,
+    manifests: Sequence[ManifestPush],
+    ledger: ManifestLedger,
+) -> ManifestPut | None:
+    """Store ``manifests`` at ``client``/``repo`` in order, through the pool's ``ledger``;
+    returns the last one's reply.
+
+    A manifest by digest the ledger has seen stored there is not sent again (its first reply
+    is returned); tags are always written.
+    """
+    reply = None
+    for push in manifests:
+        reply = ledger.store(client, repo, push.ref, push.raw, push.media_type)
+    return reply
+
 
 _Key = tuple[str, str, Digest]
 
@@ -41,7 +136,7 @@ _TAG, _DIGEST, _CHILD = "tag", "digest", "child"
 
 
 class ManifestLedger:
-    """The manifests a session stored, per registry and repository, and the ``PUT`` in flight.
+    """The manifests a pool stored, per registry and repository, and the ``PUT`` in flight.
 
     Safe to use from many threads at once.
     """
@@ -54,7 +149,7 @@ class ManifestLedger:
     def store(
         self, client: RegistryClient, repo: str, ref: str, raw: bytes, media_type: str
     ) -> ManifestPut:
-        """``PUT`` the manifest under ``ref`` (a tag or its digest), unless this session
+        """``PUT`` the manifest under ``ref`` (a tag or its digest), unless this pool
         already stored it by digest there; returns what the registry answered (then or now).
 
         Raises:

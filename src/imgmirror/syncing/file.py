@@ -1,6 +1,7 @@
 """Parse a sync file (YAML) or a plain image list into checked :class:`SyncEntry` values.
 
-Everything is checked here, before any registry is contacted: YAML syntax, unknown or
+Everything is checked here, before any registry is contacted: YAML syntax and its bounds
+(size, depth, aliases: :mod:`imgmirror.model.documents`), unknown or
 duplicate keys, references, regexes, semver ranges, platforms and destinations. Every error
 is an :class:`~imgmirror.errors.InvalidSyncFile` naming ``file:line`` (taken from the YAML
 node marks). docs/sync.md documents every key. This module does no I/O: callers pass text.
@@ -8,17 +9,17 @@ node marks). docs/sync.md documents every key. This module does no I/O: callers 
 
 from __future__ import annotations
 
-import re
-
 import attrs
 import yaml
 
 from imgmirror.errors import ImgmirrorError, InvalidSyncFile
-from imgmirror.model.artifacts import ArtifactFilter
+from imgmirror.model.artifacts import ArtifactFilter, ReferrerChoice
+from imgmirror.model.documents import MAX_FILE_BYTES, DocumentLimit, compose_yaml
 from imgmirror.model.naming import Prefix, under_prefix
 from imgmirror.model.platform import Platform
 from imgmirror.model.reference import Reference
 from imgmirror.syncing.semver import SemverError, parse_range
+from imgmirror.syncing.tagregex import TagRegex, TagRegexError
 from imgmirror.syncing.tagselect import TagSelector
 
 __all__ = ["SyncEntry", "SyncSpec", "parse_image_list", "parse_sync_file"]
@@ -42,8 +43,8 @@ class SyncEntry:
         target: an explicit destination (for a repository entry, a repository whose tag
             is replaced by each selected tag).
         origin: ``file:line`` of the entry, for messages.
-        referrers: which referrers to carry with each image (None: none).
-        referrers_optional: carry them best effort.
+        referrers: which referrers to carry with each image, and whether they must (None:
+            none).
     """
 
     source: Reference
@@ -53,8 +54,7 @@ class SyncEntry:
     keep_registry: bool
     platforms: tuple[Platform, ...] | None
     origin: str
-    referrers: ArtifactFilter | None = None
-    referrers_optional: bool = False
+    referrers: ReferrerChoice | None = None
 
     @property
     def key(self) -> str:
@@ -138,12 +138,17 @@ def _platforms(origin: str, node: yaml.Node) -> tuple[Platform, ...]:
         raise _fail(origin, node, str(exc)) from None
 
 
-def _regex(origin: str, node: yaml.Node, key: str) -> re.Pattern[str]:
+def _regex(origin: str, node: yaml.Node, key: str) -> TagRegex:
     text = str(_scalar(origin, node, str, key))
     try:
-        return re.compile(text)
-    except re.error as exc:
-        raise _fail(origin, node, f"{key} {text!r} is not a valid regex: {exc}") from None
+        return TagRegex.compile(text)
+    except TagRegexError as exc:
+        raise _fail(
+            origin,
+            node,
+            f"{key} {text!r} is not a valid regex for RE2: {exc} (tags are matched in linear "
+            "time, as skopeo and regsync do; RE2 has no lookaround or backreferences)",
+        ) from None
 
 
 def _reference(origin: str, node: yaml.Node, key: str) -> Reference:
@@ -240,6 +245,10 @@ class _Referrers:
             return cls(ArtifactFilter(), optional, True)
         return cls(base.wanted, optional, base.given)
 
+    @property
+    def choice(self) -> ReferrerChoice | None:
+        return None if self.wanted is None else ReferrerChoice(self.wanted, self.optional)
+
 
 @attrs.frozen
 class _Defaults:
@@ -302,7 +311,7 @@ def _entry(origin: str, node: yaml.Node, defaults: _Defaults) -> SyncEntry:
             raise _fail(origin, node, _NO_DESTINATION)
         return SyncEntry(
             source, None, defaults.prefix, None, defaults.keep_registry, defaults.platforms, where,
-            defaults.referrers.wanted, defaults.referrers.optional,
+            defaults.referrers.choice,
         )  # fmt: skip
     fields = _mapping(origin, node, _ENTRY_KEYS, "an images entry")
     if ("image" in fields) == ("repository" in fields):
@@ -336,8 +345,7 @@ def _entry(origin: str, node: yaml.Node, defaults: _Defaults) -> SyncEntry:
         if "platforms" in fields
         else defaults.platforms,
         origin=where,
-        referrers=referrers.wanted,
-        referrers_optional=referrers.optional,
+        referrers=referrers.choice,
     )
 
 
@@ -346,18 +354,27 @@ def parse_sync_file(
     origin: str = "<sync file>",
     *,
     to: str | None = None,
-    referrers: ArtifactFilter | None = None,
-    referrers_optional: bool = False,
+    referrers: ReferrerChoice | None = None,
 ) -> SyncSpec:
     """Parse a sync file; ``to`` (the ``--to`` option) replaces ``defaults.to``, and
-    ``referrers``/``referrers_optional`` (``--referrers``, ``--referrers-optional``) replace
-    ``defaults.referrers``/``defaults.referrers-optional``; an entry's own keys win.
+    ``referrers`` (``--referrers``, ``--referrers-optional``) replaces ``defaults.referrers``
+    and ``defaults.referrers-optional``; an entry's own keys win.
 
     Raises:
         InvalidSyncFile: anything wrong, naming ``origin:line``.
     """
+    if len(text) > MAX_FILE_BYTES:
+        raise InvalidSyncFile(
+            f"{origin}: the file is larger than {MAX_FILE_BYTES >> 20} MiB",
+            hint="split it into several sync files",
+        )
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = compose_yaml(text)
+    except DocumentLimit as exc:
+        line = f":{exc.line}" if exc.line is not None else ""
+        raise InvalidSyncFile(
+            f"{origin}{line}: {exc}", hint="a sync file needs far less; check what wrote it"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -369,9 +386,7 @@ def parse_sync_file(
     fields = _mapping(origin, root, _TOP_KEYS, "the top level")
     if "images" not in fields:
         raise _fail(origin, root, "the file needs an images: list")
-    given = referrers is not None or referrers_optional
-    wanted = referrers or (ArtifactFilter() if given else None)
-    option = _Referrers(wanted, referrers_optional, given)
+    option = _Referrers(referrers.types, referrers.optional, True) if referrers else _Referrers()
     defaults = _defaults(
         origin, fields["defaults"][1] if "defaults" in fields else None, to, option
     )
@@ -389,8 +404,7 @@ def parse_image_list(
     to: str,
     keep_registry: bool = False,
     platforms: tuple[Platform, ...] | None = None,
-    referrers: ArtifactFilter | None = None,
-    referrers_optional: bool = False,
+    referrers: ReferrerChoice | None = None,
 ) -> SyncSpec:
     """Parse a plain list: one reference per line, ``#`` comments and blank lines ignored
     (what ``kubeadm config images list`` prints). Every image goes under the prefix ``to``.
@@ -398,6 +412,11 @@ def parse_image_list(
     Raises:
         InvalidSyncFile: a line is not a reference, the prefix is bad, or the list is empty.
     """
+    if len(text) > MAX_FILE_BYTES:
+        raise InvalidSyncFile(
+            f"{origin}: the list is larger than {MAX_FILE_BYTES >> 20} MiB",
+            hint="split it into several lists",
+        )
     try:
         prefix = Prefix.parse(to)
     except ImgmirrorError as exc:
@@ -421,7 +440,6 @@ def parse_image_list(
                 platforms,
                 f"{origin}:{number}",
                 referrers,
-                referrers_optional and referrers is not None,
             )
         )
     if not entries:

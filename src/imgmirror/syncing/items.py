@@ -1,9 +1,10 @@
 """Which images a sync file selects: its entries expanded into :class:`SyncItem` values.
 
 :func:`load_sync_file` reads and parses a file; :func:`expand_entry` turns an entry into images
-given the source's tag list (pure); :func:`expand_with_tags` lists the tags first when the
-entry's filters need them; :func:`selected_images` does that for a whole file (what
-``save -f`` saves). :mod:`imgmirror.syncing.run` runs the same expansion inside a sync.
+given the source's tag list (pure); :func:`expand_listed` lists the tags first when the
+entry's filters need them (names that are not valid tags are left out and reported, never put
+into a URL); :func:`selected_images` does that for a whole file (what ``save -f`` saves).
+:mod:`imgmirror.syncing.run` runs the same expansion inside a sync.
 """
 
 from __future__ import annotations
@@ -14,21 +15,21 @@ from pathlib import Path
 
 import attrs
 
-from imgmirror.auth.credentials import Credential, CredentialInput
-from imgmirror.auth.keychain import Keychain
-from imgmirror.errors import CredentialsError, ImgmirrorError, NotFound
-from imgmirror.model.artifacts import ArtifactFilter
+from imgmirror.auth.credentials import Credential
+from imgmirror.errors import CredentialsError, ImgmirrorError, InvalidSyncFile, NotFound, UnsafeName
+from imgmirror.model.artifacts import ReferrerChoice
+from imgmirror.model.documents import read_capped_text
 from imgmirror.model.platform import Platform
 from imgmirror.model.reference import Reference
-from imgmirror.session import Session
+from imgmirror.registry.pool import ClientPool
 from imgmirror.syncing.file import SyncEntry, SyncSpec, parse_sync_file
 from imgmirror.syncing.tagselect import NoTagsSelected, select_tags
 from imgmirror.transport.client import RegistryClient
-from imgmirror.transport.tls import ClientOptions
 
 __all__ = [
     "SyncItem",
     "expand_entry",
+    "expand_listed",
     "expand_with_tags",
     "load_sync_file",
     "only_one_registry",
@@ -44,33 +45,27 @@ class SyncItem:
     destination: Reference
     platforms: tuple[Platform, ...] | None
     origin: str
-    referrers: ArtifactFilter | None = None
-    referrers_optional: bool = False
+    referrers: ReferrerChoice | None = None
 
 
 def load_sync_file(
     path: str | os.PathLike[str],
     *,
     to: str | None = None,
-    referrers: ArtifactFilter | None = None,
-    referrers_optional: bool = False,
+    referrers: ReferrerChoice | None = None,
 ) -> SyncSpec:
     """Read and parse a sync file; a relative ``authfile:`` is taken from the file's folder.
-    ``to``, ``referrers`` and ``referrers_optional`` replace the file's defaults (see
+    ``to`` and ``referrers`` replace the file's defaults (see
     :func:`~imgmirror.syncing.file.parse_sync_file`).
 
     Raises:
         InvalidSyncFile: the file cannot be read or is malformed (file and line named).
     """
-    from imgmirror.errors import InvalidSyncFile  # noqa: PLC0415 - keeps the import list short
-
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_capped_text(path)
+    except (OSError, ValueError) as exc:  # a DocumentLimit or a UnicodeDecodeError
         raise InvalidSyncFile(f"cannot read sync file {os.fspath(path)}: {exc}") from None
-    spec = parse_sync_file(
-        text, os.fspath(path), to=to, referrers=referrers, referrers_optional=referrers_optional
-    )
+    spec = parse_sync_file(text, os.fspath(path), to=to, referrers=referrers)
     if spec.authfile is not None:
         spec = attrs.evolve(spec, authfile=str(Path(path).parent / spec.authfile))
     return spec
@@ -94,46 +89,72 @@ def expand_entry(entry: SyncEntry, tags: Sequence[str] | None) -> list[SyncItem]
             entry.platforms,
             entry.origin,
             entry.referrers,
-            entry.referrers_optional,
         )
         for source in sources
     ]
 
 
-def expand_with_tags(client: RegistryClient, entry: SyncEntry) -> list[SyncItem]:
-    """List the source's tags when the entry needs them, then select.
+def expand_listed(
+    client: RegistryClient, entry: SyncEntry
+) -> tuple[list[SyncItem], UnsafeName | None]:
+    """List the source's tags when the entry needs them, then select; with the error naming
+    what the tag list held that is not a valid tag (left out: the other tags still run).
 
     Raises:
-        ImgmirrorError: the repository does not exist, or the filters match nothing.
+        ImgmirrorError: the repository does not exist, the tag list cannot be used, or the
+            filters match nothing.
     """
     tags = None
+    refused = None
     if entry.selector is not None and entry.selector.needs_listing:
         try:
-            tags = client.list_tags(entry.source.repository)
+            listing = client.tag_listing(entry.source.repository)
         except NotFound:
             raise ImgmirrorError(
                 f"source repository {entry.source.name} does not exist",
                 hint=f"check the repository name ({entry.origin})",
             ) from None
+        tags = listing.names
+        problem = listing.problem()
+        if problem:
+            refused = UnsafeName(
+                problem, hint=f"those names are not mirrored; the other tags are ({entry.origin})"
+            )
+            refused.role = "source"
     try:
-        return expand_entry(entry, tags)
+        return expand_entry(entry, tags), refused
     except NoTagsSelected as exc:
         raise ImgmirrorError(
             f"{entry.source.name}: {exc}", hint=f"check the filters ({entry.origin})"
         ) from None
 
 
+def expand_with_tags(client: RegistryClient, entry: SyncEntry) -> list[SyncItem]:
+    """:func:`expand_listed`, for callers that stop at the first failure (``save -f``): a
+    tag list holding a name that is not a valid tag raises.
+
+    Raises:
+        ImgmirrorError: the repository does not exist, the filters match nothing.
+        UnsafeName: the tag list holds a name that is not a valid tag.
+    """
+    items, refused = expand_listed(client, entry)
+    if refused is not None:
+        refused.message = f"{entry.source.name}: {refused.message}"
+        refused.hint = f"nothing was saved ({entry.origin})"
+        raise refused
+    return items
+
+
 def selected_images(
+    pool: ClientPool,
     spec: SyncSpec | str | os.PathLike[str],
     *,
-    src_creds: CredentialInput = None,
-    authfile: str | None = None,
-    keychain: Keychain | None = None,
-    options: ClientOptions | None = None,
+    src_creds: Credential | None = None,
 ) -> list[SyncItem]:
-    """Every image a sync file selects, in file order, each once (tag lists read).
+    """Every image a sync file selects, in file order, each once (tag lists read through
+    ``pool``; the file's ``authfile:`` is asked when the pool was given none).
 
-    For ``save -f``: unlike :func:`sync`, the first entry that fails raises.
+    For ``save -f``: unlike a sync, the first entry that fails raises.
 
     Raises:
         InvalidSyncFile: the file is malformed.
@@ -141,15 +162,14 @@ def selected_images(
     """
     if not isinstance(spec, SyncSpec):
         spec = load_sync_file(spec, to=_NO_DESTINATION)
-    credential = Credential.coerce(src_creds, setting="src_creds")
-    if credential is not None:
+    if src_creds is not None:
         only_one_registry("source", {e.source.registry for e in spec.entries})
     items: dict[Reference, SyncItem] = {}
-    with Session(options, authfile=authfile or spec.authfile, keychain=keychain) as session:
-        for entry in spec.entries:
-            client = session.client(entry.source.registry, credential, role="source")
-            for item in expand_with_tags(client, entry):
-                items.setdefault(item.source, item)
+    scoped = pool.scoped(authfile=spec.authfile)
+    for entry in spec.entries:
+        client = scoped.client(entry.source.registry, src_creds, role="source")
+        for item in expand_with_tags(client, entry):
+            items.setdefault(item.source, item)
     return list(items.values())
 
 

@@ -86,6 +86,15 @@ class SyncReport:
             out["would_copy"] = self.count("would-copy")
         return out
 
+    def to_json(self) -> dict[str, object]:
+        """The whole run as one JSON-ready dict: the summary's fields, ``dry_run`` and
+        ``results`` (each image's ``--json`` line, in the report's order)."""
+        return {
+            **self.summary(),
+            "dry_run": self.dry_run,
+            "results": [result.to_json() for result in self.results],
+        }
+
 
 class SyncObserver:
     """Per-image events of a run; every method does nothing here. Called from worker

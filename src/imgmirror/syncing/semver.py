@@ -26,7 +26,9 @@ from collections.abc import Callable
 
 import attrs
 
-__all__ = ["Range", "SemverError", "Version", "parse_range", "parse_version"]
+from imgmirror.errors import SemverError
+
+__all__ = ["MAX_DIGITS", "Range", "SemverError", "Version", "parse_range", "parse_version"]
 
 _VERSION = re.compile(
     r"[vV]?(?P<major>0|[1-9]\d*)(?:\.(?P<minor>\d+))?(?:\.(?P<patch>\d+))?"
@@ -37,10 +39,8 @@ _PARTIAL = re.compile(
     r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?"
 )
 _COMPARATOR = re.compile(r"(?P<op>>=|<=|==|=|>|<|~|\^)?\s*(?P<version>\S+)")
-
-
-class SemverError(ValueError):
-    """A version or range does not parse (the message says where)."""
+#: Longest number of a version (a tag is at most 128 characters; dates have 8 or 14 digits).
+MAX_DIGITS = 32
 
 
 def _pre_key(pre: tuple[str, ...]) -> tuple[tuple[int, int, str], ...]:
@@ -80,10 +80,15 @@ class Version:
         return self.key >= other.key
 
 
+def _too_long(match: re.Match[str]) -> bool:
+    return any(len(match[name] or "") > MAX_DIGITS for name in ("major", "minor", "patch"))
+
+
 def parse_version(text: str) -> Version | None:
-    """The version a tag spells, or None when it is not one (``latest``, ``alpine``)."""
+    """The version a tag spells, or None when it is not one (``latest``, ``alpine``, or a
+    number of more than :data:`MAX_DIGITS` digits)."""
     match = _VERSION.fullmatch(text)
-    if match is None:
+    if match is None or _too_long(match):
         return None
     pre = tuple(match["pre"].split(".")) if match["pre"] else ()
     return Version(int(match["major"]), int(match["minor"] or 0), int(match["patch"] or 0), pre)
@@ -141,6 +146,8 @@ def _comparator(op: str, text: str, whole: str) -> tuple[_Bound, Version | None]
     match = _PARTIAL.fullmatch(text)
     if match is None:
         raise SemverError(f"semver range {whole!r}: {text!r} is not a version")
+    if _too_long(match):
+        raise SemverError(f"semver range {whole!r}: a number is longer than {MAX_DIGITS} digits")
     given: list[int] = []
     for name in ("major", "minor", "patch"):
         part = match[name]

@@ -14,11 +14,9 @@ from collections.abc import Mapping
 
 import attrs
 
+from imgmirror.errors import ShardError
+
 __all__ = ["Shard", "ShardError"]
-
-
-class ShardError(ValueError):
-    """A shard specification does not parse."""
 
 
 @attrs.frozen

@@ -10,8 +10,8 @@ A :class:`TagSelector` holds the filters a ``repository:`` entry of a sync file 
    version, else versions first (highest first) and then the other tags in reverse natural
    order.
 
-Regexes are Python's :mod:`re`, searched (not anchored: use ``^`` and ``$``). This module does
-no I/O.
+Regexes are RE2 (:class:`~imgmirror.syncing.tagregex.TagRegex`: linear time whatever the
+tag), searched, not anchored: use ``^`` and ``$``. This module does no I/O.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from collections.abc import Iterable
 
 import attrs
 
+from imgmirror.errors import NoTagsSelected
 from imgmirror.syncing.semver import Range, parse_version
+from imgmirror.syncing.tagregex import TagRegex
 
 __all__ = ["NoTagsSelected", "TagSelector", "select_tags", "version_order"]
 
-
-class NoTagsSelected(ValueError):
-    """The filters matched none of the tags the repository has."""
+_RUNS = re.compile(r"[0-9]+|[^0-9]+")
 
 
 @attrs.frozen
@@ -37,8 +37,8 @@ class TagSelector:
 
     tags: tuple[str, ...] = ()
     all_tags: bool = False
-    tags_regex: re.Pattern[str] | None = None
-    exclude_regex: re.Pattern[str] | None = None
+    tags_regex: TagRegex | None = None
+    exclude_regex: TagRegex | None = None
     semver: Range | None = None
     newest: int | None = None
 
@@ -65,10 +65,17 @@ class TagSelector:
         return ", ".join(parts)
 
 
-def _natural(tag: str) -> tuple[tuple[int, int | str], ...]:
-    return tuple(
-        (0, int(piece)) if piece.isdigit() else (1, piece) for piece in re.findall(r"\d+|\D+", tag)
-    )
+def _natural(tag: str) -> tuple[tuple[int, int, str], ...]:
+    """Natural order: runs of ASCII digits compare as numbers (by length, then digits, so a
+    run of any length costs no integer conversion), the rest as text."""
+    key = []
+    for piece in _RUNS.findall(tag):
+        if piece[0] in "0123456789":
+            number = piece.lstrip("0")
+            key.append((0, len(number), number))
+        else:
+            key.append((1, 0, piece))
+    return tuple(key)
 
 
 def version_order(tags: Iterable[str]) -> list[str]:

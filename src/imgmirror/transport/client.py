@@ -3,41 +3,79 @@
 :class:`RegistryClient` adds the endpoints to a :class:`~.connection.Connection`: manifests
 (verified against the digest asked for), blobs (streamed and verified as the bytes arrive,
 redirects followed without credentials), uploads, cross-repository mounts and tag listing.
+
+Request paths are built from checked values only: a repository must follow the reference
+grammar and a tag or digest its own (:func:`~imgmirror.model.reference.check_identifier`), so
+no string from a registry can change a path (``..``, ``/``, ``%``, ``?``, ``#`` are refused
+before anything is sent). Listings (tags, catalog, referrers) follow ``Link`` pages within caps
+on pages and entries, refuse a ``Link`` that repeats, and check every listed name.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import attrs
 
 from imgmirror.errors import (
     ImgmirrorError,
+    ListingError,
     NetworkError,
     NotFound,
     ReferrerError,
     RegistryError,
     ReplyTooLarge,
+    UnsafeName,
     VerificationError,
 )
 from imgmirror.model import mediatypes
 from imgmirror.model.digest import Digest
+from imgmirror.model.documents import load_json
+from imgmirror.model.listing import Listing, NameCollector
 from imgmirror.model.manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
+from imgmirror.model.reference import check_identifier, check_repository
 from imgmirror.model.referrers import Referrer, referrers_from_index
 from imgmirror.transport.connection import Connection, api_host
 from imgmirror.transport.download import BlobDownload
 from imgmirror.transport.upload import ChunkedUpload, refused_monolithic
 from imgmirror.transport.urls import resolve, with_query
 
-__all__ = ["ManifestPut", "Mount", "RegistryClient", "api_host"]
+__all__ = [
+    "MAX_LIST_ENTRIES",
+    "MAX_LIST_PAGES",
+    "MAX_REFERRERS_ENTRIES",
+    "MAX_REFERRERS_PAGE",
+    "MAX_REFERRERS_PAGES",
+    "ManifestPut",
+    "Mount",
+    "RegistryClient",
+    "api_host",
+]
 
 log = logging.getLogger("imgmirror")
 
-#: Largest referrers API page we read, and most pages we follow.
+#: Most pages and entries of a tag list or catalog (a page is capped at
+#: ``ClientOptions.max_manifest_bytes``).
+MAX_LIST_PAGES = 1000
+MAX_LIST_ENTRIES = 100_000
+#: Largest referrers API page we read, most pages we follow and most entries we keep.
 MAX_REFERRERS_PAGE = 4 * 1024 * 1024
 MAX_REFERRERS_PAGES = 100
+MAX_REFERRERS_ENTRIES = 10_000
+
+
+@attrs.frozen
+class _Paging:
+    """How one listing is read: its caps, and the error a broken listing raises."""
+
+    what: str
+    max_pages: int
+    max_entries: int
+    page_bytes: int
+    error: Callable[[str], ImgmirrorError]
+    accept: str | None = None
 
 
 def _pull(repo: str) -> str:
@@ -99,7 +137,22 @@ class RegistryClient(Connection):
     """Speaks the distribution API to one registry; built like a :class:`Connection`."""
 
     def _url(self, repo: str, kind: str, ref: str) -> str:
-        return f"{self.base_url}/v2/{repo}/{kind}/{ref}"
+        """``/v2/<repo>/<kind>/<ref>``, from a checked repository and tag or digest."""
+        try:
+            return f"{self._repo_url(repo)}/{kind}/{check_identifier(ref)}"
+        except UnsafeName as exc:
+            raise self._with_role(exc) from None
+
+    def _repo_url(self, repo: str) -> str:
+        """``/v2/<repo>``, the repository checked against the reference grammar.
+
+        Raises:
+            UnsafeName: ``repo`` is no repository name; nothing is sent.
+        """
+        try:
+            return f"{self.base_url}/v2/{check_repository(repo)}"
+        except UnsafeName as exc:
+            raise self._with_role(exc) from None
 
     def get_manifest(self, repo: str, ref: str) -> ImageManifest | ImageIndex:
         """Fetch a manifest or index by tag or digest, verified against the digest if given.
@@ -170,7 +223,7 @@ class RegistryClient(Connection):
     def _repository_exists(self, repo: str) -> bool | None:
         """After a manifest 404: does the repository exist (None: cannot tell)? The
         distribution registry answers ``MANIFEST_UNKNOWN`` either way; its tag list tells."""
-        url = f"{self.base_url}/v2/{repo}/tags/list?n=1"
+        url = f"{self._repo_url(repo)}/tags/list?n=1"
         try:
             response = self.request("GET", url, scopes=[_pull(repo)])
         except ImgmirrorError:
@@ -236,8 +289,8 @@ class RegistryClient(Connection):
         A 202 opens an upload session instead (returned as ``location``); any error means
         "not mounted" and the caller uploads normally.
         """
-        url = f"{self.base_url}/v2/{repo}/blobs/uploads/"
-        url = with_query(url, {"mount": str(digest), "from": from_repo})
+        url = f"{self._repo_url(repo)}/blobs/uploads/"
+        url = with_query(url, {"mount": str(digest), "from": check_repository(from_repo)})
         response = self.request(
             "POST",
             url,
@@ -257,7 +310,7 @@ class RegistryClient(Connection):
 
     def start_upload(self, repo: str) -> str:
         """Open an upload session; returns its absolute location."""
-        url = f"{self.base_url}/v2/{repo}/blobs/uploads/"
+        url = f"{self._repo_url(repo)}/blobs/uploads/"
         response = self.request(
             "POST", url, scopes=[_push(repo)], headers={"Content-Length": "0"}, content=b""
         )
@@ -343,67 +396,131 @@ class RegistryClient(Connection):
         the registry is asked to filter; entries it did not filter out are dropped here.
 
         Raises:
-            ReferrerError: a page is not an OCI index, is larger than 4 MiB, or there are
-                more than 100 pages.
+            ReferrerError: a page is not an OCI index or is larger than 4 MiB, there are more
+                than 100 pages or 10,000 entries, or a ``Link`` repeats.
         """
         first = self._url(repo, "referrers", str(subject))
         if artifact_type:
             first = with_query(first, {"artifactType": artifact_type})
-        url: str | None = first
+        what = f"referrers of {repo}@{subject} at {self.host}"
+        paging = _Paging(
+            what, MAX_REFERRERS_PAGES, MAX_REFERRERS_ENTRIES, MAX_REFERRERS_PAGE,
+            lambda problem: ReferrerError(f"{what}: {problem}"), mediatypes.OCI_INDEX,
+        )  # fmt: skip
         found: list[Referrer] = []
-        page = 0
-        while url is not None:
-            if page == MAX_REFERRERS_PAGES:
-                raise ReferrerError(
-                    f"referrers of {repo}@{subject} at {self.host}: more than "
-                    f"{MAX_REFERRERS_PAGES} pages"
-                )
-            response = self.request(
-                "GET",
-                url,
-                scopes=[_pull(repo)],
-                headers={"Accept": mediatypes.OCI_INDEX},
-                stream=True,
-            )
-            if response.status_code in (404, 405) and page == 0:
-                response.close()
-                return None
-            self.expect(response, "GET", url)
-            what = f"referrers of {repo}@{subject} at {self.host}"
-            try:
-                raw = self.read_body(response, url, MAX_REFERRERS_PAGE)
-            except ReplyTooLarge:
-                raise ReferrerError(
-                    f"{what}: a page is larger than {MAX_REFERRERS_PAGE} bytes"
-                ) from None
+        pages = 0
+        for raw in self._pages(first, [_pull(repo)], paging, absent=(404, 405)):
+            pages += 1
             found.extend(referrers_from_index(raw, subject, what))
-            link = response.links.get("next", {}).get("url")
-            url = resolve(url, link) if link else None
-            page += 1
+            if len(found) > MAX_REFERRERS_ENTRIES:
+                raise paging.error(f"more than {MAX_REFERRERS_ENTRIES} entries")
+        if not pages:
+            return None
         if artifact_type:
             found = [r for r in found if r.artifact_type == artifact_type]
         return tuple(found)
 
-    def _paged(self, url: str, scopes: Sequence[str], key: str) -> list[str]:
-        """The ``key`` lists of a paginated listing, following ``Link: <...>; rel="next"``."""
-        items: list[str] = []
+    def _pages(
+        self, url: str, scopes: Sequence[str], paging: _Paging, absent: Sequence[int] = ()
+    ) -> Iterator[bytes]:
+        """The body of each page of a listing, following ``Link: <...>; rel="next"``.
+
+        At most ``paging.max_pages`` pages of ``paging.page_bytes`` each; a ``Link`` to a page
+        already read is refused. A ``Link`` to another host is followed without credentials
+        (:meth:`~.connection.Connection.request` sends them to the registry's own host only).
+        Nothing is yielded when the first page answers a status in ``absent``.
+        """
+        seen: set[str] = set()
         next_url: str | None = url
-        while next_url:
-            response = self.request(
-                "GET", next_url, scopes=scopes, cap=self.options.max_manifest_bytes
-            )
+        while next_url is not None:
+            if len(seen) == paging.max_pages:
+                raise self._with_role(paging.error(f"more than {paging.max_pages} pages"))
+            seen.add(next_url)
+            headers = {"Accept": paging.accept} if paging.accept else None
+            response = self.request("GET", next_url, scopes=scopes, headers=headers, stream=True)
+            if response.status_code in absent and len(seen) == 1:
+                response.close()
+                return
             self.expect(response, "GET", next_url)
-            items.extend(response.json().get(key) or [])
+            try:
+                raw = self.read_body(response, next_url, paging.page_bytes)
+            except ReplyTooLarge:
+                problem = f"a page is larger than {paging.page_bytes} bytes"
+                raise self._with_role(paging.error(problem)) from None
+            yield raw
             link = response.links.get("next", {}).get("url")
             next_url = resolve(next_url, link) if link else None
-        return items
+            if next_url in seen:
+                problem = "its Link header points back to a page already read"
+                raise self._with_role(paging.error(problem))
+
+    def _listing(self, url: str, scopes: Sequence[str], key: str, paging: _Paging) -> Listing:
+        """The names of a paginated listing (``key``: ``tags`` or ``repositories``), checked."""
+        kind = "tag" if key == "tags" else "repository name"
+        names = NameCollector(kind)
+        for raw in self._pages(url, scopes, paging):
+            try:
+                doc = load_json(raw)
+            except ValueError:
+                raise self._with_role(paging.error("a page is not JSON")) from None
+            if not isinstance(doc, dict):
+                raise self._with_role(paging.error("a page is not a JSON object"))
+            entries = doc.get(key)
+            if entries is None:
+                entries = []
+            if not isinstance(entries, list):
+                raise self._with_role(paging.error(f"its {key!r} member is not a list"))
+            names.add(entries)
+            if names.count > paging.max_entries:
+                raise self._with_role(paging.error(f"more than {paging.max_entries} entries"))
+        return names.listing()
+
+    def _list_paging(self, what: str) -> _Paging:
+        def error(problem: str) -> ListingError:
+            return ListingError(
+                f"{what} at {self.host}: {problem}",
+                hint="the registry's listing cannot be used; report it to the registry's owner",
+            )
+
+        cap = self.options.max_manifest_bytes
+        return _Paging(what, MAX_LIST_PAGES, MAX_LIST_ENTRIES, cap, error)
+
+    def tag_listing(self, repo: str, page_size: int = 1000) -> Listing:
+        """The tags of a repository, following ``Link`` pagination; names that are not valid
+        tags are counted in ``rejected``, never returned.
+
+        Raises:
+            NotFound: no such repository.
+            ListingError: a page is not a JSON object with a ``tags`` list or is larger than
+                ``max_manifest_bytes``, more than 1000 pages or 100,000 entries, a ``Link``
+                that repeats.
+        """
+        url = f"{self._repo_url(repo)}/tags/list?n={page_size}"
+        return self._listing(url, [_pull(repo)], "tags", self._list_paging(f"tag list of {repo}"))
 
     def list_tags(self, repo: str, page_size: int = 1000) -> list[str]:
-        """All tags of a repository, following ``Link`` pagination."""
-        url = f"{self.base_url}/v2/{repo}/tags/list?n={page_size}"
-        return self._paged(url, [_pull(repo)], "tags")
+        """The valid tags of a repository (:meth:`tag_listing`; what was left out is logged)."""
+        return self._names(self.tag_listing(repo, page_size), f"{self.registry}/{repo}")
+
+    def catalog_listing(self, page_size: int = 1000) -> Listing:
+        """Every repository of the registry (``/v2/_catalog``), where the registry allows it;
+        names that are not valid repository names are counted in ``rejected``.
+
+        Raises:
+            ListingError: as for :meth:`tag_listing`.
+        """
+        url = f"{self.base_url}/v2/_catalog?n={page_size}"
+        return self._listing(
+            url, ["registry:catalog:*"], "repositories", self._list_paging("catalog")
+        )
 
     def catalog(self, page_size: int = 1000) -> list[str]:
-        """Every repository of the registry (``/v2/_catalog``), where the registry allows it."""
-        url = f"{self.base_url}/v2/_catalog?n={page_size}"
-        return self._paged(url, ["registry:catalog:*"], "repositories")
+        """The valid repository names of :meth:`catalog_listing` (what was left out is logged)."""
+        return self._names(self.catalog_listing(page_size), self.registry)
+
+    @staticmethod
+    def _names(listing: Listing, where: str) -> list[str]:
+        problem = listing.problem()
+        if problem:
+            log.warning("%s: %s", where, problem)
+        return list(listing.names)

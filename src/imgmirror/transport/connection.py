@@ -37,9 +37,10 @@ from imgmirror.errors import (
 )
 from imgmirror.model.reference import is_loopback_host
 from imgmirror.transport.auth import Authenticator, TokenFetcher, TokenReply
+from imgmirror.transport.options import ClientOptions
 from imgmirror.transport.retry import parse_retry_after
 from imgmirror.transport.stall import StallWatch, watched
-from imgmirror.transport.tls import ClientOptions, DeferredTrust, tls_error, trust_for
+from imgmirror.transport.tls import DeferredTrust, tls_error, trust_for
 from imgmirror.transport.urls import resolve
 
 __all__ = ["MAX_SMALL_BODY", "Body", "Connection", "api_host", "raw_chunks", "read_capped"]
@@ -170,6 +171,8 @@ class Connection:
         self.clock = clock
         self._base: str | None = None
         self._ping_lock = threading.Lock()
+        self._pings_done = 0  # with the last one's error, for the callers that waited for it
+        self._ping_error: ImgmirrorError | None = None
         self.auth = Authenticator(self.host, credential, _weak_fetch(self._fetch_token), role=role)
 
     def _build_http(self) -> httpx.Client:
@@ -215,9 +218,19 @@ class Connection:
             NetworkError: the registry cannot be reached (TLSVerificationError for bad certs).
             RegistryError: the host answers but is not a v2 registry.
         """
+        done = self._pings_done
         with self._ping_lock:
-            if self._base is None:
+            if self._base is not None:
+                return
+            if self._pings_done != done and self._ping_error is not None:
+                raise self._ping_error  # the ping this caller waited for has just failed
+            try:
                 self._base = self._choose_base()
+            except ImgmirrorError as exc:
+                self._ping_error = exc
+                raise
+            finally:
+                self._pings_done += 1
 
     def _choose_base(self) -> str:
         if is_loopback_host(self.host):
@@ -265,7 +278,10 @@ class Connection:
         raise AssertionError("unreachable")  # pragma: no cover - the last scheme raises
 
     def _ping_once(self, url: str, *, retry: bool) -> httpx.Response:
-        """``GET /v2/`` with its body capped, retried on transient failures when ``retry``."""
+        """``GET /v2/`` with its body capped. A transient status (429 after its
+        ``Retry-After``, 503...) is retried as the retry policy says: whatever the scheme, it
+        came from a registry speaking it. A broken connection is retried when ``retry`` (the
+        last scheme to try)."""
         policy = self.options.retry
         attempts = policy.start(clock=self.clock)
         while True:
@@ -279,7 +295,7 @@ class Connection:
                     raise
             else:
                 delay = None
-                if retry and policy.should_retry_status(response.status_code):
+                if policy.should_retry_status(response.status_code):
                     delay = attempts.next_delay(self._retry_after(response))
                 if delay is None:
                     return response

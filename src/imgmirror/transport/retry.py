@@ -9,13 +9,17 @@ asks it, through an :class:`Attempts` tracker::
     while True:
         try:
             return do_it()
-        except NetworkError:
-            delay = attempts.next_delay()
-            if delay is None:
+        except ImgmirrorError as exc:
+            delay = attempts.after(exc)
+            if delay is None or cancel.wait(delay):
                 raise
-            sleep(delay)
 
-Nothing here sleeps or does I/O; the clock and the random source are injectable for tests.
+[Attempts.after][imgmirror.transport.retry.Attempts.after] decides for an error (transient,
+never a digest mismatch, the server's ``Retry-After`` honoured); ``next_delay`` for a loop
+that has decided already. Request sends, resumed downloads and uploads, blob transfers, a
+push's streamed passes and an archive's rewritten entries all use this one shape, so
+``ClientOptions.retry`` and its deadline mean the same everywhere. Nothing here sleeps or
+does I/O; the clock and the random source are injectable for tests.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import time
 from collections.abc import Callable
 
 import attrs
+
+from imgmirror.errors import VerificationError, is_transient
 
 __all__ = ["RETRY_STATUSES", "Attempts", "RetryPolicy", "parse_retry_after"]
 
@@ -138,6 +144,13 @@ class Attempts:
         self.attempt += 1
         self.waited += delay
         return delay
+
+    def after(self, exc: BaseException) -> float | None:
+        """The attempt under way failed with ``exc``: how long to wait before the next, or
+        None to give up (not transient, a digest or size mismatch, or the budget is spent)."""
+        if isinstance(exc, VerificationError) or not is_transient(exc):
+            return None
+        return self.next_delay(getattr(exc, "retry_after", None))
 
     def reset(self) -> None:
         """Progress was made (a resumed transfer moved bytes): start a fresh budget."""

@@ -15,14 +15,10 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import attrs
-
 from imgmirror.errors import TLSConfigError, TLSVerificationError
-from imgmirror.transport.retry import RetryPolicy
+from imgmirror.transport.options import DEFAULT_CERTS_DIRS, ClientOptions
 
 __all__ = [
-    "DEFAULT_CERTS_DIRS",
-    "ClientOptions",
     "DeferredTrust",
     "certs_dir_for",
     "client_cert_for",
@@ -30,50 +26,6 @@ __all__ = [
     "tls_error",
     "trust_for",
 ]
-
-DEFAULT_CERTS_DIRS: tuple[str, ...] = ("/etc/docker/certs.d", "/etc/containers/certs.d")
-
-
-@attrs.frozen
-class ClientOptions:
-    """How registry clients connect. Immutable; use :func:`attrs.evolve` for variants.
-
-    Attributes:
-        retry: the one retry policy (transient statuses, backoff, attempts, deadline).
-        timeout: the stall timeout in seconds: a request fails when no reply comes, or its
-            body moves slower than ``min_rate`` bytes per second, for this long.
-        connect_timeout: seconds to wait for a TCP (and TLS) connection.
-        min_rate: the floor rate in bytes per second below which a transfer counts as stalled.
-        max_reply_bytes: cap on small reply bodies (ping, upload replies, error bodies).
-        max_manifest_bytes: cap on a manifest or a page of tags (containerd uses 4 MiB).
-        monolithic_bytes: blobs up to this size are uploaded in one ``PUT``.
-        replay_bytes: how much of an upload is kept to send again when it breaks off.
-        ca_file: a PEM bundle trusted for every registry, on top of the system store.
-        certs_dirs: docker-style ``certs.d`` directories, searched per host.
-        insecure_registries: hosts (``host`` or ``host:port``) reached over plain HTTP or
-            HTTPS without verification.
-        user_agent: sent with every request.
-        max_connections: connection pool size per registry.
-    """
-
-    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
-    timeout: float = 30.0
-    connect_timeout: float = 5.0
-    min_rate: float = 1024.0
-    max_reply_bytes: int = 256 * 1024
-    max_manifest_bytes: int = 4 * 1024 * 1024
-    monolithic_bytes: int = 1024 * 1024
-    replay_bytes: int = 4 * 1024 * 1024
-    ca_file: str | None = None
-    certs_dirs: tuple[str, ...] = DEFAULT_CERTS_DIRS
-    insecure_registries: frozenset[str] = frozenset()
-    user_agent: str = "imgmirror"
-    max_connections: int = 16
-
-    def is_insecure(self, host: str) -> bool:
-        """Whether ``host`` was marked insecure, with or without its port."""
-        bare = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        return host in self.insecure_registries or bare in self.insecure_registries
 
 
 def certs_dir_for(host: str, certs_dirs: tuple[str, ...]) -> Path | None:
