@@ -17,7 +17,8 @@ The soak fails when any run breaks the fault suite's guarantees (tests/support/f
 when a run reports success but skopeo finds a tag it wrote missing, incomplete or with another
 digest, when a flip ends a run other than by a digest mismatch, when SIGTERM takes longer than
 ``TERM_LIMIT`` to end a run, when no fault met a chunked upload, or when fewer than
-:data:`FLOOR` of the runs that should ride out their faults succeed. Replay a run with ``IMGMIRROR_SOAK_SEED=<seed> nox -s soak``.
+:data:`FLOOR` of the runs that should ride out their faults succeed. Replay a run with
+``IMGMIRROR_SOAK_SEED=<seed> nox -s soak``.
 """
 
 from __future__ import annotations

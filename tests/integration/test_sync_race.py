@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-import imgmirror.syncing.run
+import imgmirror
 from imgmirror.errors import ImgmirrorError
 from imgmirror.session import Session
 from imgmirror.syncing.report import SyncReport
@@ -97,7 +97,7 @@ def run_syncs(ends: Ends, tmp_path: Path, rounds: int) -> None:
     for n in range(rounds):
         path = tmp_path / f"sync-{n}.yaml"
         expected = ends.world.sync_file(path, f"{ends.dest.host}/s{n}", referrers=True)
-        report = imgmirror.syncing.run.sync(path, jobs=JOBS)
+        report = imgmirror.sync(path, jobs=JOBS)
         if failures(report):
             failed[n] = failures(report)
             continue
@@ -161,7 +161,7 @@ def run_many_tags(registry_factory: RegistryFactory, tmp_path: Path, scale: Scal
             f"defaults:\n  to: {dest.host}/c{n}/\n"
             f"images:\n  - repository: {source.host}/one/index\n    all-tags: true\n"
         )
-        report = imgmirror.syncing.run.sync(path, jobs=JOBS)
+        report = imgmirror.sync(path, jobs=JOBS)
         assert len(report.results) == scale.tags
         if failures(report):
             failed[n] = len(failures(report))
