@@ -52,7 +52,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def soak(session: nox.Session) -> None:
-    """The long fault soak: 200+ injected faults over copy, save and push (a few minutes)."""
+    """The long fault soak (200+ faults over copy, save, push and sync, TLS and token auth,
+    byte flips, SIGTERM) and the bigger sync race stress test: several minutes."""
     ensure_system_packages(session, "docker-registry", "skopeo", "time")
     session.install("-e", ".[test]")
     session.run("pytest", "-m", "soak", "-s", "-p", "no:cacheprovider", *session.posargs)

@@ -1,12 +1,18 @@
-"""The fault proxy itself: replayable decisions, and each fault kind as a client meets it."""
+"""The fault proxy itself: replayable decisions, each fault kind as a client meets it, TLS
+ended by the proxy, and faults for one client only."""
 
 from __future__ import annotations
+
+import os
 
 import httpx
 import pytest
 
+from tests.support.certs import TestPKI
 from tests.support.faultproxy import FAULT_KINDS, FaultPlan, FaultProxy
+from tests.support.faultrun import proxy_for
 from tests.support.registry import Registry
+from tests.support.seed import RegistryClient
 
 
 def test_decisions_depend_only_on_the_seed_and_the_request() -> None:
@@ -50,3 +56,34 @@ def test_slow_replies_arrive_whole(anon_registry: Registry, kind: str) -> None:
         assert response.status_code == 404
         assert b"MANIFEST_UNKNOWN" in response.content or b"NAME_UNKNOWN" in response.content
         assert [f.kind for f in proxy.injected] == [kind]
+
+
+def test_a_flip_changes_one_byte_of_a_blob_and_nothing_else(anon_registry: Registry) -> None:
+    data = os.urandom(4096)
+    with RegistryClient(anon_registry) as seeder:
+        digest = seeder.push_blob("flip/blob", data)
+    with _proxy(anon_registry, "flip") as proxy, httpx.Client() as client:
+        flipped = client.get(f"http://{proxy.host}/v2/flip/blob/blobs/{digest}").content
+        listed = client.get(f"http://{proxy.host}/v2/flip/blob/tags/list")  # not by digest
+    assert len(flipped) == len(data)
+    assert sum(a != b for a, b in zip(flipped, data, strict=True)) == 1
+    assert listed.status_code == 404  # relayed as the registry answered
+    assert [f.kind for f in proxy.injected] == ["flip"]
+
+
+def test_a_tls_proxy_ends_tls_and_faults_inside_it(
+    tls_registry: Registry, test_pki: TestPKI
+) -> None:
+    plan = FaultPlan(seed=1, rate=1.0, kinds=("503",), agent="imgmirror/")
+    proxy = proxy_for(tls_registry, plan, test_pki)
+    try:
+        with httpx.Client(verify=tls_registry.ssl_context()) as client:
+            ours = client.get(f"https://{proxy.host}/v2/", headers={"User-Agent": "imgmirror/1"})
+            theirs = client.get(f"https://{proxy.host}/v2/")  # another client: no fault
+        with httpx.Client() as plain:
+            refused = plain.get(f"http://{proxy.host}/v2/")
+    finally:
+        proxy.stop()
+    assert (ours.status_code, theirs.status_code) == (503, 200)
+    assert refused.status_code == 400  # plain HTTP to a TLS port, as Go's server answers
+    assert [f.kind for f in proxy.injected] == ["503"]

@@ -13,13 +13,20 @@ from ``random.Random(f"{seed}:{method} {path}:{n}")``, whether to inject one fau
   ``plan.drip`` seconds, then flows again;
 - ``429`` / ``503``, each also ``-retry-after``: the proxy answers itself (registry-style JSON
   error body, ``Retry-After: plan.retry_after`` for the second form); the registry never sees
-  the request.
+  the request;
+- ``flip``: one byte of a content-addressed response body (a blob, or a manifest by digest,
+  ``GET``) is inverted at a random offset, the rest relayed unchanged; the client must catch
+  it with the digest. Any other request drawn for it passes untouched (nothing recorded).
 
 The decision depends only on the seed, the request's method and path (upload UUIDs and query
 strings left out, a PUT's ``digest`` kept) and how many such requests came before, so a run
 with ``--jobs 1`` replays exactly; with parallel jobs each request key still gets the same fault.
-A connection that does not start with HTTP (a TLS hello) is relayed untouched, as the
-registry would see it. Every fault that fired is in :attr:`FaultProxy.injected`. Bounded:
+With ``tls`` (a server context) the proxy ends TLS itself and speaks TLS to the registry
+(``upstream_tls``), so faults land inside TLS connections too; without it a connection that
+does not start with HTTP (a TLS hello) is relayed untouched, as the registry would see it.
+``plan.agent`` limits faults to requests whose ``User-Agent`` contains it (the client under
+test, not the checks beside it). Every fault that fired is in :attr:`FaultProxy.injected`.
+Bounded:
 sockets time out after ``IO_TIMEOUT``; the proxy stops by itself after ``plan.lifetime``
 seconds and stops when its context manager exits.
 """
@@ -30,6 +37,7 @@ import contextlib
 import random
 import re
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -51,10 +59,13 @@ FAULT_KINDS = (
     "429-retry-after",
     "503",
     "503-retry-after",
+    "flip",
 )
 IO_TIMEOUT = 30.0
 _UNKNOWN_LENGTH = 4096  # offsets into a chunked or read-to-close body are drawn below this
 _UPLOAD = re.compile(r"/blobs/uploads/[^/]+")
+_BY_DIGEST = re.compile(r"/v2/.+/(blobs|manifests)/sha256:[0-9a-f]{64}")
+_PLAIN_TO_TLS = b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
 _STATUS_TEXT = {
     429: ("Too Many Requests", "TOOMANYREQUESTS"),
     503: ("Service Unavailable", "UNAVAILABLE"),
@@ -74,6 +85,7 @@ class FaultPlan:
     retry_after: int = 1
     max_faults: int | None = None
     lifetime: float = 300.0
+    agent: str | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.kinds) - set(FAULT_KINDS)
@@ -126,9 +138,18 @@ class _Closed(Exception):
 class FaultProxy:
     """A running proxy; use as a context manager or call :meth:`start` and :meth:`stop`."""
 
-    def __init__(self, upstream: tuple[str, int], plan: FaultPlan) -> None:
+    def __init__(
+        self,
+        upstream: tuple[str, int],
+        plan: FaultPlan,
+        *,
+        tls: ssl.SSLContext | None = None,
+        upstream_tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.upstream = upstream
         self.plan = plan
+        self.tls = tls
+        self.upstream_tls = upstream_tls
         self.injected: list[Injected] = []
         self.requests = 0
         self._seen: Counter[str] = Counter()
@@ -194,12 +215,21 @@ class FaultProxy:
 
     def _serve(self, client: socket.socket) -> None:
         self._track(client, True)
-        wire = Wire(client)
         try:
             first = client.recv(1, socket.MSG_PEEK)
-            if first and not first.isalpha():  # not HTTP (a TLS hello): relay it untouched
+            if first and not first.isalpha() and self.tls is not None:  # a TLS hello: end it
+                self._track(client, False)
+                client = self.tls.wrap_socket(client, server_side=True)
+                self._track(client, True)
+            elif first and not first.isalpha():  # not HTTP: relay it untouched
                 self._tunnel(client)
                 return
+            elif self.tls is not None:  # plain HTTP to a TLS port: what Go's server answers
+                Wire(client).read_head()
+                client.sendall(_PLAIN_TO_TLS)
+                client.shutdown(socket.SHUT_WR)
+                return
+            wire = Wire(client)
             while not self._stop.is_set():
                 head = wire.read_head()
                 if head is None or not self._exchange(client, wire, head):
@@ -222,6 +252,13 @@ class FaultProxy:
             self._track(upstream, False)
             upstream.close()
 
+    def _connect(self) -> socket.socket:
+        upstream = socket.create_connection(self.upstream, timeout=IO_TIMEOUT)
+        upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.upstream_tls is None:
+            return upstream
+        return self.upstream_tls.wrap_socket(upstream, server_hostname=self.upstream[0])
+
     def _decide(self, head: Head) -> tuple[str, float, str] | None:
         key = request_key(head)
         with self._lock:
@@ -229,8 +266,17 @@ class FaultProxy:
             n = self._seen[key]
             self._seen[key] += 1
             full = self.plan.max_faults is not None and len(self.injected) >= self.plan.max_faults
-        choice = None if full else self.plan.decide(key, n)
-        return None if choice is None else (choice[0], choice[1], key)
+        agent = self.plan.agent
+        if full or (agent is not None and agent not in (head.header("User-Agent") or "")):
+            return None
+        choice = self.plan.decide(key, n)
+        if choice is None:
+            return None
+        if choice[0] == "flip" and not (
+            head.method == "GET" and _BY_DIGEST.fullmatch(urlsplit(head.target).path)
+        ):
+            return None  # only a body a digest protects is flipped
+        return choice[0], choice[1], key
 
     def _record(self, kind: str, key: str, offset: int) -> None:
         with self._lock:
@@ -248,8 +294,7 @@ class FaultProxy:
             self._record(kind, key, 0)
             client.sendall(status_reply(int(kind[:3]), retry_after, head=head.method == "HEAD"))
             return True
-        upstream = socket.create_connection(self.upstream, timeout=IO_TIMEOUT)
-        upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        upstream = self._connect()
         self._track(upstream, True)
         try:
             upstream.sendall(_closing(head))
@@ -291,6 +336,8 @@ class FaultProxy:
             raise WireError("the registry closed without answering")
         body = head.body_kind(request_method=request.method)
         pieces = _chain(head.raw, upstream.body(body))
+        if fault is not None and fault[0] == "flip" and not (body[0] == "length" and body[1]):
+            fault = None  # no body to flip (a redirect, an error without one)
         if fault is None:
             for piece in pieces:
                 client.sendall(piece)
@@ -320,6 +367,8 @@ class FaultProxy:
                 if kind == "stall":
                     self._stop.wait(self.plan.stall)
                     client.sendall(piece[cut:])
+                elif kind == "flip":
+                    client.sendall(bytes([piece[cut] ^ 0xFF]) + piece[cut + 1 :])
                 else:  # drip
                     self._drip(client, _chain(piece[cut:], pieces))
                     return

@@ -8,6 +8,7 @@ Bearer auth from the 401 challenge; TLS through the registry's CA (and client ce
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -233,6 +234,19 @@ class RegistryClient:
             headers={"Accept": accept},
         )
         return r.status_code == 200
+
+    def assert_complete(self, repo: str, reference: str) -> str:
+        """``repo:reference`` is there with every child manifest and blob; returns its digest."""
+        raw, _ = self.get_manifest(repo, reference)
+        doc = json.loads(raw)
+        for child in doc.get("manifests") or []:
+            self.assert_complete(repo, child["digest"])
+        for blob in [doc.get("config"), *(doc.get("layers") or [])]:
+            if blob is not None:
+                assert self.blob_exists(repo, blob["digest"]), (
+                    f"{repo}:{reference} points at missing blob {blob['digest']}"
+                )
+        return digest_of(raw)
 
     def tags(self, repo: str) -> list[str]:
         r = self._check(self.request("GET", f"/v2/{repo}/tags/list", scope_repo=repo), 200)

@@ -54,6 +54,7 @@ __all__ = [
     "make_options",
     "reported_errors",
     "running",
+    "signals_unwind",
 ]
 
 app = typer.Typer(
@@ -168,7 +169,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def _signals_unwind() -> Iterator[None]:
+def signals_unwind() -> Iterator[None]:
     """SIGTERM and SIGHUP unwind the command like Ctrl-C, so temporary files are removed."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -189,7 +190,7 @@ def running(quiet: bool, as_json: bool) -> Iterator[TerminalProgress | LogProgre
     progress: TerminalProgress | LogProgress | None = None
     if not (quiet or as_json):
         progress = TerminalProgress() if sys.stderr.isatty() else LogProgress()
-    with reported_errors(), _signals_unwind():
+    with reported_errors(), signals_unwind():
         try:
             yield progress
         except BaseException:

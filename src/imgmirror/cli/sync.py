@@ -32,6 +32,7 @@ from imgmirror.cli.common import (
     app,
     make_options,
     reported_errors,
+    signals_unwind,
 )
 from imgmirror.cli.referrer_options import ReferrersOpt, ReferrersOptionalOpt, referrers_wanted
 from imgmirror.cli.terminal import human_bytes
@@ -254,7 +255,8 @@ def sync_command(
             chosen = Shard.from_environment(shards, os.environ)
     except ShardError as exc:
         raise typer.BadParameter(str(exc), param_hint="--shard/--shards") from None
-    with reported_errors():
+    # SIGTERM/SIGHUP (a CronJob's pod going away) unwind like Ctrl-C: exit 143/129
+    with reported_errors(), signals_unwind():
         wanted_referrers = ReferrerChoice.parse(
             referrers_wanted(referrers, referrers_optional), referrers_optional
         )

@@ -180,7 +180,7 @@ def copy_image(
     listener.planned(plan.blobs, "copy")
     send = _blob_sender(pool, ends)
     tally = send(plan.blobs, listener, LinkedEvent(cancel))
-    store_manifests(ends.dst, destination.repository, plan.manifests)
+    store_manifests(ends.dst, destination.repository, plan.manifests, pool.manifests)
     carried = None
     if carry is not None:
         # each referrer stops on its own failure only: a fresh event per referrer's blobs
@@ -188,6 +188,7 @@ def copy_image(
             ends.dst,
             destination.repository,
             lambda blobs: send(blobs, NullProgress(), LinkedEvent(cancel)),
+            pool.manifests,
         )
     return _copied(ends, tree, plan, tally, carried, verdict=verdict)
 

@@ -45,7 +45,7 @@ from imgmirror.progress import NullProgress, ProgressListener
 from imgmirror.referrers.archive import plan_restore
 from imgmirror.referrers.carry import ReferrersResult
 from imgmirror.registry.blobs import BlobEngine, BlobJob, BlobTally, Opener, once
-from imgmirror.registry.manifests import PushTarget, Stored, store_manifests
+from imgmirror.registry.manifests import ManifestLedger, PushTarget, store_manifests
 from imgmirror.registry.parallel import run_parallel
 from imgmirror.registry.pool import ClientPool
 from imgmirror.transport.client import RegistryClient
@@ -184,6 +184,7 @@ def _execute(
     clients: dict[Reference, RegistryClient],
     *,
     engine: BlobEngine,
+    ledger: ManifestLedger,
     jobs: int,
     progress: ProgressListener,
 ) -> BlobTally:
@@ -202,13 +203,12 @@ def _execute(
     )
     while streamed:
         streamed = uploader.stream_pass(streamed)
-    stored: Stored = set()
-    for target in targets:  # by digest bottom-up, each manifest once ...
+    for target in targets:  # by digest bottom-up, each manifest once (the ledger) ...
         by_digest = [m for m in target.manifests() if m.by_digest]
-        store_manifests(clients[target.ref], target.ref.repository, by_digest, stored=stored)
+        store_manifests(clients[target.ref], target.ref.repository, by_digest, ledger)
     for target in targets:  # ... then the tags, last
         tagged = [m for m in target.manifests() if not m.by_digest]
-        store_manifests(clients[target.ref], target.ref.repository, tagged)
+        store_manifests(clients[target.ref], target.ref.repository, tagged, ledger)
     return uploader.tally
 
 
@@ -281,10 +281,11 @@ def push_archive(
             sources,
             clients,
             engine=pool.blobs,
+            ledger=pool.manifests,
             jobs=pool.jobs,
             progress=progress or NullProgress(),
         )
-        carried = restore.push(clients)
+        carried = restore.push(clients, pool.manifests)
     return PushResult(
         archive=str(path),
         layout=contents.layout,

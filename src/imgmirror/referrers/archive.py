@@ -35,7 +35,7 @@ from imgmirror.model.reference import Reference
 from imgmirror.model.referrers import Lookup, Referrer, ReferrerNode, walk_referrers
 from imgmirror.referrers.carry import ReferrersResult, prepare_referrers, push_referrers
 from imgmirror.referrers.discover import Discovered, ReferrerListing
-from imgmirror.registry.manifests import PushTarget
+from imgmirror.registry.manifests import ManifestLedger, PushTarget
 from imgmirror.transport.client import RegistryClient
 
 __all__ = [
@@ -159,8 +159,11 @@ class RestorePlan:
             for t in targets
         ]
 
-    def push(self, clients: Mapping[Reference, RegistryClient]) -> ReferrersResult | None:
-        """Store the referrers after the images (their blobs are already there)."""
+    def push(
+        self, clients: Mapping[Reference, RegistryClient], ledger: ManifestLedger
+    ) -> ReferrersResult | None:
+        """Store the referrers after the images (their blobs are already there), each
+        manifest through the pool's ``ledger``."""
         if not self.restores and not self.skipped:
             return None
         copied: list[Referrer] = []
@@ -169,7 +172,7 @@ class RestorePlan:
         for restore in self.restores:
             found = Discovered(restore.nodes, dict(self.trees))
             client, repo = clients[restore.ref], restore.ref.repository
-            done = push_referrers(found, client, repo, _present, optional=self.optional)
+            done = push_referrers(found, client, repo, _present, ledger, optional=self.optional)
             copied += done.copied
             failed += done.failed
             tags += done.fallback_tags

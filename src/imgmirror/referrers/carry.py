@@ -27,7 +27,7 @@ from imgmirror.model.manifest import Descriptor, ImageIndex
 from imgmirror.model.reference import Reference
 from imgmirror.model.referrers import Referrer, ReferrerNode, merge_fallback_index, referrer_entry
 from imgmirror.referrers.discover import Discovered, discover
-from imgmirror.registry.manifests import plan_copy, store_manifests
+from imgmirror.registry.manifests import ManifestLedger, plan_copy, store_manifests
 from imgmirror.transport.client import RegistryClient
 
 __all__ = [
@@ -73,6 +73,7 @@ class _Pusher:
     dst_repo: str
     discovered: Discovered
     send_blobs: SendBlobs
+    ledger: ManifestLedger
     pending: dict[Digest, list[dict[str, Any]]] = attrs.field(factory=dict)
 
     def push(self, referrer: Referrer) -> None:
@@ -81,7 +82,7 @@ class _Pusher:
         target = Reference(self.dst.registry, self.dst_repo, referrer.tag, None)
         plan = plan_copy(tree, target)
         self.send_blobs(plan.blobs)
-        stored = store_manifests(self.dst, self.dst_repo, plan.manifests)
+        stored = store_manifests(self.dst, self.dst_repo, plan.manifests, self.ledger)
         if referrer.tag is None and (stored is None or stored.subject != referrer.subject):
             entry = referrer_entry(plan.top.raw, plan.top.media_type)
             self.pending.setdefault(referrer.subject, []).append(entry)
@@ -108,7 +109,7 @@ class _Pusher:
         merged = merge_fallback_index(current, entries, where)
         if merged is None:
             return None
-        self.dst.put_manifest(self.dst_repo, tag, merged, mediatypes.OCI_INDEX)
+        self.ledger.store(self.dst, self.dst_repo, tag, merged, mediatypes.OCI_INDEX)
         return tag
 
 
@@ -124,10 +125,12 @@ def push_referrers(
     dst: RegistryClient,
     dst_repo: str,
     send_blobs: SendBlobs,
+    ledger: ManifestLedger,
     *,
     optional: bool = False,
 ) -> ReferrersResult:
-    """Store ``discovered`` at ``dst``/``dst_repo`` (see the module docstring).
+    """Store ``discovered`` at ``dst``/``dst_repo`` (see the module docstring), each
+    manifest through the pool's ``ledger``.
 
     Best effort (``optional``): a referrer that fails is reported and the referrers that
     refer to it are skipped; the others are carried.
@@ -135,7 +138,7 @@ def push_referrers(
     Raises:
         ReferrerError: (strict) the first referrer that could not be copied.
     """
-    pusher = _Pusher(dst, dst_repo, discovered, send_blobs)
+    pusher = _Pusher(dst, dst_repo, discovered, send_blobs, ledger)
     copied: list[Referrer] = []
     failed: list[str] = []
 
@@ -179,11 +182,15 @@ class ReferrerCarry:
     failure: str | None = None
     optional: bool = False
 
-    def push(self, dst: RegistryClient, dst_repo: str, send_blobs: SendBlobs) -> ReferrersResult:
+    def push(
+        self, dst: RegistryClient, dst_repo: str, send_blobs: SendBlobs, ledger: ManifestLedger
+    ) -> ReferrersResult:
         """Store them at the destination (see :func:`push_referrers`)."""
         if self.discovered is None:
             return ReferrersResult(failed=(self.failure,) if self.failure else ())
-        return push_referrers(self.discovered, dst, dst_repo, send_blobs, optional=self.optional)
+        return push_referrers(
+            self.discovered, dst, dst_repo, send_blobs, ledger, optional=self.optional
+        )
 
 
 def prepare_referrers(

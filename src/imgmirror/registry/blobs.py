@@ -1,14 +1,19 @@
 """Make a blob present in a destination repository: the one path copy, push and sync share.
 
-:meth:`BlobEngine.ensure` does, for one blob: a cross-repository mount from any repository
-of the same registry known to hold it (this run's uploads, or hints such as the source
-repository on the same registry: ``mounted``); else ``HEAD`` at the destination
-(``skipped``), for which a registry that has granted a mount in this session gets a mount
-from the destination repository itself (granted: the blob is there; refused: the upload
-session it opened is used); else the upload itself, streamed from the caller's opener
-(``copied``/``pushed``), into the session a refused mount opened or one opened while the
-source stream is being opened. A transfer that breaks off is started again after a backoff
-from :class:`~imgmirror.transport.retry.RetryPolicy`; a digest mismatch never is.
+:meth:`BlobEngine.ensure` does, for one blob: nothing when this session has already made
+it present in the destination repository (``skipped``); a cross-repository mount from another
+repository of the same registry known to hold it (this run's uploads, or hints such as the
+source repository on the same registry: ``mounted``); else ``HEAD`` at the destination
+(``skipped``); else the upload itself, streamed from the caller's opener (``copied``/``pushed``),
+into the session a refused mount opened or one opened while the source stream is being opened.
+A transfer that breaks off is started again after a backoff from
+:class:`~imgmirror.transport.retry.RetryPolicy`; a digest mismatch never is.
+
+Nothing is written into a repository this session has seen holding the blob: distribution
+rewrites a repository's link to a blob on every mount and upload into it, even when the link
+is there (2.8's filesystem driver truncates the file and writes it again), and a manifest
+``PUT`` that reads the link meanwhile is refused (``MANIFEST_BLOB_UNKNOWN``). So a mount is
+asked only from another repository, never from the destination repository into itself.
 
 One engine lives per :class:`~imgmirror.session.Session`: its concurrency budget (``jobs``
 transfers at once) is shared by every image copied through the session, and a blob that two
@@ -107,8 +112,6 @@ class BlobEngine:
         self._lock = threading.Lock()
         self._holders: dict[tuple[str, Digest], list[str]] = {}
         self._inflight: dict[tuple[str, Digest], threading.Event] = {}
-        #: Registries that granted a mount in this session (see :meth:`_present`).
-        self._mounting: set[str] = set()
 
     def close(self) -> None:
         self._side.shutdown(wait=True)
@@ -146,11 +149,12 @@ class BlobEngine:
                 else:
                     outcome = found
                     progress.blob_finished(digest, outcome)
+                # known before the next claim: it then neither waits nor writes (_present)
+                self.note_holder(job.destination.registry, job.repository, digest)
         except ImgmirrorError as exc:
             if not sending:
                 progress.blob_finished(digest, _failure(exc, cancel))
             raise
-        self.note_holder(job.destination.registry, job.repository, digest)
         return outcome
 
     @contextlib.contextmanager
@@ -176,31 +180,26 @@ class BlobEngine:
         """``(skipped`` or ``mounted, None)``, or ``(None, location)``: the blob must be sent,
         into the upload session a refused mount opened if there is one.
 
-        With a repository known to hold the blob, the mount is asked first: a registry that
-        mounts answers in one request what ``HEAD`` and the mount would answer in two. On a
-        registry that has granted a mount in this session, a mount from the destination
-        repository itself stands in for ``HEAD``: granted, the blob is there; refused, the
-        upload session it opened takes the blob.
+        A repository this session has seen holding the blob is answered from memory: a mount
+        or upload into it would rewrite the link a manifest ``PUT`` of another image may be
+        reading (see the module docstring). Otherwise, with another repository known to hold
+        the blob, the mount is asked first: a registry that mounts answers in one request
+        what ``HEAD`` and the mount would answer in two. No other image of this session can
+        be pushing a manifest that needs the blob here yet (it would have made the blob
+        present first, under the same claim), so that mount races with nothing.
         """
         client, repo, digest = job.destination, job.repository, job.descriptor.digest
         with self._lock:
             known = list(self._holders.get((client.registry, digest), ()))
-            mounting = client.registry in self._mounting
+        if repo in known:
+            return "skipped", None
         candidates = [r for r in dict.fromkeys((*known, *job.mount_hints)) if r != repo]
         location = None
         for other in candidates[:_MOUNT_TRIES]:
             mount = client.mount_blob(repo, digest, other)
             if mount.mounted:
-                with self._lock:
-                    self._mounting.add(client.registry)
                 return "mounted", None
             location = mount.location or location
-        if location is None and mounting:
-            probe = client.mount_blob(repo, digest, repo)
-            if probe.mounted:
-                return "skipped", None
-            if probe.location is not None:
-                return None, probe.location
         if client.blob_exists(repo, digest, scopes=[f"repository:{repo}:pull,push"]):
             return "skipped", None
         return None, location

@@ -1,4 +1,5 @@
-"""The registry clients and the blob engine one session shares: what every operation takes.
+"""The registry clients, the blob engine and the manifest ledger one session shares: what every
+operation takes.
 
 A :class:`ClientPool` builds one :class:`~imgmirror.transport.client.RegistryClient` per
 (registry, credentials, side) with the right connection options and closes them all at the
@@ -22,6 +23,7 @@ import attrs
 from imgmirror.auth.credentials import Credential
 from imgmirror.auth.keychain import DefaultKeychain, Keychain
 from imgmirror.registry.blobs import BlobEngine
+from imgmirror.registry.manifests import ManifestLedger
 from imgmirror.transport.client import RegistryClient
 from imgmirror.transport.options import ClientOptions, Paths, connection_options
 
@@ -32,7 +34,7 @@ DEFAULT_JOBS = 8
 
 
 class ClientPool:
-    """Registry clients keyed by (registry, credentials, side), and the blob engine.
+    """Registry clients keyed by (registry, credentials, side), the blob engine and the ledger.
 
     May be used from several threads at once.
 
@@ -89,6 +91,8 @@ class ClientPool:
         self._resolved: dict[str, Credential | None] = {}
         self._lock = threading.Lock()
         self.blobs = BlobEngine(jobs, self.options.retry)
+        #: The manifests stored through this pool: the one manifest PUT path (see its module).
+        self.manifests = ManifestLedger()
         #: Transfers at once for one call (the engine's budget, or what the call asked).
         self.jobs = jobs
 

@@ -294,7 +294,7 @@ class RegistryClient(Connection):
         response = self.request(
             "POST",
             url,
-            scopes=[_push(repo)] if from_repo == repo else [_push(repo), _pull(from_repo)],
+            scopes=[_push(repo), _pull(from_repo)],
             headers={"Content-Length": "0"},
             content=b"",
         )
