@@ -23,7 +23,7 @@ import attrs
 
 from imgmirror.auth.credentials import Credential, CredentialInput
 from imgmirror.auth.keychain import Keychain
-from imgmirror.errors import ImgmirrorError
+from imgmirror.errors import ImgmirrorError, TransferStalled
 from imgmirror.model import mediatypes
 from imgmirror.model.artifacts import ArtifactFilter
 from imgmirror.model.digest import Digest
@@ -283,9 +283,11 @@ def _open_ends(
 
 def _head_or_none(client: RegistryClient, repo: str, ref: str) -> Descriptor | None:
     """The manifest descriptor ``ref`` resolves to, or None when absent or unreadable (the
-    following GET or push reports the real error)."""
+    following GET or push reports the real error); a stall ends the copy here."""
     try:
         return client.head_manifest(repo, ref)
+    except TransferStalled:
+        raise
     except ImgmirrorError as exc:
         log.debug("HEAD of %s/%s:%s: %s", client.registry, repo, ref, exc)
         return None

@@ -8,7 +8,9 @@ from the destination repository itself (granted: the blob is there; refused: the
 session it opened is used); else the upload itself, streamed from the caller's opener
 (``copied``/``pushed``), into the session a refused mount opened or one opened while the
 source stream is being opened. A transfer that breaks off is started again after a backoff
-from :class:`~imgmirror.transport.retry.RetryPolicy`; a digest mismatch never is.
+from :class:`~imgmirror.transport.retry.RetryPolicy` (its attempts count; one that moved
+``ClientOptions.progress_bytes`` before failing does not eat into the time budget); a digest
+mismatch or a stall (:class:`~imgmirror.errors.TransferStalled`) never is.
 
 One engine lives per :class:`~imgmirror.session.Session`: its concurrency budget (``jobs``
 transfers at once) is shared by every image copied through the session, and a blob that two
@@ -211,25 +213,28 @@ class BlobEngine:
         """Upload (into ``location`` if a session is open), starting again after a backoff
         while the policy allows."""
         blob = job.descriptor
-        attempt, waited = 1, 0.0
+        attempts = self.retry.start()
+        enough = job.destination.options.progress_bytes
         while True:
             progress.blob_started(blob.digest, blob.size)
+            moved = [0]
             try:
-                self._upload_once(job, progress, cancel, location)
+                self._upload_once(job, progress, cancel, location, moved)
             except ImgmirrorError as exc:
-                delay = self.retry.delay(attempt, getattr(exc, "retry_after", None))
-                again = (
+                delay = None
+                if (
                     job.restartable
                     and is_transient(exc)
                     and not isinstance(exc, VerificationError)
-                    and self.retry.allows(attempt, waited, delay)
                     and not _cancelled(cancel)
-                )
-                if not again or _pause(delay, cancel):
+                ):
+                    retry_after = getattr(exc, "retry_after", None)
+                    delay = attempts.next_delay(retry_after, progress=moved[0] >= enough)
+                if delay is None or _pause(delay, cancel):
                     progress.blob_finished(blob.digest, _failure(exc, cancel))
                     raise
                 log.info("blob %s: %s; starting it again in %.1fs", blob.digest, exc, delay)
-                attempt, waited, location = attempt + 1, waited + delay, None
+                location = None
                 continue
             progress.blob_finished(blob.digest, verb)
             return verb
@@ -240,7 +245,9 @@ class BlobEngine:
         progress: ProgressListener,
         cancel: threading.Event | None,
         location: str | None,
+        moved: list[int],
     ) -> None:
+        """One try at sending the blob; ``moved[0]`` counts the bytes it took from the source."""
         client, blob = job.destination, job.descriptor
         session: Future[str] = Future()
         if location is None:
@@ -250,7 +257,7 @@ class BlobEngine:
         try:
             with job.opener() as chunks:
                 location = session.result()
-                body = counted(chunks, blob.digest, progress, cancel)
+                body = _tallied(counted(chunks, blob.digest, progress, cancel), moved)
                 client.upload_blob(job.repository, blob, body, location=location)
         finally:
             session.cancel()
@@ -259,6 +266,12 @@ class BlobEngine:
 def _failure(exc: BaseException, cancel: threading.Event | None) -> str:
     """The progress outcome of a blob that ended with ``exc``."""
     return "interrupted" if isinstance(exc, TransferCancelled) or _cancelled(cancel) else "failed"
+
+
+def _tallied(chunks: Iterable[bytes], moved: list[int]) -> Iterator[bytes]:
+    for chunk in chunks:
+        moved[0] += len(chunk)
+        yield chunk
 
 
 def _cancelled(cancel: threading.Event | None) -> bool:
