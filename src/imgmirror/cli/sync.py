@@ -18,6 +18,7 @@ from typing import Annotated, TextIO
 import typer
 
 from imgmirror.cli.common import (
+    DEFAULT_TIMEOUT,
     AuthfileOpt,
     CaFileOpt,
     CertsDirOpt,
@@ -27,6 +28,7 @@ from imgmirror.cli.common import (
     PlatformOpt,
     QuietOpt,
     SrcCredsOpt,
+    TimeoutOpt,
     app,
     make_options,
     reported_errors,
@@ -204,6 +206,7 @@ def sync_command(
     ca_file: CaFileOpt = None,
     certs_dir: CertsDirOpt = None,
     insecure_registry: InsecureOpt = None,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
     referrers: ReferrersOpt = None,
@@ -255,7 +258,7 @@ def sync_command(
             report = sync(
                 spec, dry_run=dry_run, jobs=jobs, fail_fast=fail_fast, shard=chosen,
                 src_creds=src_creds, dest_creds=dest_creds, authfile=authfile,
-                options=make_options(ca_file, certs_dir, insecure_registry),
+                options=make_options(ca_file, certs_dir, insecure_registry, timeout),
                 progress=lines, observer=lines,
             )  # fmt: skip
         finally:
