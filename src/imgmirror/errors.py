@@ -36,7 +36,8 @@ ImgmirrorError                     .message, .hint, .role ("source"/"destination
 ├── TLSConfigError                 a CA file or a certs.d file is missing or not PEM
 ├── KubernetesError                a kubeconfig that cannot be used, or a Kubernetes API
 │                                  server's refusal or error   .status (None: no reply)
-├── NetworkError                   connection refused, DNS, timeout, stall (wraps httpx errors)
+├── NetworkError                   connection refused, DNS, timeout (wraps httpx errors)
+│   ├── TransferStalled            under the floor rate for the timeout (never retried)
 │   └── TLSVerificationError       .host
 └── RegistryError                  .status, .method, .url (redacted), .code, .detail
     ├── ReplyTooLarge              a reply body over its cap (never truncated)   .limit
@@ -87,6 +88,7 @@ __all__ = [
     "TLSConfigError",
     "TLSVerificationError",
     "TransferCancelled",
+    "TransferStalled",
     "UnsafeName",
     "UnsupportedMediaType",
     "VerificationError",
@@ -351,6 +353,15 @@ class NetworkError(ImgmirrorError):
     """The registry could not be reached (connection refused, DNS failure, timeout)."""
 
 
+class TransferStalled(NetworkError):
+    """A request or transfer moved under ``ClientOptions.min_rate`` bytes/s for a whole
+    ``timeout`` of waiting on the registry, its retries and resumes included.
+
+    Not transient: the run ends rather than trying the same peer again (see
+    docs/reliability.md).
+    """
+
+
 class TLSVerificationError(NetworkError):
     """The registry's TLS certificate could not be verified.
 
@@ -498,7 +509,10 @@ class RateLimited(RegistryError):
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether the same transfer may succeed if started again (network, 408/429/5xx)."""
+    """Whether the same transfer may succeed if started again (network, 408/429/5xx; a
+    stall is not: it already spanned the transfer's retries)."""
+    if isinstance(exc, TransferStalled):
+        return False
     if isinstance(exc, NetworkError):
         return True
     return isinstance(exc, RegistryError) and exc.is_temporary

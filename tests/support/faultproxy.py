@@ -10,13 +10,23 @@ from ``random.Random(f"{seed}:{method} {path}:{n}")``, whether to inject one fau
   (of its body when it has one, else of its head);
 - ``stall``: the response stops at a random offset for ``plan.stall`` seconds, then resumes;
 - ``drip``: from a random offset the response trickles at ``plan.drip_rate`` bytes/s for
-  ``plan.drip`` seconds, then flows again;
+  ``plan.drip`` seconds, then flows again. ``drip=math.inf`` never lets it flow again: with
+  ``rate=1.0`` and ``drip_rate=1`` every reply drips a byte a second (a hostile or broken
+  source), with ``drip_rate=20480`` and ``place="start"`` the proxy is a 20 KiB/s link;
 - ``429`` / ``503``, each also ``-retry-after``: the proxy answers itself (registry-style JSON
   error body, ``Retry-After: plan.retry_after`` for the second form); the registry never sees
   the request;
 - ``flip``: one byte of a content-addressed response body (a blob, or a manifest by digest,
   ``GET``) is inverted at a random offset, the rest relayed unchanged; the client must catch
   it with the digest. Any other request drawn for it passes untouched (nothing recorded).
+
+``plan.only`` (a regex searched in the request key, e.g. ``"GET /v2/.*/blobs/"``) limits
+the faults to the requests it matches; the others pass untouched. ``plan.upload_rate`` relays
+every request body at that many bytes/s (a destination that takes uploads slowly).
+
+``plan.place`` chooses where a response fault lands: ``"any"`` (in the body when there is one,
+else in the head), ``"head"`` (inside the status line and headers), ``"body"`` (inside the
+body; the head when there is none) or ``"start"`` (the first byte).
 
 The decision depends only on the seed, the request's method and path (upload UUIDs and query
 strings left out, a PUT's ``digest`` kept) and how many such requests came before, so a run
@@ -47,7 +57,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .httpwire import Head, Wire, WireError, reset
 
-__all__ = ["FAULT_KINDS", "FaultPlan", "FaultProxy", "Injected"]
+__all__ = ["FAULT_KINDS", "PLACES", "FaultPlan", "FaultProxy", "Injected"]
 
 FAULT_KINDS = (
     "reset-request",
@@ -61,6 +71,7 @@ FAULT_KINDS = (
     "503-retry-after",
     "flip",
 )
+PLACES = ("any", "head", "body", "start")
 IO_TIMEOUT = 30.0
 _UNKNOWN_LENGTH = 4096  # offsets into a chunked or read-to-close body are drawn below this
 _UPLOAD = re.compile(r"/blobs/uploads/[^/]+")
@@ -82,6 +93,9 @@ class FaultPlan:
     stall: float = 1.0
     drip: float = 0.5
     drip_rate: int = 4096
+    place: str = "any"
+    only: str | None = None
+    upload_rate: int | None = None
     retry_after: int = 1
     max_faults: int | None = None
     lifetime: float = 300.0
@@ -91,9 +105,15 @@ class FaultPlan:
         unknown = set(self.kinds) - set(FAULT_KINDS)
         if unknown or not self.kinds:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; pick from {FAULT_KINDS}")
+        if self.place not in PLACES:
+            raise ValueError(f"unknown place {self.place!r}; pick from {PLACES}")
+        if self.drip_rate < 1:
+            raise ValueError("drip_rate is in bytes per second, at least 1")
 
     def decide(self, key: str, n: int) -> tuple[str, float] | None:
         """The fault for the ``n``-th request with ``key`` and where it lands (0..1), or None."""
+        if self.only is not None and not re.search(self.only, key):
+            return None
         rng = random.Random(f"{self.seed}:{key}:{n}")  # noqa: S311 - replayable, not secret
         if rng.random() >= self.rate:
             return None
@@ -158,6 +178,8 @@ class FaultProxy:
         self._sockets: set[socket.socket] = set()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
+        if plan.upload_rate is not None:  # a slow link buffers little: the sender sees it
+            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._deadline = 0.0
 
@@ -303,11 +325,23 @@ class FaultProxy:
                 reset(client)
                 raise _Closed
             for piece in wire.body(request_body):
-                upstream.sendall(piece)
+                self._send_up(upstream, piece)
             return self._respond(client, Wire(upstream), head, fault)
         finally:
             self._track(upstream, False)
             upstream.close()
+
+    def _send_up(self, upstream: socket.socket, piece: bytes) -> None:
+        """Relay a piece of a request body, at ``plan.upload_rate`` if there is one."""
+        rate = self.plan.upload_rate
+        if rate is None:
+            upstream.sendall(piece)
+            return
+        step = max(1, rate // 20)
+        for start in range(0, len(piece), step):
+            if self._stop.wait(step / rate):
+                raise _Closed
+            upstream.sendall(piece[start : start + step])
 
     def _cut_request(
         self, wire: Wire, kind: tuple[str, int], upstream: socket.socket, where: float, key: str
@@ -343,7 +377,7 @@ class FaultProxy:
                 client.sendall(piece)
         else:
             kind, where, key = fault
-            offset = _offset(len(head.raw), body, where)
+            offset = _offset(len(head.raw), body, where, self.plan.place)
             self._relay_with_fault(client, pieces, kind, offset, key)
         closing = (head.header("Connection") or "").lower() == "close"
         asked_close = (request.header("Connection") or "").lower() == "close"
@@ -377,14 +411,18 @@ class FaultProxy:
             sent += len(piece)
 
     def _drip(self, client: socket.socket, pieces: Iterator[bytes]) -> None:
-        step = max(1, self.plan.drip_rate // 20)
+        rate = self.plan.drip_rate
+        step = max(1, rate // 20)  # 20 sends a second, or one byte at a time below 20 B/s
+        pause = step / rate
         until = time.monotonic() + self.plan.drip
         for piece in pieces:
             view = memoryview(piece)
             while view and time.monotonic() < until and not self._stop.is_set():
                 client.sendall(view[:step])
                 view = view[step:]
-                self._stop.wait(0.05)
+                self._stop.wait(pause)
+            if self._stop.is_set():
+                raise _Closed
             client.sendall(view)
 
 
@@ -410,10 +448,13 @@ def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield from rest
 
 
-def _offset(head_len: int, body: tuple[str, int], where: float) -> int:
-    """Where a response fault lands: inside the body when there is one, else in the head."""
+def _offset(head_len: int, body: tuple[str, int], where: float, place: str = "any") -> int:
+    """Where a response fault lands (see ``FaultPlan.place``): by default inside the body
+    when there is one, else in the head."""
     mode, length = body
-    if mode == "length" and length == 0:
+    if place == "start":
+        return 0
+    if place == "head" or (mode == "length" and length == 0):
         return int(where * head_len)
     span = length if mode == "length" else _UNKNOWN_LENGTH
     return head_len + int(where * span)

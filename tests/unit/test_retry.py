@@ -73,6 +73,35 @@ def test_after_decides_from_the_error():
     assert attempts.after(NetworkError("again")) is None  # three attempts made
 
 
+def test_a_resume_that_gains_little_is_a_failed_attempt():
+    clock = FakeClock()
+    attempts = RetryPolicy(attempts=3, deadline=1000).start(clock=clock)
+    assert attempts.resumed(gained=10, minimum=30 * 1024) is not None
+    assert attempts.resumed(gained=0, minimum=30 * 1024) is not None
+    assert attempts.resumed(gained=29, minimum=30 * 1024) is None  # a drip cannot go on
+
+
+def test_a_resume_that_gains_enough_starts_a_fresh_budget():
+    clock = FakeClock()
+    attempts = RetryPolicy(attempts=2, deadline=10).start(clock=clock)
+    for _ in range(50):  # a big blob broken every few MiB keeps going
+        clock.now += 60
+        assert attempts.resumed(gained=4 << 20, minimum=30 * 1024) is not None
+
+
+def test_a_restart_after_progress_keeps_the_count_but_not_the_time_spent():
+    clock = FakeClock()
+    attempts = RetryPolicy(attempts=3, deadline=10).start(clock=clock)
+    clock.now += 500  # a long attempt that moved the blob on, then broke
+    assert attempts.next_delay(progress=True) is not None
+    clock.now += 500
+    assert attempts.next_delay(progress=True) is not None
+    assert attempts.next_delay(progress=True) is None  # three attempts in all
+    fresh = RetryPolicy(attempts=3, deadline=10).start(clock=clock)
+    clock.now += 500
+    assert fresh.next_delay() is None  # without progress the time counts
+
+
 def test_statuses_are_one_set_on_the_policy():
     policy = RetryPolicy()
     assert all(policy.should_retry_status(s) for s in (408, 429, 500, 502, 503, 504))
@@ -93,18 +122,36 @@ def test_email_utils_is_not_imported_at_start_up():
 
 
 def test_stall_watch_fails_a_drip_and_passes_a_steady_flow():
-    clock = FakeClock()
-    drip = StallWatch(window=30, min_rate=1024, clock=clock)
-    stalled = False
-    for _ in range(40):
-        clock.now += 1
-        stalled = stalled or drip.moved(1)
-    assert stalled
+    drip = StallWatch(window=30, min_rate=1024)
+    seconds = 0
+    while not drip.moved(1, 1.0):  # a byte a second
+        seconds += 1
+    assert seconds == 29  # the first whole window of waiting ends it
 
-    steady = StallWatch(window=30, min_rate=1024, clock=clock)
-    for _ in range(100):
-        clock.now += 1
-        assert not steady.moved(2048)
+    steady = StallWatch(window=30, min_rate=1024)
+    for _ in range(1000):
+        assert not steady.moved(2048, 1.0)
+    assert steady.remaining() > 10
+
+
+def test_stall_watch_slides_a_slow_tail_after_a_fast_start_is_cut_off():
+    watch = StallWatch(window=30, min_rate=1024)
+    assert not watch.moved(50 * 1024 * 1024, 2.0)  # a fast start earns no credit beyond a window
+    waited = 0.0
+    while not watch.moved(1, 0.5):
+        waited += 0.5
+    assert 29 <= waited <= 30 + 30 / 8  # the window slides in eighths
+
+
+def test_stall_watch_remaining_bounds_a_silent_wait():
+    watch = StallWatch(window=10, min_rate=100)
+    assert watch.remaining() == 10  # nothing moved yet: the head must come within a window
+    watch.moved(0, 4.0)
+    assert watch.remaining() == 6
+    watch.moved(5000, 1.0)  # a window's worth: the clock is now the last byte's
+    assert watch.remaining() == 10
+    watch.moved(0, 10.0)
+    assert watch.stalled()
 
 
 def test_replay_buffer_keeps_a_bounded_tail_by_offset():

@@ -87,14 +87,18 @@ def run() -> None:
     A finished command has written and closed everything it opened; the interpreter's orderly
     shutdown (tearing down every module, collecting every object) would add 30-150 ms to each
     run and do nothing a user sees, so the standard streams are flushed and the process ends
-    with the command's exit status. An exception other than ``SystemExit`` (a bug, or Ctrl-C
-    outside a command) still goes through Python's own exit, with its traceback.
+    with the command's exit status. Ctrl-C before a command runs (while its modules load)
+    prints one line and exits 130, no traceback; another exception (a bug) still goes through
+    Python's own exit, with its traceback.
     """
     try:
         main()
         code: object = 0
     except SystemExit as exc:
         code = exc.code
+    except KeyboardInterrupt:
+        sys.stderr.write("imgmirror: interrupted\n")
+        code = 130
     if code is not None and not isinstance(code, int):
         sys.stderr.write(f"{code}\n")
         code = 1

@@ -1,5 +1,11 @@
 """``python -m imgmirror.cli``: the same as the ``imgmirror`` command."""
 
-from imgmirror.cli import run
+import sys
+
+try:
+    from imgmirror.cli import run
+except KeyboardInterrupt:  # Ctrl-C while the interpreter starts: one line, no traceback
+    sys.stderr.write("imgmirror: interrupted\n")
+    sys.exit(130)
 
 run()

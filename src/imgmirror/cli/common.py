@@ -11,9 +11,7 @@ import contextlib
 import json
 import logging
 import re
-import signal
 import sys
-import threading
 import traceback
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -22,6 +20,7 @@ import typer
 
 from imgmirror._version import __version__
 from imgmirror.cli.creds import DEST_ENV, SRC_ENV, creds_option
+from imgmirror.cli.stopping import Terminated, stop_on_signals
 from imgmirror.cli.terminal import LogProgress, TerminalProgress
 from imgmirror.errors import (
     AuthenticationError,
@@ -54,7 +53,6 @@ __all__ = [
     "make_options",
     "reported_errors",
     "running",
-    "signals_unwind",
 ]
 
 app = typer.Typer(
@@ -113,6 +111,7 @@ SETTING_OPTIONS = {
     "mirrors": "--mirror",
     "platforms": "--platform",
     "src_creds": "--src-creds",
+    "timeout": "--timeout",
 }
 _SETTING_WORDS = re.compile(r"\b(" + "|".join(SETTING_OPTIONS) + r")\b")
 
@@ -141,9 +140,11 @@ def _for_the_cli(exc: ImgmirrorError) -> ImgmirrorError:
 @contextlib.contextmanager
 def reported_errors() -> Iterator[None]:
     """Turn library errors into a one-line message and exit status 1 (3: refused by the
-    verification policy)."""
+    verification policy); SIGINT, SIGTERM and SIGHUP stop the command at once, nothing
+    half-written (:mod:`.stopping`; exit 130, 143, 129)."""
     try:
-        yield
+        with stop_on_signals():
+            yield
     except ImgmirrorError as exc:
         if _state["debug"]:
             traceback.print_exc()
@@ -151,46 +152,20 @@ def reported_errors() -> Iterator[None]:
         raise typer.Exit(REFUSED if isinstance(exc, PolicyRefused) else 1) from None
     except KeyboardInterrupt as exc:
         code = exc.exit_code if isinstance(exc, Terminated) else 130
-        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        what = exc.what if isinstance(exc, Terminated) else "interrupted"
         typer.echo(f"imgmirror: {what}", err=True)
         raise typer.Exit(code) from None
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP arrived: unwound like Ctrl-C, exit status 128 + the signal."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.exit_code = 128 + signum
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated(signum)
-
-
-@contextlib.contextmanager
-def signals_unwind() -> Iterator[None]:
-    """SIGTERM and SIGHUP unwind the command like Ctrl-C, so temporary files are removed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
 def running(quiet: bool, as_json: bool) -> Iterator[TerminalProgress | LogProgress | None]:
     """Run a transfer with its errors reported, and progress on stderr: a live display on a
     terminal, a plain line every few seconds otherwise; none with --quiet or --json.
-    SIGTERM/SIGHUP are handled like Ctrl-C (exit 143/129)."""
+    SIGINT/SIGTERM/SIGHUP stop it at once (exit 130/143/129, see :mod:`.stopping`)."""
     progress: TerminalProgress | LogProgress | None = None
     if not (quiet or as_json):
         progress = TerminalProgress() if sys.stderr.isatty() else LogProgress()
-    with reported_errors(), signals_unwind():
+    with reported_errors():
         try:
             yield progress
         except BaseException:
@@ -269,8 +244,9 @@ TimeoutOpt = Annotated[
         "--timeout",
         metavar="SECONDS",
         min=0.1,
-        help="Fail a request when a registry sends no reply, or moves under 1 KiB/s, for this "
-        "long; connecting may take at most 5 s of it.",
+        help="Fail when a registry, for this many seconds of waiting on it, sends no reply or "
+        "moves under 1 KiB/s: reply heads included, a blob's resumes counted together, never "
+        "retried (docs/reliability.md). Connecting may take at most 5 s of it.",
     ),
 ]
 

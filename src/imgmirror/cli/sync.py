@@ -19,6 +19,7 @@ import attrs
 import typer
 
 from imgmirror.cli.common import (
+    DEFAULT_TIMEOUT,
     REFUSED,
     AuthfileOpt,
     CaFileOpt,
@@ -29,10 +30,10 @@ from imgmirror.cli.common import (
     PlatformOpt,
     QuietOpt,
     SrcCredsOpt,
+    TimeoutOpt,
     app,
     make_options,
     reported_errors,
-    signals_unwind,
 )
 from imgmirror.cli.referrer_options import ReferrersOpt, ReferrersOptionalOpt, referrers_wanted
 from imgmirror.cli.terminal import human_bytes
@@ -213,6 +214,7 @@ def sync_command(
     ca_file: CaFileOpt = None,
     certs_dir: CertsDirOpt = None,
     insecure_registry: InsecureOpt = None,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
     referrers: ReferrersOpt = None,
@@ -256,7 +258,7 @@ def sync_command(
     except ShardError as exc:
         raise typer.BadParameter(str(exc), param_hint="--shard/--shards") from None
     # SIGTERM/SIGHUP (a CronJob's pod going away) unwind like Ctrl-C: exit 143/129
-    with reported_errors(), signals_unwind():
+    with reported_errors():
         wanted_referrers = ReferrerChoice.parse(
             referrers_wanted(referrers, referrers_optional), referrers_optional
         )
@@ -286,7 +288,7 @@ def sync_command(
             report = sync(
                 spec, dry_run=dry_run, jobs=jobs, fail_fast=fail_fast, shard=chosen,
                 src_creds=src_creds, dest_creds=dest_creds, authfile=authfile,
-                options=make_options(ca_file, certs_dir, insecure_registry),
+                options=make_options(ca_file, certs_dir, insecure_registry, timeout),
                 progress=lines, observer=lines, verify_cache=verify_cache,
             )  # fmt: skip
         finally:

@@ -7,7 +7,9 @@ source repository on the same registry: ``mounted``); else ``HEAD`` at the desti
 (``skipped``); else the upload itself, streamed from the caller's opener (``copied``/``pushed``),
 into the session a refused mount opened or one opened while the source stream is being opened.
 A transfer that breaks off is started again after a backoff from
-:class:`~imgmirror.transport.retry.RetryPolicy`; a digest mismatch never is.
+:class:`~imgmirror.transport.retry.RetryPolicy` (its attempts count; one that moved
+``ClientOptions.progress_bytes`` before failing does not eat into the time budget); a digest
+mismatch or a stall (:class:`~imgmirror.errors.TransferStalled`) never is.
 
 Nothing is written into a repository this session has seen holding the blob: distribution
 rewrites a repository's link to a blob on every mount and upload into it, even when the link
@@ -32,7 +34,7 @@ from typing import Literal
 
 import attrs
 
-from imgmirror.errors import ImgmirrorError, TransferCancelled, VerificationError, is_transient
+from imgmirror.errors import ImgmirrorError, TransferCancelled
 from imgmirror.model.digest import Digest
 from imgmirror.model.manifest import Descriptor
 from imgmirror.progress import Outcome, ProgressListener, counted
@@ -215,25 +217,21 @@ class BlobEngine:
         """Upload (into ``location`` if a session is open), starting again after a backoff
         while the policy allows."""
         blob = job.descriptor
-        attempt, waited = 1, 0.0
+        attempts = self.retry.start()
+        enough = job.destination.options.progress_bytes
         while True:
             progress.blob_started(blob.digest, blob.size)
+            moved = [0]
             try:
-                self._upload_once(job, progress, cancel, location)
+                self._upload_once(job, progress, cancel, location, moved)
             except ImgmirrorError as exc:
-                delay = self.retry.delay(attempt, getattr(exc, "retry_after", None))
-                again = (
-                    job.restartable
-                    and is_transient(exc)
-                    and not isinstance(exc, VerificationError)
-                    and self.retry.allows(attempt, waited, delay)
-                    and not _cancelled(cancel)
-                )
-                if not again or _pause(delay, cancel):
+                again = job.restartable and not _cancelled(cancel)
+                delay = attempts.after(exc, progress=moved[0] >= enough) if again else None
+                if delay is None or _pause(delay, cancel):
                     progress.blob_finished(blob.digest, _failure(exc, cancel))
                     raise
                 log.info("blob %s: %s; starting it again in %.1fs", blob.digest, exc, delay)
-                attempt, waited, location = attempt + 1, waited + delay, None
+                location = None
                 continue
             progress.blob_finished(blob.digest, verb)
             return verb
@@ -244,7 +242,9 @@ class BlobEngine:
         progress: ProgressListener,
         cancel: threading.Event | None,
         location: str | None,
+        moved: list[int],
     ) -> None:
+        """One try at sending the blob; ``moved[0]`` counts the bytes it took from the source."""
         client, blob = job.destination, job.descriptor
         session: Future[str] = Future()
         if location is None:
@@ -254,7 +254,7 @@ class BlobEngine:
         try:
             with job.opener() as chunks:
                 location = session.result()
-                body = counted(chunks, blob.digest, progress, cancel)
+                body = _tallied(counted(chunks, blob.digest, progress, cancel), moved)
                 client.upload_blob(job.repository, blob, body, location=location)
         finally:
             session.cancel()
@@ -263,6 +263,12 @@ class BlobEngine:
 def _failure(exc: BaseException, cancel: threading.Event | None) -> Outcome:
     """The progress outcome of a blob that ended with ``exc``."""
     return "interrupted" if isinstance(exc, TransferCancelled) or _cancelled(cancel) else "failed"
+
+
+def _tallied(chunks: Iterable[bytes], moved: list[int]) -> Iterator[bytes]:
+    for chunk in chunks:
+        moved[0] += len(chunk)
+        yield chunk
 
 
 def _cancelled(cancel: threading.Event | None) -> bool:

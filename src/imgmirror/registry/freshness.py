@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 
-from imgmirror.errors import ImgmirrorError
+from imgmirror.errors import ImgmirrorError, TransferStalled
 from imgmirror.model import mediatypes
 from imgmirror.model.digest import Digest
 from imgmirror.model.imagetree import Manifest, choose_children, subset_index
@@ -105,9 +105,12 @@ def _head_or_none(
     client: RegistryClient, repo: str, ref: str
 ) -> tuple[Descriptor | None, ImgmirrorError | None]:
     """The manifest descriptor ``ref`` resolves to (None when absent), and the error when the
-    ``HEAD`` failed (the following ``GET`` or push reports it again)."""
+    ``HEAD`` failed (the following ``GET`` or push reports it again); a stall ends the copy
+    here, its timeout spent."""
     try:
         return client.head_manifest(repo, ref), None
+    except TransferStalled:
+        raise
     except ImgmirrorError as exc:
         log.debug("HEAD of %s/%s:%s: %s", client.registry, repo, ref, exc)
         return None, exc

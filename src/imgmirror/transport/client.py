@@ -27,8 +27,10 @@ from imgmirror.errors import (
     ReferrerError,
     RegistryError,
     ReplyTooLarge,
+    TransferStalled,
     UnsafeName,
     VerificationError,
+    is_transient,
 )
 from imgmirror.model import mediatypes
 from imgmirror.model.digest import Digest
@@ -39,6 +41,7 @@ from imgmirror.model.reference import check_identifier, check_repository
 from imgmirror.model.referrers import Referrer, referrers_from_index
 from imgmirror.transport.connection import Connection, api_host
 from imgmirror.transport.download import BlobDownload
+from imgmirror.transport.stall import StallWatch
 from imgmirror.transport.upload import ChunkedUpload, refused_monolithic
 from imgmirror.transport.urls import resolve, with_query
 
@@ -177,12 +180,13 @@ class RegistryClient(Connection):
         """
         url = self._url(repo, "manifests", ref)
         attempts = self.options.retry.start(clock=self.clock)
+        watch = self.stall_watch()  # one stall window for every try
         while True:
             try:
-                raw, content_type = self._manifest_once(repo, ref, url, accept)
+                raw, content_type = self._manifest_once(repo, ref, url, accept, watch)
                 break
-            except NetworkError:  # the reply broke off: a GET may be sent again
-                delay = attempts.next_delay()
+            except NetworkError as exc:  # the reply broke off: a GET may be sent again
+                delay = attempts.next_delay() if is_transient(exc) else None
                 if delay is None:
                     raise
                 self.sleep(delay)
@@ -194,10 +198,12 @@ class RegistryClient(Connection):
         return raw, content_type
 
     def _manifest_once(
-        self, repo: str, ref: str, url: str, accept: Sequence[str]
+        self, repo: str, ref: str, url: str, accept: Sequence[str], watch: StallWatch
     ) -> tuple[bytes, str | None]:
         headers = {"Accept": ", ".join(accept)}
-        response = self.request("GET", url, scopes=[_pull(repo)], headers=headers, stream=True)
+        response = self.request(
+            "GET", url, scopes=[_pull(repo)], headers=headers, stream=True, watch=watch
+        )
         if response.status_code == 404:
             error = self.fail(response, "GET", url)
             code = error.code
@@ -349,8 +355,10 @@ class RegistryClient(Connection):
                 self._put_whole(repo, descriptor, data, location)
                 return
             except (RegistryError, NetworkError) as exc:
-                if isinstance(exc, RegistryError) and not refused_monolithic(exc):
-                    raise
+                if isinstance(exc, TransferStalled) or (
+                    isinstance(exc, RegistryError) and not refused_monolithic(exc)
+                ):
+                    raise  # a stall, or a refusal the chunked path would meet too
                 log.debug("monolithic upload of %s refused (%s); chunked", descriptor.digest, exc)
             location = self.start_upload(repo)
             chunks = [data]

@@ -5,7 +5,9 @@
 scheme (so redirects to object storage, upload locations on other hosts and any plain-HTTP
 location of an HTTPS registry carry none), re-authenticates once on a 401, retries replayable
 requests as the :class:`~.retry.RetryPolicy` says, caps every body it reads whole, fails
-stalled transfers (:mod:`.stall`), and turns httpx exceptions and registry error bodies into
+stalled requests and transfers (:mod:`.stall`, through the socket layer of :mod:`.sockets`:
+a whole ``timeout`` of waiting that moved under ``min_rate`` bytes/s, the reply head
+included, retries and resumes included), and turns httpx exceptions and registry error bodies into
 the :mod:`imgmirror.errors` tree, once, here. The endpoints live in :mod:`.client`.
 """
 
@@ -32,6 +34,8 @@ from imgmirror.errors import (
     RegistryError,
     ReplyTooLarge,
     TLSVerificationError,
+    TransferStalled,
+    is_transient,
     redact_url,
     registry_error_from_response,
 )
@@ -39,13 +43,17 @@ from imgmirror.model.reference import is_loopback_host
 from imgmirror.transport.auth import Authenticator, TokenFetcher, TokenReply
 from imgmirror.transport.options import ClientOptions
 from imgmirror.transport.retry import parse_retry_after
-from imgmirror.transport.stall import StallWatch, watched
+from imgmirror.transport.sockets import install, limited, pause, watched
+from imgmirror.transport.stall import StallWatch
 from imgmirror.transport.tls import DeferredTrust, tls_error, trust_for
 from imgmirror.transport.urls import resolve
 
 __all__ = ["MAX_SMALL_BODY", "Body", "Connection", "api_host", "raw_chunks", "read_capped"]
 
 log = logging.getLogger("imgmirror")
+
+#: Where a streamed response keeps the stall window of its request (``Response.extensions``).
+_WATCH = "imgmirror.stall_watch"
 
 #: Default cap on a small reply body (ping, token, upload replies, errors).
 MAX_SMALL_BODY = 256 * 1024
@@ -145,8 +153,9 @@ class Connection:
         options: connection settings shared by all registries.
         http: an httpx client to use instead of building one (tests inject mock transports).
         role: ``"source"`` or ``"destination"``: which side this registry is; errors carry it.
-        sleep: injectable for tests.
-        clock: monotonic seconds for retry budgets and stall detection; injectable for tests.
+        sleep: the retry policy's waits; injectable for tests (by default they end at once
+            when the process is interrupted, see :func:`.sockets.interrupt`).
+        clock: monotonic seconds for retry budgets; injectable for tests.
     """
 
     def __init__(
@@ -157,7 +166,7 @@ class Connection:
         options: ClientOptions | None = None,
         http: httpx.Client | None = None,
         role: str | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = pause,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
@@ -173,12 +182,13 @@ class Connection:
         self._ping_lock = threading.Lock()
         self._pings_done = 0  # with the last one's error, for the callers that waited for it
         self._ping_error: ImgmirrorError | None = None
+        self._ping_stalled: TransferStalled | None = None
         self.auth = Authenticator(self.host, credential, _weak_fetch(self._fetch_token), role=role)
 
     def _build_http(self) -> httpx.Client:
         opts = self.options
         self._trust = trust_for(self.host, opts)
-        return _RegistryHTTP(
+        client = _RegistryHTTP(
             verify=self._trust.context,
             timeout=httpx.Timeout(opts.timeout, connect=min(opts.connect_timeout, opts.timeout)),
             limits=httpx.Limits(
@@ -189,6 +199,8 @@ class Connection:
             headers={"User-Agent": opts.user_agent, "Accept-Encoding": "identity"},
             follow_redirects=False,
         )
+        install(client)  # every connect, read and write ends when its transfer stalls
+        return client
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -214,18 +226,27 @@ class Connection:
     def ping(self) -> None:
         """``GET /v2/``: choose the scheme and learn the auth challenge.
 
+        A ping that stalled is not sent again: every later request fails with its error (the
+        requests of a run waiting for the ping would otherwise stall one after the other).
+
         Raises:
-            NetworkError: the registry cannot be reached (TLSVerificationError for bad certs).
+            NetworkError: the registry cannot be reached (TLSVerificationError for bad certs,
+                TransferStalled when it drips its answer).
             RegistryError: the host answers but is not a v2 registry.
         """
         done = self._pings_done
         with self._ping_lock:
             if self._base is not None:
                 return
+            if self._ping_stalled is not None:
+                raise self._ping_stalled  # a stalled ping spent its timeout: not sent again
             if self._pings_done != done and self._ping_error is not None:
                 raise self._ping_error  # the ping this caller waited for has just failed
             try:
                 self._base = self._choose_base()
+            except TransferStalled as exc:
+                self._ping_stalled = self._ping_error = exc
+                raise
             except ImgmirrorError as exc:
                 self._ping_error = exc
                 raise
@@ -245,8 +266,8 @@ class Connection:
             scheme, url = candidate, f"{candidate}://{self.host}/v2/"
             try:
                 response = self._ping_once(url, retry=position == len(schemes))
-            except TLSVerificationError:
-                raise
+            except (TLSVerificationError, TransferStalled):
+                raise  # a server that drips its answer speaks this scheme
             except NetworkError as exc:
                 if position < len(schemes):
                     continue
@@ -284,13 +305,14 @@ class Connection:
         last scheme to try)."""
         policy = self.options.retry
         attempts = policy.start(clock=self.clock)
+        watch = self.stall_watch()
         while True:
             try:
-                response = self._receive(self._send_once("GET", url, {}, None), url)
+                response = self._receive(self._send_once("GET", url, {}, None, watch), url)
             except TLSVerificationError:
                 raise
-            except NetworkError:
-                delay = attempts.next_delay() if retry else None
+            except NetworkError as exc:
+                delay = attempts.next_delay() if retry and is_transient(exc) else None
                 if delay is None:
                     raise
             else:
@@ -313,9 +335,7 @@ class Connection:
         request = self._http.build_request(
             method, url, params=list(params) or None, data=form, headers=headers
         )
-        with self._translate(url, _doing(method, url)):
-            response = self._http.send(request, stream=True)
-        response = self._receive(response, url)
+        response = self._receive(self._sent(request, url, self.stall_watch()), url)
         return response.status_code, response.content
 
     # -- errors, limits and stalls ---------------------------------------------------------
@@ -349,6 +369,7 @@ class Connection:
             error = NetworkError(
                 f"{host} {verb} for {opts.timeout:g} s during {doing}",
                 hint="the registry or the network stalled; retry later or allow a longer timeout",
+                setting="timeout",
             )
         elif isinstance(exc, httpx.ConnectError):
             error = NetworkError(
@@ -362,28 +383,39 @@ class Connection:
             )
         return self._with_role(error)
 
-    def watched(self, chunks: Iterable[bytes], url: str, doing: str) -> Iterator[bytes]:
-        """``chunks`` with stall detection: too slow for too long is a :class:`NetworkError`."""
+    def stall_watch(self) -> StallWatch:
+        """A new stall window for one request or transfer (see :mod:`.stall`)."""
+        opts = self.options
+        return StallWatch(opts.timeout, opts.min_rate)
+
+    def _stalled(self, url: str, doing: str) -> Callable[[], TransferStalled]:
+        """What a stall of ``doing`` raises (built only when it happens)."""
         opts = self.options
 
-        def stalled() -> NetworkError:
+        def stalled() -> TransferStalled:
             host = httpx.URL(url).netloc.decode("ascii", "replace")
             return self._with_role(
-                NetworkError(
+                TransferStalled(
                     f"{host} stalled during {doing}: under {opts.min_rate:g} bytes/s "
                     f"for {opts.timeout:g} s",
                     hint="the registry or the network is too slow; retry later or allow a "
                     "longer timeout",
+                    setting="timeout",
                 )
             )
 
-        return watched(chunks, StallWatch(opts.timeout, opts.min_rate, self.clock), stalled)
+        return stalled
 
     def body_chunks(self, response: httpx.Response, url: str) -> Iterator[bytes]:
-        """The raw body of a streamed response, stall-watched, transport errors translated."""
+        """The raw body of a streamed response, stall-watched, transport errors translated.
+
+        The body is read under the stall window its request ran under (:meth:`request`): a
+        reply head and its body, a request and its retries, share one window.
+        """
         doing = _doing(response.request.method, url)
+        watch = response.extensions.get(_WATCH) or self.stall_watch()
         with self._translate(url, doing):
-            yield from self.watched(raw_chunks(response), url, doing)
+            yield from watched(raw_chunks(response), watch, self._stalled(url, doing))
 
     def read_body(self, response: httpx.Response, url: str, cap: int | None = None) -> bytes:
         """The whole body of a streamed response, capped (``max_reply_bytes`` by default).
@@ -437,17 +469,21 @@ class Connection:
             self._trust.load()
 
     def _send_once(
-        self, method: str, url: str, headers: dict[str, str], content: Body
+        self, method: str, url: str, headers: dict[str, str], content: Body, watch: StallWatch
     ) -> httpx.Response:
-        self._load_trust(url)
-        doing = _doing(method, url)
-        if content is not None and not isinstance(content, bytes):
-            content = self.watched(content, url, f"{doing} (sending)")
         request = self._http.build_request(method, url, headers=headers, content=content)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s", method, redact_url(url))
-        with self._translate(url, doing):
-            return self._http.send(request, stream=True)
+        return self._sent(request, url, watch)
+
+    def _sent(self, request: httpx.Request, url: str, watch: StallWatch) -> httpx.Response:
+        """Send ``request`` (its body and the wait for the reply head under ``watch``)."""
+        self._load_trust(url)
+        doing = _doing(request.method, url)
+        with self._translate(url, doing), limited(watch, self._stalled(url, doing)):
+            response = self._http.send(request, stream=True)
+        response.extensions[_WATCH] = watch
+        return response
 
     def _may_authorize(self, url: str) -> bool:
         """Credentials go to the registry's own host, never over plain HTTP after HTTPS."""
@@ -497,6 +533,7 @@ class Connection:
         content: Body = None,
         stream: bool = False,
         cap: int | None = None,
+        watch: StallWatch | None = None,
     ) -> httpx.Response:
         """Send one request with auth, re-authentication and bounded retries.
 
@@ -506,10 +543,15 @@ class Connection:
 
         A body that is an iterator cannot be sent twice, so such requests are never retried
         here; callers retry the whole operation with a fresh body instead.
+
+        The request, its retries and (``stream``) the body read later share one stall window,
+        ``watch`` (a new one by default; a resumed blob passes its own). A stall is never
+        retried: :class:`TransferStalled`.
         """
         replayable = content is None or isinstance(content, bytes)
         policy = self.options.retry
         attempts = policy.start(clock=self.clock)
+        watch = watch or self.stall_watch()
         reauthenticated = False
         while True:
             sent = dict(headers or {})
@@ -518,13 +560,13 @@ class Connection:
                 if authorization:
                     sent["Authorization"] = authorization
             try:
-                response = self._send_once(method, url, sent, content)
+                response = self._send_once(method, url, sent, content, watch)
                 if not stream:
                     response = self._receive(response, url, cap)
             except TLSVerificationError:
                 raise
-            except NetworkError:
-                delay = attempts.next_delay() if replayable else None
+            except NetworkError as exc:
+                delay = attempts.next_delay() if replayable and is_transient(exc) else None
                 if delay is None:
                     raise
                 log.debug("network error on %s %s; retry in %.2fs", method, redact_url(url), delay)

@@ -5,7 +5,11 @@ When the connection breaks, stalls or ends short, it asks again with ``Range: by
 the last byte that passed the verifier, so the hash state carries on and the consumer sees one
 stream. A registry (or object store) that ignores ``Range`` answers 200 with the whole blob:
 the first N bytes of that body are skipped, not passed on twice. How often and how long it
-tries again is the client's :class:`~.retry.RetryPolicy`.
+tries again is the client's :class:`~.retry.RetryPolicy`: a resume that moved at least
+``ClientOptions.progress_bytes`` since the last one is progress and starts a fresh budget, a
+smaller gain counts as a failed attempt. All requests of one download share one stall window
+(:mod:`.stall`), so a peer that drips on every connection is cut off within ``timeout`` of
+waiting, however often the download resumes; a stall is never resumed.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from imgmirror.errors import NetworkError
+from imgmirror.errors import NetworkError, is_transient
 from imgmirror.model.digest import Verifier
 from imgmirror.model.manifest import Descriptor
 
@@ -69,6 +73,7 @@ class BlobDownload:
         self.descriptor = descriptor
         self.verifier = Verifier(descriptor.digest, descriptor.size, f"blob {descriptor.digest}")
         self.resumes = 0
+        self.watch = client.stall_watch()
         self._response: httpx.Response | None = None
         self._url = ""
         self._skip = 0
@@ -90,14 +95,19 @@ class BlobDownload:
         url = client.blob_url(self.repo, self.descriptor.digest)
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         scopes = [f"repository:{self.repo}:pull"]
-        response = client.request("GET", url, scopes=scopes, headers=headers, stream=True)
+        watch = self.watch
+        response = client.request(
+            "GET", url, scopes=scopes, headers=headers, stream=True, watch=watch
+        )
         for _ in range(10):
             if not response.is_redirect:
                 break
             location = response.headers.get("location", "")
             response.close()
             url = client.location(url, location, response)
-            response = client.request("GET", url, scopes=scopes, headers=headers, stream=True)
+            response = client.request(
+                "GET", url, scopes=scopes, headers=headers, stream=True, watch=watch
+            )
         self._response, self._url = response, url
         client.expect(response, "GET", url, ok=(200, 206) if offset else (200,))
         self._skip = offset if response.status_code == 200 else 0
@@ -135,17 +145,19 @@ class BlobDownload:
 
         Raises:
             VerificationError: wrong size or digest (never resumed: the content is wrong).
-            NetworkError: the retry policy gave up.
+            NetworkError: the retry policy gave up (TransferStalled: the download stalled).
         """
         client = self.client
         verifier = self.verifier
         size = self.descriptor.size
         attempts = client.options.retry.start(clock=client.clock)
         broke = False
+        since = 0  # where the attempt under way started
         while True:
             try:
                 if broke:
-                    self._request(verifier.count)
+                    since = verifier.count
+                    self._request(since)
                     self.resumes += 1
                     broke = False
                 for chunk in self._body():
@@ -155,7 +167,10 @@ class BlobDownload:
                     break
                 raise _EndedShort(f"blob {self.descriptor.digest.short} ended short")
             except NetworkError as exc:
-                delay = attempts.next_delay()
+                gained = verifier.count - since
+                delay = None
+                if is_transient(exc):
+                    delay = attempts.resumed(gained, client.options.progress_bytes)
                 if delay is None:
                     if isinstance(exc, _EndedShort):
                         verifier.finish()  # a VerificationError: the size is wrong

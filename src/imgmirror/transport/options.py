@@ -27,10 +27,14 @@ class ClientOptions:
 
     Attributes:
         retry: the one retry policy (transient statuses, backoff, attempts, deadline).
-        timeout: the stall timeout in seconds: a request fails when no reply comes, or its
-            body moves slower than ``min_rate`` bytes per second, for this long.
+        timeout: the stall timeout in seconds: a request or blob transfer fails
+            (:class:`~imgmirror.errors.TransferStalled`, never retried) once this long of
+            waiting on the registry, reply head included, retries and resumes included,
+            moved under ``min_rate`` bytes per second (see :mod:`imgmirror.transport.stall`).
         connect_timeout: seconds to wait for a TCP (and TLS) connection.
         min_rate: the floor rate in bytes per second below which a transfer counts as stalled.
+            ``min_rate * timeout`` bytes is also what a resumed attempt must gain to count as
+            progress (:attr:`progress_bytes`).
         max_reply_bytes: cap on small reply bodies (ping, upload replies, error bodies).
         max_manifest_bytes: cap on a manifest or a page of tags (containerd uses 4 MiB).
         monolithic_bytes: blobs up to this size are uploaded in one ``PUT``.
@@ -56,6 +60,12 @@ class ClientOptions:
     insecure_registries: frozenset[str] = frozenset()
     user_agent: str = "imgmirror"
     max_connections: int = 16
+
+    @property
+    def progress_bytes(self) -> int:
+        """What an attempt must move to count as progress: a ``timeout`` at ``min_rate``
+        (30 KiB by default). A resume that gained less is a failed attempt."""
+        return max(1, int(self.min_rate * self.timeout))
 
     def is_insecure(self, host: str) -> bool:
         """Whether ``host`` was marked insecure, with or without its port."""

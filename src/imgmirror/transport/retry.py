@@ -14,6 +14,14 @@ asks it, through an :class:`Attempts` tracker::
             if delay is None or cancel.wait(delay):
                 raise
 
+A transfer that can resume (a blob download with ``Range``, a chunked upload at the offset the
+registry stored) asks :meth:`Attempts.resumed` instead, telling it how far the attempt that
+broke got: a gain of at least the minimum is progress and starts a fresh budget, a smaller one
+counts as a failed attempt, so a peer that lets each connection move a few bytes cannot keep a
+transfer alive. A transfer that starts over from nothing keeps its count, but an attempt that
+moved at least the minimum does not eat into the time budget (``next_delay(progress=True)``).
+Either way, the deadline is the time a request or transfer may spend without progress.
+
 [Attempts.after][imgmirror.transport.retry.Attempts.after] decides for an error (transient,
 never a digest mismatch, the server's ``Retry-After`` honoured); ``next_delay`` for a loop
 that has decided already. Request sends, resumed downloads and uploads, blob transfers, a
@@ -69,7 +77,8 @@ class RetryPolicy:
         attempts: total tries per request or transfer, the first one included.
         backoff: base delay in seconds; attempt ``n`` waits up to ``backoff * 2**(n-1)``.
         max_delay: cap on a single wait, ``Retry-After`` included.
-        deadline: cap on the total time spent waiting for one request or transfer.
+        deadline: cap on the time one request or transfer spends without progress, its
+            failed attempts and the waits between them included.
         statuses: the HTTP statuses that are transient.
     """
 
@@ -113,9 +122,9 @@ class RetryPolicy:
 class Attempts:
     """The retry budget of one request or transfer (see :meth:`RetryPolicy.start`).
 
-    The budget in time counts from :meth:`RetryPolicy.start` (or the last :meth:`reset`),
-    attempts included, so a loop whose attempts are slow (stalls) stops once the deadline has
-    passed; a resumed transfer that makes progress calls :meth:`reset`.
+    The budget in time counts from :meth:`RetryPolicy.start` (or the last progress),
+    attempts included, so a loop whose attempts are slow stops once the deadline has passed;
+    a resumed transfer that makes progress gets a fresh budget (:meth:`resumed`).
     """
 
     __slots__ = ("_clock", "_rng", "_started", "attempt", "policy", "waited")
@@ -130,12 +139,18 @@ class Attempts:
         self._rng = rng
         self._started = clock()
 
-    def next_delay(self, retry_after: float | None = None) -> float | None:
+    def next_delay(
+        self, retry_after: float | None = None, *, progress: bool = False
+    ) -> float | None:
         """The attempt under way failed: how long to wait before the next, or None to give up.
 
         Args:
             retry_after: the server's ``Retry-After`` in seconds, if it sent one.
+            progress: the attempt moved the transfer on before it failed (and the next one
+                starts over): the time budget counts from now; the attempt still counts.
         """
+        if progress:
+            self._started = self._clock()
         policy = self.policy
         delay = policy.delay(self.attempt, retry_after, self._rng)
         elapsed = self._clock() - self._started
@@ -145,12 +160,21 @@ class Attempts:
         self.waited += delay
         return delay
 
-    def after(self, exc: BaseException) -> float | None:
+    def after(self, exc: BaseException, *, progress: bool = False) -> float | None:
         """The attempt under way failed with ``exc``: how long to wait before the next, or
-        None to give up (not transient, a digest or size mismatch, or the budget is spent)."""
+        None to give up (not transient, a digest or size mismatch, a stall, or the budget is
+        spent). ``progress``: as for :meth:`next_delay`."""
         if isinstance(exc, VerificationError) or not is_transient(exc):
             return None
-        return self.next_delay(getattr(exc, "retry_after", None))
+        return self.next_delay(getattr(exc, "retry_after", None), progress=progress)
+
+    def resumed(self, gained: int, minimum: int) -> float | None:
+        """A resumable transfer broke off after moving ``gained`` bytes in the attempt under
+        way: at least ``minimum`` is progress (a fresh budget, then the first backoff), less
+        counts as a failed attempt. Returns the wait before resuming, or None to give up."""
+        if gained >= max(minimum, 1):
+            self.reset()
+        return self.next_delay()
 
     def reset(self) -> None:
         """Progress was made (a resumed transfer moved bytes): start a fresh budget."""

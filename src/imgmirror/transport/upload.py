@@ -8,7 +8,9 @@ When the ``PATCH`` breaks off, :class:`ChunkedUpload` asks the registry how much
 bounded :class:`ReplayBuffer` of what was sent but maybe not stored, then the rest of the
 source. If the registry keeps no offset, or it lies before what the buffer holds, the error is
 raised as it was (a transient :class:`~imgmirror.errors.NetworkError`) and the caller starts
-the blob again.
+the blob again. As for downloads (:mod:`.download`), the ``PATCH`` requests of one upload share
+one stall window, a stall is never resumed, and a resume that gained less than
+``ClientOptions.progress_bytes`` counts as a failed attempt.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from imgmirror.errors import NetworkError, RegistryError
+from imgmirror.errors import NetworkError, RegistryError, is_transient
 from imgmirror.model.manifest import Descriptor
 from imgmirror.transport.urls import with_query
 
@@ -86,6 +88,7 @@ class ChunkedUpload:
         self.resumes = 0
         self._scopes = [f"repository:{repo}:pull,push"]
         self._source_error: BaseException | None = None
+        self._watch = client.stall_watch()
 
     def send(self, chunks: Iterable[bytes]) -> None:
         """Send the blob (``chunks`` is consumed once) and close the session."""
@@ -99,12 +102,17 @@ class ChunkedUpload:
             try:
                 self._patch(start, pending, source, replay)
                 break
-            except NetworkError:
-                delay = None if self._source_error else attempts.next_delay()
+            except NetworkError as exc:
+                if self._source_error or not is_transient(exc):
+                    raise
+                stored = self.stored()  # how far this attempt got
+                delay = None
+                if stored is not None:
+                    delay = attempts.resumed(stored - start, client.options.progress_bytes)
                 if delay is None:
                     raise
                 client.sleep(delay)
-                stored = self.stored()
+                stored = self.stored()  # again: the registry may have stored more meanwhile
                 again = replay.since(stored) if stored is not None else None
                 if stored is None or again is None:
                     log.debug("upload of %s cannot resume; starting over", self.descriptor.digest)
@@ -140,7 +148,12 @@ class ChunkedUpload:
             headers["Content-Range"] = f"{start}-{size - 1}"
         client = self.client
         response = client.request(
-            "PATCH", self.location, scopes=self._scopes, headers=headers, content=body()
+            "PATCH",
+            self.location,
+            scopes=self._scopes,
+            headers=headers,
+            content=body(),
+            watch=self._watch,
         )
         client.expect(response, "PATCH", self.location)
         self.location = client.location(
