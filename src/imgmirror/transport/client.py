@@ -14,6 +14,7 @@ on pages and entries, refuse a ``Link`` that repeats, and check every listed nam
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
@@ -282,7 +283,7 @@ class RegistryClient(Connection):
             VerificationError: (while iterating) wrong size or digest.
             NetworkError: (while iterating) the transfer broke off for good.
         """
-        download = BlobDownload(self, repo, descriptor)
+        download = BlobDownload(self, repo, descriptor, self.blob_url(repo, descriptor.digest))
         try:
             download.open()
             yield download.chunks()
@@ -362,7 +363,9 @@ class RegistryClient(Connection):
                 log.debug("monolithic upload of %s refused (%s); chunked", descriptor.digest, exc)
             location = self.start_upload(repo)
             chunks = [data]
-        ChunkedUpload(self, repo, descriptor, location).send(chunks)
+        scopes = [_push(repo)]
+        stored = functools.partial(self.blob_exists, repo, descriptor.digest, scopes)
+        ChunkedUpload(self, repo, descriptor, location, stored).send(chunks)
 
     def _put_whole(self, repo: str, descriptor: Descriptor, data: bytes, location: str) -> None:
         """Close the session with one ``PUT`` carrying the whole blob."""

@@ -26,7 +26,7 @@ from imgmirror.model.digest import Verifier
 from imgmirror.model.manifest import Descriptor
 
 if TYPE_CHECKING:
-    from imgmirror.transport.client import RegistryClient
+    from imgmirror.transport.connection import Connection
 
 __all__ = ["BlobDownload", "coalesced"]
 
@@ -62,14 +62,16 @@ class BlobDownload:
     """One blob, streamed and verified, resumed with ``Range`` after a break.
 
     Args:
-        client: the registry's client.
+        client: the connection to the registry.
         repo: the repository holding the blob.
         descriptor: digest and size the bytes must match.
+        url: where the registry serves the blob (``/v2/<repo>/blobs/<digest>``).
     """
 
-    def __init__(self, client: RegistryClient, repo: str, descriptor: Descriptor) -> None:
+    def __init__(self, client: Connection, repo: str, descriptor: Descriptor, url: str) -> None:
         self.client = client
         self.repo = repo
+        self.url = url
         self.descriptor = descriptor
         self.verifier = Verifier(descriptor.digest, descriptor.size, f"blob {descriptor.digest}")
         self.resumes = 0
@@ -92,7 +94,7 @@ class BlobDownload:
         """GET the blob from ``offset``, following redirects (without credentials elsewhere)."""
         client = self.client
         self.close()
-        url = client.blob_url(self.repo, self.descriptor.digest)
+        url = self.url
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         scopes = [f"repository:{self.repo}:pull"]
         watch = self.watch

@@ -18,7 +18,7 @@ from __future__ import annotations
 import collections
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from imgmirror.errors import NetworkError, RegistryError, is_transient
@@ -26,7 +26,7 @@ from imgmirror.model.manifest import Descriptor
 from imgmirror.transport.urls import with_query
 
 if TYPE_CHECKING:
-    from imgmirror.transport.client import RegistryClient
+    from imgmirror.transport.connection import Connection
 
 __all__ = ["ChunkedUpload", "ReplayBuffer"]
 
@@ -72,16 +72,25 @@ class ChunkedUpload:
     """One blob sent as a streamed ``PATCH`` (resumed after breaks) and a closing ``PUT``.
 
     Args:
-        client: the registry's client.
+        client: the connection to the registry.
         repo: the repository receiving the blob.
         descriptor: digest and size of the blob.
         location: the upload session (from ``start_upload`` or a refused mount).
+        is_stored: asks the registry whether the blob is there (a ``HEAD``): a closing
+            ``PUT`` sent again after its reply was lost finds the session gone, and the blob
+            committed.
     """
 
     def __init__(
-        self, client: RegistryClient, repo: str, descriptor: Descriptor, location: str
+        self,
+        client: Connection,
+        repo: str,
+        descriptor: Descriptor,
+        location: str,
+        is_stored: Callable[[], bool],
     ) -> None:
         self.client = client
+        self.is_stored = is_stored
         self.repo = repo
         self.descriptor = descriptor
         self.location = location
@@ -182,9 +191,7 @@ class ChunkedUpload:
         response = client.request(
             "PUT", url, scopes=self._scopes, headers={"Content-Length": "0"}, content=b""
         )
-        if response.status_code == 404 and client.blob_exists(
-            self.repo, self.descriptor.digest, scopes=self._scopes
-        ):
+        if response.status_code == 404 and self.is_stored():
             # A PUT sent again after its reply was lost: the first one committed the blob and
             # closed the session, so the session is unknown now, but the blob is there.
             response.close()
