@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from imgmirror._version import __version__
 from imgmirror.cli.creds import DEST_ENV, SRC_ENV, creds_option
@@ -55,7 +56,19 @@ __all__ = [
     "running",
 ]
 
+
+class _Commands(TyperGroup):
+    """The command group: every command runs under :func:`reported_errors`, the imports it
+    makes when it starts included, so a signal or an error there ends it as anywhere else
+    (typer alone turns Ctrl-C into a silent exit 130)."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own (vendored) click.Context
+        with reported_errors():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="imgmirror",
     help=(
         "Copy container images between registries and into docker-loadable archives, "

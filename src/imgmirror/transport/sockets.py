@@ -29,15 +29,16 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 try:
     import termios
 except ImportError:  # pragma: no cover - not on this platform: no send-queue credit
     termios = None  # type: ignore[assignment]
 
-import httpcore
-import httpx
+if TYPE_CHECKING:
+    import httpcore
+    import httpx
 
 from imgmirror.errors import TransferCancelled
 from imgmirror.transport.stall import StallWatch
@@ -47,8 +48,13 @@ __all__ = ["clear_interrupt", "install", "interrupt", "limited", "pause", "watch
 Stalled = Callable[[], Exception]
 _T = TypeVar("_T")
 
-#: What a socket operation raises when it fails (httpcore maps OSError and timeouts to these).
-_FAILURES = (httpcore.NetworkError, httpcore.TimeoutException)
+#: What a socket operation raises when it fails (httpcore maps OSError and timeouts to these),
+#: and httpcore's read timeout; set by :func:`install`. httpx loads httpcore only when its
+#: first client is built, so this module does too: ``imgmirror.copy`` touched at start-up
+#: costs no httpcore. The wrappers below follow httpcore's backend and stream interfaces
+#: without inheriting from them for the same reason.
+_FAILURES: tuple[type[Exception], ...] = ()
+_READ_TIMEOUT: type[Exception] = TimeoutError
 #: Seconds a read waits at a time while the peer is still taking our request body.
 _SLICE = 0.5
 _TIOCOUTQ: int | None = getattr(termios, "TIOCOUTQ", None)
@@ -142,7 +148,7 @@ def _bounded(
     try:
         result = operation(bound)
     except _FAILURES as exc:
-        credit = taken() if taken is not None and isinstance(exc, httpcore.ReadTimeout) else 0
+        credit = taken() if taken is not None and isinstance(exc, _READ_TIMEOUT) else 0
         watch.moved(credit, time.monotonic() - started)
         if _interrupted.is_set():
             raise _cancelled() from None
@@ -156,8 +162,9 @@ def _bounded(
     return result
 
 
-class _Stream(httpcore.NetworkStream):
-    """A network stream whose every operation goes through :func:`_bounded`."""
+class _Stream:
+    """A network stream (httpcore's ``NetworkStream`` interface) whose every operation goes
+    through :func:`_bounded`."""
 
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
@@ -180,7 +187,7 @@ class _Stream(httpcore.NetworkStream):
             before = self._unsent
             try:
                 return _bounded(receive, piece, self._taken)
-            except httpcore.ReadTimeout:
+            except _READ_TIMEOUT:
                 quiet = 0.0 if self._unsent < before else quiet + piece
                 if timeout is not None and quiet >= timeout:
                     raise
@@ -232,7 +239,7 @@ class _Stream(httpcore.NetworkStream):
         ssl_context: Any,
         server_hostname: str | None = None,
         timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
+    ) -> _Stream:
         with _live_lock:
             _live.discard(self)
         inner = _bounded(
@@ -251,8 +258,9 @@ class _Stream(httpcore.NetworkStream):
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-class _Backend(httpcore.NetworkBackend):
-    """httpcore's backend, its streams wrapped in :class:`_Stream`."""
+class _Backend:
+    """httpcore's backend (its ``NetworkBackend`` interface), its streams wrapped in
+    :class:`_Stream`."""
 
     def __init__(self, inner: httpcore.NetworkBackend) -> None:
         self._inner = inner
@@ -264,7 +272,7 @@ class _Backend(httpcore.NetworkBackend):
         timeout: float | None = None,
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
+    ) -> _Stream:
         stream = _bounded(
             lambda bound: self._inner.connect_tcp(host, port, bound, local_address, socket_options),
             timeout,
@@ -273,7 +281,7 @@ class _Backend(httpcore.NetworkBackend):
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
+    ) -> _Stream:
         stream = _bounded(
             lambda bound: self._inner.connect_unix_socket(path, bound, socket_options), timeout
         )
@@ -291,6 +299,11 @@ def install(client: httpx.Client) -> None:
     their pool in ``_pool``. Should that change, the client keeps working with httpx's own
     per-read timeouts, and the stall tests in tests/integration/test_stalls.py fail.
     """
+    import httpcore  # noqa: PLC0415 - loaded with httpx's first client, not at start-up
+
+    global _FAILURES, _READ_TIMEOUT  # noqa: PLW0603 - httpcore's classes, known once it loads
+    _FAILURES = (httpcore.NetworkError, httpcore.TimeoutException)
+    _READ_TIMEOUT = httpcore.ReadTimeout
     mounts = getattr(client, "_mounts", {})
     for transport in (getattr(client, "_transport", None), *mounts.values()):
         pool = getattr(transport, "_pool", None)
