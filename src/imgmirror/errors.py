@@ -27,6 +27,7 @@ ImgmirrorError                     .message, .hint, .role ("source"/"destination
 ├── ReferrerError                  a signature/SBOM/attestation cannot be found or carried
 │   └── InvalidArtifactType (ValueError) an unknown artifact type name (not sig/att/sbom)
 ├── TransferCancelled              stopped: the operation failed elsewhere or was interrupted
+├── QuotaExhausted                 a registry's pull quota would run out (on_quota="stop")
 ├── TLSConfigError                 a CA file or a certs.d file is missing or not PEM
 ├── NetworkError                   connection refused, DNS, timeout, stall (wraps httpx errors)
 │   └── TLSVerificationError       .host
@@ -66,6 +67,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "PlatformNotFound",
+    "QuotaExhausted",
     "RateLimited",
     "ReferrerError",
     "RegistryError",
@@ -245,6 +247,11 @@ class InvalidArtifactType(ReferrerError, ValueError):
 
 class TransferCancelled(ImgmirrorError):
     """A transfer stopped early because its operation failed elsewhere or was interrupted."""
+
+
+class QuotaExhausted(ImgmirrorError):
+    """A registry's pull quota (Docker Hub's ``RateLimit-Remaining``) would run out and the
+    run was told to stop rather than wait (``on_quota="stop"``, ``--on-quota stop``)."""
 
 
 class TLSConfigError(ImgmirrorError):
