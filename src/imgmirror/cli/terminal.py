@@ -26,11 +26,19 @@ if TYPE_CHECKING:
 
     from imgmirror.model.manifest import Descriptor
 
-__all__ = ["LogProgress", "TerminalProgress", "human_bytes", "human_seconds"]
+__all__ = ["LogProgress", "TerminalProgress", "human_bytes", "human_seconds", "log_interval"]
 
 _ING = {"copy": "copying", "save": "saving", "push": "pushing"}
 _BAD = frozenset({"failed", "interrupted"})
 DEFAULT_INTERVAL = 5.0
+
+
+def log_interval(interval: float | None = None) -> float:
+    """Seconds between progress lines in a log: ``interval``, else
+    ``$IMGMIRROR_PROGRESS_INTERVAL``, else 5."""
+    if interval is None:
+        interval = float(os.environ.get("IMGMIRROR_PROGRESS_INTERVAL") or DEFAULT_INTERVAL)
+    return max(interval, 0.01)
 
 
 def human_bytes(count: float) -> str:
@@ -180,9 +188,7 @@ class LogProgress(ProgressTally):
     def __init__(self, stream: TextIO | None = None, interval: float | None = None) -> None:
         super().__init__()
         self.stream = stream or sys.stderr
-        if interval is None:
-            interval = float(os.environ.get("IMGMIRROR_PROGRESS_INTERVAL") or DEFAULT_INTERVAL)
-        self.interval = max(interval, 0.01)
+        self.interval = log_interval(interval)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()

@@ -48,6 +48,8 @@ class CopyResult:
             ``unchanged``).
         unchanged: the destination already had the source digest under the tag; nothing
             was read or written beyond one manifest ``HEAD`` at each end.
+        previous: the digest the destination reference resolved to before the copy; None
+            when it was absent (or could not be read).
     """
 
     source: str
@@ -62,6 +64,7 @@ class CopyResult:
     manifests_pushed: int
     unchanged: bool = False
     referrers: ReferrersResult | None = None
+    previous: str | None = None
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict (``--json`` output)."""
@@ -148,12 +151,11 @@ def copy_image(
         pool.client(source.registry, src_creds, role="source"),
         pool.client(destination.registry, dest_creds, role="destination"),
     )
-    fresh = None
-    if referrers is None:  # referrers may be new even when the image is not
-        fresh = check_freshness(ends.src, source, ends.dst, destination, wanted)
-        if fresh.current and fresh.present is not None:
-            listener.planned((), "copy")  # nothing to move
-            return _unchanged(ends, fresh.present)
+    fresh = check_freshness(ends.src, source, ends.dst, destination, wanted)
+    # with referrers, an image already there is still read: new referrers may hang off it
+    if fresh.current and fresh.present is not None and referrers is None:
+        listener.planned((), "copy")  # nothing to move
+        return _unchanged(ends, fresh.present)
     tree = _read_source(ends, fresh, wanted, pool.jobs)
     carry = _find_referrers(ends, tree, referrers)
     plan = plan_copy(tree, destination)
@@ -169,19 +171,19 @@ def copy_image(
             destination.repository,
             lambda blobs: send(blobs, NullProgress(), LinkedEvent(cancel)),
         )
-    return _copied(ends, tree, plan, tally, carried)
+    previous = str(fresh.present.digest) if fresh.present is not None else None
+    return attrs.evolve(_copied(ends, tree, plan, tally, carried), previous=previous)
 
 
 def _read_source(
-    ends: _Ends, fresh: Freshness | None, platforms: Sequence[Platform] | None, jobs: int
+    ends: _Ends, fresh: Freshness, platforms: Sequence[Platform] | None, jobs: int
 ) -> ImageTree:
     """The source tree, reusing what the freshness check read (the digest, an index)."""
     source = ends.source
-    if fresh is not None and fresh.source_top is not None:
+    if fresh.source_top is not None:
         top = fresh.source_top
     else:
-        wanted = fresh.wanted if fresh is not None else None
-        top = ends.src.get_manifest(source.repository, str(wanted or source.identifier))
+        top = ends.src.get_manifest(source.repository, str(fresh.wanted or source.identifier))
     return tree_from(ends.src, source.repository, top, platforms, jobs=jobs)
 
 
@@ -253,6 +255,7 @@ def _unchanged(ends: _Ends, present: Descriptor) -> CopyResult:
         bytes_copied=0,
         manifests_pushed=0,
         unchanged=True,
+        previous=str(present.digest),
     )
 
 

@@ -101,11 +101,14 @@ def expand_with_tags(client: RegistryClient, entry: SyncEntry) -> list[SyncItem]
     if entry.selector is not None and entry.selector.needs_listing:
         try:
             tags = client.list_tags(entry.source.repository)
-        except NotFound:
-            raise ImgmirrorError(
+        except NotFound as exc:
+            missing = NotFound(
                 f"source repository {entry.source.name} does not exist",
+                status=exc.status, method=exc.method, url=exc.url, code=exc.code,
                 hint=f"check the repository name ({entry.origin})",
-            ) from None
+            )  # fmt: skip
+            missing.role = "source"
+            raise missing from None
     try:
         return expand_entry(entry, tags)
     except NoTagsSelected as exc:
