@@ -15,6 +15,11 @@ from ``random.Random(f"{seed}:{method} {path}:{n}")``, whether to inject one fau
   error body, ``Retry-After: plan.retry_after`` for the second form); the registry never sees
   the request.
 
+A proxy given ``limits`` (:class:`~tests.support.ratelimit.RegistryLimits`) also behaves as a
+rate-limited public registry: requests past its token bucket, and manifest ``GET`` requests
+past its pull quota, are answered ``429`` with ``Retry-After`` (the registry never sees them),
+and answers to manifest requests carry Docker Hub's ``RateLimit-Limit``/``RateLimit-Remaining``.
+
 The decision depends only on the seed, the request's method and path (upload UUIDs and query
 strings left out, a PUT's ``digest`` kept) and how many such requests came before, so a run
 with ``--jobs 1`` replays exactly; with parallel jobs each request key still gets the same fault.
@@ -38,6 +43,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from .httpwire import Head, Wire, WireError, reset
+from .ratelimit import RegistryLimits
 
 __all__ = ["FAULT_KINDS", "FaultPlan", "FaultProxy", "Injected"]
 
@@ -105,7 +111,13 @@ def request_key(head: Head) -> str:
     return f"{key}?digest={digest[0]}" if digest else key
 
 
-def status_reply(status: int, retry_after: int | None, *, head: bool = False) -> bytes:
+def status_reply(
+    status: int,
+    retry_after: int | None,
+    *,
+    head: bool = False,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> bytes:
     """A registry-style error reply (headers only for a ``HEAD`` request)."""
     reason, code = _STATUS_TEXT[status]
     body = f'{{"errors":[{{"code":"{code}","message":"injected by the fault proxy"}}]}}'.encode()
@@ -113,6 +125,7 @@ def status_reply(status: int, retry_after: int | None, *, head: bool = False) ->
         f"HTTP/1.1 {status} {reason}",
         "Content-Type: application/json",
         f"Content-Length: {len(body)}",
+        *(f"{name}: {value}" for name, value in headers),
     ]
     if retry_after is not None:
         lines.append(f"Retry-After: {retry_after}")
@@ -126,9 +139,12 @@ class _Closed(Exception):
 class FaultProxy:
     """A running proxy; use as a context manager or call :meth:`start` and :meth:`stop`."""
 
-    def __init__(self, upstream: tuple[str, int], plan: FaultPlan) -> None:
+    def __init__(
+        self, upstream: tuple[str, int], plan: FaultPlan, limits: RegistryLimits | None = None
+    ) -> None:
         self.upstream = upstream
         self.plan = plan
+        self.limits = limits
         self.injected: list[Injected] = []
         self.requests = 0
         self._seen: Counter[str] = Counter()
@@ -238,6 +254,8 @@ class FaultProxy:
 
     def _exchange(self, client: socket.socket, wire: Wire, head: Head) -> bool:
         """Relay one request and its response; False when the client connection is done."""
+        if self.limits is not None and self._refused(client, wire, head, self.limits):
+            return True
         fault = self._decide(head)
         kind, where, key = fault if fault else ("", 0.0, "")
         request_body = head.body_kind()
@@ -263,6 +281,22 @@ class FaultProxy:
         finally:
             self._track(upstream, False)
             upstream.close()
+
+    def _refused(
+        self, client: socket.socket, wire: Wire, head: Head, limits: RegistryLimits
+    ) -> bool:
+        """Answer for the registry when its limits refuse the request."""
+        path = urlsplit(head.target).path
+        refusal = limits.admit(head.method, path)
+        if refusal is None:
+            return False
+        for _ in wire.body(head.body_kind()):
+            pass
+        self._record(refusal.reason, request_key(head), 0)
+        reply = status_reply(refusal.status, None, head=head.method == "HEAD",
+                             headers=refusal.headers)  # fmt: skip
+        client.sendall(reply)
+        return True
 
     def _cut_request(
         self, wire: Wire, kind: tuple[str, int], upstream: socket.socket, where: float, key: str
@@ -290,7 +324,10 @@ class FaultProxy:
         if head is None:
             raise WireError("the registry closed without answering")
         body = head.body_kind(request_method=request.method)
-        pieces = _chain(head.raw, upstream.body(body))
+        raw = head.raw
+        if self.limits is not None:
+            raw = _with_headers(raw, self.limits.headers_for(urlsplit(request.target).path))
+        pieces = _chain(raw, upstream.body(body))
         if fault is None:
             for piece in pieces:
                 client.sendall(piece)
@@ -353,6 +390,14 @@ def _closing(head: Head) -> bytes:
     lines += [f"{k}: {v}" for k, v in head.headers if k.lower() != "connection"]
     lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _with_headers(raw: bytes, headers: tuple[tuple[str, str], ...]) -> bytes:
+    """A response head with ``headers`` added before its blank line."""
+    if not headers:
+        return raw
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("latin-1")
+    return raw[:-2] + extra + b"\r\n"
 
 
 def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
