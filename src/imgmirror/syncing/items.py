@@ -3,7 +3,9 @@
 :func:`load_sync_file` reads and parses a file; :func:`expand_entry` turns an entry into images
 given the source's tag list (pure); :func:`expand_with_tags` lists the tags first when the
 entry's filters need them; :func:`selected_images` does that for a whole file (what
-``save -f`` saves). :mod:`imgmirror.syncing.run` runs the same expansion inside a sync.
+``save -f`` saves), and :func:`mirrored_images` the same as a mirror holds them (``save -f
+--from MIRROR``, tags listed at the mirror). :mod:`imgmirror.syncing.run` runs the same
+expansion inside a sync.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "expand_entry",
     "expand_with_tags",
     "load_sync_file",
+    "mirrored_images",
     "only_one_registry",
     "selected_images",
 ]
@@ -91,19 +94,23 @@ def expand_entry(entry: SyncEntry, tags: Sequence[str] | None) -> list[SyncItem]
     ]
 
 
-def expand_with_tags(client: RegistryClient, entry: SyncEntry) -> list[SyncItem]:
-    """List the source's tags when the entry needs them, then select.
+def expand_with_tags(
+    client: RegistryClient, entry: SyncEntry, repository: Reference | None = None
+) -> list[SyncItem]:
+    """List the source's tags (or ``repository``'s, at ``client``) when the entry needs them,
+    then select.
 
     Raises:
         ImgmirrorError: the repository does not exist, or the filters match nothing.
     """
     tags = None
+    where = repository or entry.source
     if entry.selector is not None and entry.selector.needs_listing:
         try:
-            tags = client.list_tags(entry.source.repository)
+            tags = client.list_tags(where.repository)
         except NotFound as exc:
             missing = NotFound(
-                f"source repository {entry.source.name} does not exist",
+                f"source repository {where.name} does not exist",
                 status=exc.status, method=exc.method, url=exc.url, code=exc.code,
                 hint=f"check the repository name ({entry.origin})",
             )  # fmt: skip
@@ -141,6 +148,34 @@ def selected_images(
     for entry in spec.entries:
         client = scoped.client(entry.source.registry, src_creds, role="source")
         for item in expand_with_tags(client, entry):
+            items.setdefault(item.source, item)
+    return list(items.values())
+
+
+def mirrored_images(
+    pool: ClientPool,
+    spec: str | os.PathLike[str],
+    mirror: str,
+    *,
+    creds: Credential | None = None,
+) -> list[SyncItem]:
+    """Every image a sync file selects, as the mirror ``mirror`` holds them (``save -f
+    --from``): each item's ``destination`` is where ``sync FILE --to MIRROR`` puts it, and a
+    repository entry's tags are listed at the mirror, so the public source is never asked.
+
+    Raises:
+        InvalidSyncFile: the file is malformed or ``mirror`` is not a prefix.
+        ImgmirrorError: a repository is missing at the mirror, a filter matches nothing.
+    """
+    parsed = load_sync_file(spec, to=mirror)
+    if creds is not None:
+        only_one_registry("source", {e.destination(e.source).registry for e in parsed.entries})
+    items: dict[Reference, SyncItem] = {}
+    scoped = pool.scoped(authfile=parsed.authfile)
+    for entry in parsed.entries:
+        at_mirror = entry.destination(entry.source)
+        client = scoped.client(at_mirror.registry, creds, role="source")
+        for item in expand_with_tags(client, entry, at_mirror):
             items.setdefault(item.source, item)
     return list(items.values())
 
