@@ -96,6 +96,7 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("python", "-m", "benchmarks.run", *session.posargs)
     session.run("python", "-m", "benchmarks.syncbench")  # the sync section, after the rest
+    session.run("python", "-m", "benchmarks.syncjob")  # reports on a no-op, a 429 storm
     session.run("python", "-m", "benchmarks.librss")  # RSS across 40 library copies
     if os.geteuid() == 0:  # the latency lab needs a network namespace
         session.run("python", "-m", "benchmarks.latency")
