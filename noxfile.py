@@ -19,6 +19,10 @@ SYSTEM_PACKAGES = {
     "gcc": "gcc",
     "time": "time",  # /usr/bin/time -f %M: peak RSS in the benchmarks and the fault suite
     "curl": "curl",  # the raw curl | curl baseline
+    # the job's image: built with buildah on a Debian base made with mmdebstrap, run with podman
+    "buildah": "buildah",
+    "mmdebstrap": "mmdebstrap",
+    "podman": "podman",
 }
 
 
@@ -45,7 +49,10 @@ def ensure_system_packages(session: nox.Session, *tools: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole test suite, against real registries, skopeo and a Docker engine."""
-    ensure_system_packages(session, "docker-registry", "skopeo", "dockerd", "gcc", "time")
+    ensure_system_packages(
+        session, "docker-registry", "skopeo", "dockerd", "gcc", "time", "buildah", "mmdebstrap",
+        "podman",
+    )  # fmt: skip
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
 
