@@ -6,8 +6,9 @@ Output: one line per image (stdout) in file order, as soon as every image before
 summary, and the failures on stderr with the same one-line errors as ``copy``. ``--json``
 prints one object per image and the summary object last. On a terminal, a live block on
 stderr shows the images in flight and the overall count, bytes and rate; piped, a heartbeat
-line every few seconds says the same. Exit status: 1 if anything failed; with ``--check``,
-2 when the destination has drifted (and nothing failed).
+line every few seconds says the same (neither with ``--json`` or ``--quiet``, as for
+``copy``). Exit status: 1 if anything failed; with ``--check``, 2 when the destination has
+drifted (and nothing failed).
 """
 
 from __future__ import annotations
@@ -368,7 +369,7 @@ def sync_command(
     with reported_errors():
         spec = _spec(file, images, to, keep_registry, platform, referrers, referrers_optional)
         live = sys.stderr if not (quiet or as_json) and sys.stderr.isatty() else None
-        beat = sys.stderr if live is None and not quiet else None
+        beat = sys.stderr if live is None and not (quiet or as_json) else None
         lines = SyncLines(as_json=as_json, live=live, quiet=quiet, verbose=verbose, heartbeat=beat)
         try:
             report = sync(
