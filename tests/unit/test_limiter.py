@@ -85,7 +85,7 @@ def test_at_most_limit_requests_at_once():
         thread.start()
     for thread in threads:
         thread.join()
-    assert most == 2
+    assert 1 <= most <= 2
     assert limiter.stats().requests == 8
 
 
@@ -119,10 +119,10 @@ def test_the_quota_paces_pulls_when_waiting():
             pass
     assert time.monotonic() - started >= 0.18
     limiter.observe(200, {"ratelimit-limit": "20;w=2", "ratelimit-remaining": "19;w=2"}, None)
-    started = time.monotonic()
-    with limiter.slot("GET", MANIFEST):
+    limiter.clock = Clock()  # a clock that stands still: any wait would never end
+    with limiter.slot("GET", MANIFEST) as waited:
         pass
-    assert time.monotonic() - started < 0.05  # the quota came back: no more pacing
+    assert waited == 0  # the quota came back: no more pacing
 
 
 def test_a_connection_counts_backs_off_and_retries_through_its_limiter():
