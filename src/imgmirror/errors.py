@@ -33,6 +33,7 @@ ImgmirrorError                     .message, .hint, .role ("source"/"destination
 ├── InvalidPolicy (ValueError)     a verification policy, key or trusted root cannot be used
 ├── PolicyRefused                  the verification policy refused an image  .image, .digest
 ├── TransferCancelled              stopped: the operation failed elsewhere or was interrupted
+├── QuotaExhausted                 a registry's pull quota would run out (on_quota="stop")
 ├── TLSConfigError                 a CA file or a certs.d file is missing or not PEM
 ├── KubernetesError                a kubeconfig that cannot be used, or a Kubernetes API
 │                                  server's refusal or error   .status (None: no reply)
@@ -79,6 +80,7 @@ __all__ = [
     "PermissionDenied",
     "PlatformNotFound",
     "PolicyRefused",
+    "QuotaExhausted",
     "RateLimited",
     "ReferrerError",
     "RegistryError",
@@ -329,6 +331,11 @@ class PolicyRefused(ImgmirrorError):
 
 class TransferCancelled(ImgmirrorError):
     """A transfer stopped early because its operation failed elsewhere or was interrupted."""
+
+
+class QuotaExhausted(ImgmirrorError):
+    """A registry's pull quota (Docker Hub's ``RateLimit-Remaining``) would run out and the
+    run was told to stop rather than wait (``on_quota="stop"``, ``--on-quota stop``)."""
 
 
 class TLSConfigError(ImgmirrorError):

@@ -157,6 +157,7 @@ class Session(ClientPool):
         timeout: float | None = None,
         progress: ProgressListener | None = None,
         dry_run: bool = False,
+        check: bool = False,
         fail_fast: bool = False,
         shard: Shard | str | None = None,
         observer: SyncObserver | None = None,
@@ -170,8 +171,9 @@ class Session(ClientPool):
         """
         return run.sync(
             self.scoped(jobs, timeout), spec, to=to, platforms=platforms, src_creds=src_creds,
-            dest_creds=dest_creds, progress=progress, dry_run=dry_run, fail_fast=fail_fast,
-            shard=shard, observer=observer, verify=verify, verify_cache=verify_cache,
+            dest_creds=dest_creds, progress=progress, dry_run=dry_run, check=check,
+            fail_fast=fail_fast, shard=shard, observer=observer, verify=verify,
+            verify_cache=verify_cache,
         )  # fmt: skip
 
     def verify(

@@ -71,7 +71,10 @@ def test_skopeo_dir_layout_is_pushed_byte_for_byte(anon_registry: Registry, tmp_
     result = json.loads(proc.stdout.splitlines()[-1])
     digest = "sha256:" + hashlib.sha256((layout / "manifest.json").read_bytes()).hexdigest()
     assert result["layout"] == "dir"
-    assert result["images"] == [{"name": f"{anon_registry.host}/d/app:v1", "digest": digest}]
+    assert result["images"] == [
+        {"name": f"{anon_registry.host}/d/app:v1", "digest": digest, "state": "pushed",
+         "previous": None}
+    ]  # fmt: skip
     assert skopeo_digest(f"{anon_registry.host}/d/app:v1", anon_registry) == digest
 
 

@@ -93,7 +93,9 @@ def test_save_push_and_sync_share_the_session_too(
     assert isinstance(saved.images[0], imgmirror.SavedImage)
     pushed_to = relative_registry.ref("pushed", "1")
     assert pushed.images == (imgmirror.PushedImage(pushed_to, image.digest),)
-    assert pushed.to_json()["images"] == [{"name": pushed_to, "digest": image.digest}]
+    assert pushed.to_json()["images"] == [
+        {"name": pushed_to, "digest": image.digest, "state": "pushed", "previous": None}
+    ]
     assert [(r.action, r.digest) for r in synced.results] == [("copied", image.digest)]
 
 
@@ -204,7 +206,8 @@ def test_push_platforms_narrows_an_index_to_a_smaller_one(anon_registry: Registr
     assert pushed.images[0].digest != index.digest
     assert by_cli.returncode == 0, by_cli.stderr
     assert json.loads(by_cli.stdout.splitlines()[-1])["images"] == [
-        {"name": anon_registry.ref("cli", "1"), "digest": copied.digest}
-    ]
+        {"name": anon_registry.ref("cli", "1"), "digest": copied.digest, "state": "pushed",
+         "previous": None}
+    ]  # fmt: skip
     with pytest.raises(imgmirror.PlatformNotFound):
         imgmirror.push(whole, anon_registry.ref("none", "1"), platforms="linux/s390x")

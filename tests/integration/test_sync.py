@@ -187,6 +187,7 @@ images:
     tags-regex: '^v1\\.30\\.'
 """,
     )
+    first_pause = skopeo_digest(f"{src.host}/pause:3.9", src)
     assert copied(imgmirror.api.sync.sync(path, dest_creds=PUSHER)) == {
         f"{dst.host}/m/pause:3.9", f"{dst.host}/m/api:v1.30.0", f"{dst.host}/m/api:v1.30.1",
     }  # fmt: skip
@@ -196,7 +197,11 @@ images:
 
     again = imgmirror.api.sync.sync(path, dest_creds=PUSHER)
 
-    assert copied(again) == {f"{dst.host}/m/pause:3.9", f"{dst.host}/m/api:v1.30.2"}
+    assert copied(again) == {f"{dst.host}/m/api:v1.30.2"}
+    (moved_result,) = [r for r in again.results if r.action == "moved"]
+    assert moved_result.destination == f"{dst.host}/m/pause:3.9"
+    assert moved_result.digest == moved
+    assert moved_result.old_digest == first_pause
     assert again.unchanged == 2
     assert skopeo_digest(f"{dst.host}/m/pause:3.9", dst, creds=PUSHER) == moved
     assert skopeo_digest(f"{dst.host}/m/api:v1.30.2", dst, creds=PUSHER) == new
@@ -241,7 +246,7 @@ def test_fail_fast_stops_at_the_first_failure(ends, tmp_path):
     status, out, _ = run_sync(path, "--fail-fast", "--jobs", "1")
 
     assert status == 1
-    assert out[0]["action"] == "failed"
+    assert out[0]["action"] == "missing-at-source"
     assert out[-1]["failed"] == 1
     assert out[-1]["copied"] == 0
 

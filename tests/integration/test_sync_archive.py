@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
 
 import pytest
 
@@ -132,3 +133,84 @@ def seed_index(client: Seeder, repo: str, index: Index) -> None:
     for image in index.images:
         client.push_image(repo, image)
     client.push_manifest(repo, "1.0", index.manifest, index.media_type)
+
+
+def archive_index(path) -> dict[str, str]:
+    """``{io.containerd.image.name: digest}`` of an archive's ``index.json``."""
+    with tarfile.open(path) as tar:
+        handle = tar.extractfile("index.json")
+        assert handle is not None
+        entries = json.load(handle)["manifests"]
+    names = {
+        e["annotations"]["io.containerd.image.name"]: e["digest"]
+        for e in entries
+        if "io.containerd.image.name" in e.get("annotations", {})
+    }
+    # each image is also named by its registry digest (repo@digest), for a runtime's lookups
+    by_digest = {n: d for n, d in names.items() if "@" in n}
+    assert all(n.endswith("@" + d) for n, d in by_digest.items()), by_digest
+    return {n: d for n, d in names.items() if "@" not in n}
+
+
+def test_a_bundle_round_trips_whole_multi_arch_digests_and_all(
+    registry_factory: RegistryFactory, pause_binary, loaded, tmp_path
+):
+    """save -f keeps every platform (index.json the registry's index, manifest.json this
+    machine's image for docker load); push --to restores the same digests, reports each
+    image and is idempotent; sync then finds everything unchanged; save -f --from reads the
+    same bundle from a mirror with the public source gone."""
+    src = registry_factory(auth="token", name="src")
+    dst = registry_factory(auth="token", name="dst", anonymous_pull=False)
+    mirror = registry_factory(name="mirror")
+    here = host_platform()
+    other = "linux/arm64" if str(here) != "linux/arm64" else "linux/amd64"
+    multi = make_index([pause_image(pause_binary, marker="multi"),
+                        make_image(platform=other, marker="multi-other")])  # fmt: skip
+    with Seeder(src, PUSHER) as client:
+        seed_index(client, "pause", multi)  # pause:1.0
+        client.push_image("etcd", make_image(platform=here, marker="etcd"), "3.5.15-0")
+        client.push_image("etcd", make_image(platform=here, marker="etcd-old"), "3.4.0-0")
+    etcd = f"{src.host}/etcd:3.5.15-0"
+    digests = {f"{src.host}/pause:1.0": multi.digest, etcd: skopeo_digest(etcd, src)}
+    sync_file = tmp_path / "k8s.yaml"
+    sync_file.write_text(
+        f"defaults: {{to: {dst.host}/mirror}}\nimages:\n  - {src.host}/pause:1.0\n"
+        f"  - repository: {src.host}/etcd\n    tags-regex: '^3\\.5\\.'\n"
+    )
+    bundle = tmp_path / "bundle.tar"
+
+    saved = run_cli("save", "-f", str(sync_file), "-o", str(bundle), "--json")
+
+    assert saved.returncode == 0, saved.stderr
+    assert archive_index(bundle) == digests  # the index itself, every platform
+    images = {i["source"]: i for i in json.loads(saved.stdout.splitlines()[-1])["images"]}
+    assert sorted(images[f"{src.host}/pause:1.0"]["platforms"]) == sorted([str(here), other])
+    assert loaded.load(bundle, *digests) == [f"Loaded image: {n}" for n in digests]
+    loaded.run(f"{src.host}/pause:1.0")  # this machine's image of the index, and it runs
+
+    pushed = run_cli("push", str(bundle), "--to", f"{dst.host}/mirror", "--dest-creds",
+                     "pusher:pushpass", "--json")  # fmt: skip
+    again = run_cli("push", str(bundle), "--to", f"{dst.host}/mirror", "--dest-creds",
+                    "pusher:pushpass", "--json")  # fmt: skip
+
+    assert pushed.returncode == 0, pushed.stderr
+    assert {i["state"] for i in json.loads(pushed.stdout)["images"]} == {"pushed"}
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout)
+    assert {i["state"] for i in second["images"]} == {"unchanged"}
+    assert (second["blobs_uploaded"], second["blobs_skipped"]) == (0, 0)  # nothing re-sent
+    for name, digest in digests.items():
+        at_dst = name.replace(src.host, f"{dst.host}/mirror")
+        assert skopeo_digest(at_dst, dst, creds=PUSHER) == digest
+    check = run_cli("sync", str(sync_file), "--check", "--dest-creds", "pusher:pushpass")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.startswith("sync --check: in sync; 2 in sync, 0 failed")
+
+    # inside the corporate network: the same bundle from a mirror, the public source gone
+    assert run_cli("sync", str(sync_file), "--to", f"{mirror.host}/m").returncode == 0
+    src.stop()
+    again_bundle = tmp_path / "from-mirror.tar"
+    inside = run_cli("save", "-f", str(sync_file), "--from", f"{mirror.host}/m",
+                     "-o", str(again_bundle))  # fmt: skip
+    assert inside.returncode == 0, inside.stderr
+    assert archive_index(again_bundle) == digests  # named as the file names them

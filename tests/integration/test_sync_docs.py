@@ -18,6 +18,7 @@ from tests.support.kubeapi import Discovery
 from tests.support.tools import require_tool, run_cli
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sync.md"
+CONTAINERFILE = DOC.parents[1] / "Containerfile"
 #: The Kubernetes release whose schemas the manifest must satisfy (kubectl here is 1.32).
 KUBERNETES = "1.32"
 
@@ -79,6 +80,13 @@ def check_manifest(docs: dict[str, Any]) -> None:
     assert sync_file == mounts["sync-file"] + "/mirror.yaml"
     authfile = next(a.split("=", 1)[1] for a in args if a.startswith("--authfile="))
     assert authfile == mounts["creds"] + "/.dockerconfigjson"
+    user = re.search(r"^USER (\d+):(\d+)$", CONTAINERFILE.read_text(), re.M)
+    assert user, "the Containerfile lost its USER line"
+    security = pod["securityContext"]
+    assert (security["runAsUser"], security["runAsGroup"]) == tuple(map(int, user.groups()))
+    assert security["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["image"].rsplit("/", 1)[-1].startswith("imgmirror:")
     spec = parse_sync_file(docs["ConfigMap"]["data"]["mirror.yaml"], "mirror.yaml")
     assert len(spec.entries) == 3
     assert check_secret(docs["Secret"], "artifactrepo1.corp.net") == []

@@ -47,7 +47,8 @@ def test_entries_and_defaults_decide_per_image(registry_factory: RegistryFactory
         "team/bad:1.0": "refused",
         "team/free:1.0": "copied",
     }
-    assert (report.refused, report.failed, report.ok) == (1, 0, False)
+    # failed counts every result that fails the run, a refusal included; refused only those
+    assert (report.refused, report.failed, report.ok) == (1, 1, False)
     good = next(r for r in report.results if "good" in r.source)
     assert good.verification is not None
     assert good.verification["accepted"] is True
@@ -70,7 +71,7 @@ def test_entries_and_defaults_decide_per_image(registry_factory: RegistryFactory
     assert by_source[f"{src.host}/team/good:1.0"]["verification"]["accepted"] is True
     assert "verification" not in by_source[f"{src.host}/team/free:1.0"]
     assert [line for line in cli.stderr.splitlines() if "refused" in line] == [
-        f"imgmirror: error: {src.host}/team/bad:1.0: {refused.error}"
+        f"imgmirror: error: {src.host}/team/bad:1.0: {refused.error} ({refused.origin})"
     ]
     text = run_cli("sync", str(spec))
     assert "1 refused" in text.stdout.splitlines()[-1]

@@ -28,6 +28,11 @@ every request body at that many bytes/s (a destination that takes uploads slowly
 else in the head), ``"head"`` (inside the status line and headers), ``"body"`` (inside the
 body; the head when there is none) or ``"start"`` (the first byte).
 
+A proxy given ``limits`` (:class:`~tests.support.ratelimit.RegistryLimits`) also behaves as a
+rate-limited public registry: requests past its token bucket, and manifest ``GET`` requests
+past its pull quota, are answered ``429`` with ``Retry-After`` (the registry never sees them),
+and answers to manifest requests carry Docker Hub's ``RateLimit-Limit``/``RateLimit-Remaining``.
+
 The decision depends only on the seed, the request's method and path (upload UUIDs and query
 strings left out, a PUT's ``digest`` kept) and how many such requests came before, so a run
 with ``--jobs 1`` replays exactly; with parallel jobs each request key still gets the same fault.
@@ -56,6 +61,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from .httpwire import Head, Wire, WireError, reset
+from .ratelimit import RegistryLimits
 
 __all__ = ["FAULT_KINDS", "PLACES", "FaultPlan", "FaultProxy", "Injected"]
 
@@ -137,7 +143,13 @@ def request_key(head: Head) -> str:
     return f"{key}?digest={digest[0]}" if digest else key
 
 
-def status_reply(status: int, retry_after: int | None, *, head: bool = False) -> bytes:
+def status_reply(
+    status: int,
+    retry_after: int | None,
+    *,
+    head: bool = False,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> bytes:
     """A registry-style error reply (headers only for a ``HEAD`` request)."""
     reason, code = _STATUS_TEXT[status]
     body = f'{{"errors":[{{"code":"{code}","message":"injected by the fault proxy"}}]}}'.encode()
@@ -145,6 +157,7 @@ def status_reply(status: int, retry_after: int | None, *, head: bool = False) ->
         f"HTTP/1.1 {status} {reason}",
         "Content-Type: application/json",
         f"Content-Length: {len(body)}",
+        *(f"{name}: {value}" for name, value in headers),
     ]
     if retry_after is not None:
         lines.append(f"Retry-After: {retry_after}")
@@ -162,12 +175,14 @@ class FaultProxy:
         self,
         upstream: tuple[str, int],
         plan: FaultPlan,
+        limits: RegistryLimits | None = None,
         *,
         tls: ssl.SSLContext | None = None,
         upstream_tls: ssl.SSLContext | None = None,
     ) -> None:
         self.upstream = upstream
         self.plan = plan
+        self.limits = limits
         self.tls = tls
         self.upstream_tls = upstream_tls
         self.injected: list[Injected] = []
@@ -306,6 +321,8 @@ class FaultProxy:
 
     def _exchange(self, client: socket.socket, wire: Wire, head: Head) -> bool:
         """Relay one request and its response; False when the client connection is done."""
+        if self.limits is not None and self._refused(client, wire, head, self.limits):
+            return True
         fault = self._decide(head)
         kind, where, key = fault if fault else ("", 0.0, "")
         request_body = head.body_kind()
@@ -343,6 +360,22 @@ class FaultProxy:
                 raise _Closed
             upstream.sendall(piece[start : start + step])
 
+    def _refused(
+        self, client: socket.socket, wire: Wire, head: Head, limits: RegistryLimits
+    ) -> bool:
+        """Answer for the registry when its limits refuse the request."""
+        path = urlsplit(head.target).path
+        refusal = limits.admit(head.method, path)
+        if refusal is None:
+            return False
+        for _ in wire.body(head.body_kind()):
+            pass
+        self._record(refusal.reason, request_key(head), 0)
+        reply = status_reply(refusal.status, None, head=head.method == "HEAD",
+                             headers=refusal.headers)  # fmt: skip
+        client.sendall(reply)
+        return True
+
     def _cut_request(
         self, wire: Wire, kind: tuple[str, int], upstream: socket.socket, where: float, key: str
     ) -> None:
@@ -369,7 +402,10 @@ class FaultProxy:
         if head is None:
             raise WireError("the registry closed without answering")
         body = head.body_kind(request_method=request.method)
-        pieces = _chain(head.raw, upstream.body(body))
+        raw = head.raw
+        if self.limits is not None:
+            raw = _with_headers(raw, self.limits.headers_for(urlsplit(request.target).path))
+        pieces = _chain(raw, upstream.body(body))
         if fault is not None and fault[0] == "flip" and not (body[0] == "length" and body[1]):
             fault = None  # no body to flip (a redirect, an error without one)
         if fault is None:
@@ -440,6 +476,14 @@ def _closing(head: Head) -> bytes:
     lines += [f"{k}: {v}" for k, v in head.headers if k.lower() != "connection"]
     lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _with_headers(raw: bytes, headers: tuple[tuple[str, str], ...]) -> bytes:
+    """A response head with ``headers`` added before its blank line."""
+    if not headers:
+        return raw
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("latin-1")
+    return raw[:-2] + extra + b"\r\n"
 
 
 def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -62,9 +62,9 @@ def test_sync_report_to_json():
     done = SyncResult("q.io/a:1", "r.io/a:1", "sha256:" + "a" * 64, "copied", 10, None, "f:3")
     report = SyncReport((done,), 1.5)
     document = report.to_json()
-    assert document["copied"] == 1
-    assert document["dry_run"] is False
-    assert document["results"] == [done.to_json()]
+    assert document["totals"]["states"]["copied"] == 1  # type: ignore[index]
+    assert document["mode"] == "sync"
+    assert document["images"] == [done.report_entry()]
 
 
 def test_the_error_tree_in_the_docstring_names_every_error():

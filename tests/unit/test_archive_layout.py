@@ -36,6 +36,7 @@ from imgmirror.errors import (
 from imgmirror.model.digest import Digest
 from imgmirror.model.imagetree import ImageTree
 from imgmirror.model.manifest import Descriptor, ImageIndex, ImageManifest, parse_manifest
+from imgmirror.model.platform import Platform
 from imgmirror.model.reference import Reference
 from imgmirror.model.referrers import Referrer
 from imgmirror.ops.save import SaveResult, archive_compression, load_commands
@@ -166,6 +167,14 @@ def test_index_tree_lists_first_platform_in_manifest_json():
     manifest = json.loads(_file(plan.entries, "manifest.json"))
     assert manifest[0]["Config"] == f"blobs/sha256/{arm.config.hex}"
     assert json.loads(_file(plan.entries, "index.json"))["manifests"][0]["digest"] == index.digest
+    # the whole index kept, manifest.json naming the machine's platform (save -f's default)
+    here = attrs.evolve(item, platform=Platform.parse("linux/amd64"))
+    plan = plan_archive([here], "docker")
+    manifest = json.loads(_file(plan.entries, "manifest.json"))
+    assert manifest[0]["Config"] == f"blobs/sha256/{amd.config.hex}"
+    assert manifest[0]["Layers"] == [f"blobs/sha256/{layer.hex}" for layer in amd.layers]
+    stored = {e.path for e in plan.entries if isinstance(e, BlobEntry)}
+    assert {f"blobs/sha256/{layer.hex}" for layer in arm.layers} <= stored  # every platform
 
 
 def test_missing_config_is_an_error():

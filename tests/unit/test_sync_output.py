@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import time
 
 import pytest
 
-from imgmirror.cli.sync import SyncLines, result_line
+from imgmirror.cli.sync import SyncLines, _summary, result_line
 from imgmirror.model.digest import Digest
 from imgmirror.syncing.file import parse_sync_file
 from imgmirror.syncing.items import expand_entry
@@ -20,9 +21,47 @@ COPIED = SyncResult("q.io/a:1", "r.io/m/a:1", DIGEST, "copied", 2048, None, "f:3
 FAILED = SyncResult("q.io/b", "r.io/m", None, "failed", 0, "no tag matches all tags", "f:4")
 
 
+OLD = "sha256:" + "b" * 64
+MOVED = SyncResult("q.io/a:2", "r.io/m/a:2", DIGEST, "moved", 0, None, "f:3", old_digest=OLD)
+SAME = SyncResult("q.io/a:3", "r.io/m/a:3", DIGEST, "unchanged", 0, None, "f:3")
+
+
 def test_result_lines():
     assert result_line(COPIED) == f"copied    q.io/a:1 -> r.io/m/a:1 {DIGEST} (2.0 KiB)"
-    assert result_line(FAILED) == "failed    q.io/b -> r.io/m: no tag matches all tags"
+    assert result_line(MOVED) == f"moved     q.io/a:2 -> r.io/m/a:2 {OLD} -> {DIGEST} (0 B)"
+    assert result_line(FAILED) == "failed    q.io/b -> r.io/m: no tag matches all tags (f:4)"
+    drift = SyncResult("q.io/a:2", "r.io/m/a:2", DIGEST, "would-move", old_digest=OLD)
+    assert result_line(drift) == f"would move q.io/a:2 -> r.io/m/a:2 {OLD} -> {DIGEST}"
+    error = "q.io/c:1 does not exist at the source; check the tag (f:9)"
+    missing = SyncResult("q.io/c:1", "r.io/m/c:1", None, "missing-at-source", 0, error, "f:9")
+    assert result_line(missing).endswith("check the tag (f:9)")  # the origin once
+
+
+def test_unchanged_lines_only_with_verbose(capsys):
+    quiet_ones = SyncLines(as_json=False, live=None)
+    for result in (COPIED, SAME, MOVED):
+        quiet_ones.finished(result)
+    assert capsys.readouterr().out.splitlines() == [result_line(COPIED), result_line(MOVED)]
+    SyncLines(as_json=False, live=None, verbose=True).finished(SAME)
+    assert capsys.readouterr().out == result_line(SAME) + "\n"
+
+
+def test_heartbeat_when_piped():
+    beats = io.StringIO()
+    lines = SyncLines(as_json=False, live=None, heartbeat=beats, interval=0.02)
+    lines.expanded(3)
+    lines.started("q.io/a:1", "r.io/m/a:1")
+    lines.blob_advanced(Digest.parse(DIGEST), 1536)
+    deadline = time.monotonic() + 5
+    while "in flight" not in beats.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    lines.close()
+    first = beats.getvalue().splitlines()[0]
+    assert first.startswith("imgmirror: sync: 0/3 images done, 1 in flight (longest q.io/a:1 ")
+    assert "1.5 KiB at " in first
+    count = len(beats.getvalue().splitlines())
+    time.sleep(0.05)
+    assert len(beats.getvalue().splitlines()) == count  # stopped by close()
 
 
 def test_live_block_on_a_terminal_and_lines_on_stdout(capsys):
@@ -44,7 +83,8 @@ def test_json_lines_and_quiet(capsys):
     SyncLines(as_json=True, live=None).finished(FAILED)
     assert json.loads(capsys.readouterr().out) == {
         "source": "q.io/b", "destination": "r.io/m", "digest": None, "action": "failed",
-        "bytes_copied": 0, "error": "no tag matches all tags", "origin": "f:4",
+        "state": "failed", "bytes_copied": 0, "error": "no tag matches all tags",
+        "origin": "f:4", "old_digest": None, "requests": 0, "seconds": 0.0,
     }  # fmt: skip
     SyncLines(as_json=False, live=None, quiet=True).finished(COPIED)
     assert capsys.readouterr().out == ""
@@ -53,11 +93,20 @@ def test_json_lines_and_quiet(capsys):
 def test_summary():
     report = SyncReport((COPIED, FAILED, COPIED), 1.23456)
     assert report.summary() == {
-        "copied": 2, "unchanged": 0, "failed": 1, "bytes_copied": 4096, "seconds": 1.235,
+        "copied": 2, "moved": 0, "unchanged": 0, "failed": 1, "bytes_copied": 4096,
+        "requests": 0, "rate_limited": 0, "seconds": 1.235,
     }  # fmt: skip
     assert not report.ok
     dry = SyncReport((SyncResult("a", "b", DIGEST, "would-copy"),), 0.1, dry_run=True)
     assert dry.summary()["would_copy"] == 1
+    assert _summary(SyncReport((COPIED, MOVED, SAME), 1.0)).startswith(
+        "sync: 1 copied, 1 moved, 1 unchanged, 0 failed; 2.0 KiB, 0 requests in 1.0 s"
+    )
+    drift = SyncResult("a", "b", DIGEST, "would-move", old_digest=OLD)
+    checked = SyncReport((drift, SAME), 0.5, dry_run=True, check=True)
+    assert _summary(checked).startswith(
+        "sync --check: out of sync: 0 missing, 1 moved at the destination; 1 in sync, 0 failed"
+    )
 
 
 def test_expand_entry():

@@ -55,8 +55,9 @@ def save(
         path: the archive to write; ``.gz``/``.zst`` compress the whole archive. A device,
             FIFO or ``"-"`` (standard output, never a terminal) is written as a stream.
         platforms: which image to take from an index: ``"linux/arm64"`` or a list (several:
-            carry each). Default: the machine's platform for ``docker``/``legacy``, the whole
-            index for ``oci``.
+            carry each), or ``"all"``: the whole index, digests kept (in ``docker``,
+            ``manifest.json`` names the machine's image). Default: the machine's platform for
+            ``docker``/``legacy``, the whole index for ``oci``.
         format: ``"docker"`` (OCI layout + ``manifest.json``), ``"legacy"`` (Docker <= 24
             ``docker save``) or ``"oci"``.
         src_creds: credentials for the registries read from.

@@ -31,6 +31,7 @@ def sync(
     timeout: float | None = None,
     progress: ProgressListener | None = None,
     dry_run: bool = False,
+    check: bool = False,
     fail_fast: bool = False,
     shard: Shard | str | None = None,
     observer: SyncObserver | None = None,
@@ -59,7 +60,11 @@ def sync(
         timeout: seconds a request may wait for a reply or stall (default:
             ``options.timeout``, 30).
         progress: per-blob events of the copies.
-        dry_run: check what is there and report ``would-copy``/``unchanged``; write nothing.
+        dry_run: check what is there and report ``would-copy``/``would-move``/``unchanged``;
+            write nothing.
+        check: a dry run whose report says whether the mirror is in sync
+            (``report.drift``, ``to_json()["in_sync"]``): a manifest ``HEAD`` at each end
+            per image, nothing written (``sync --check``).
         fail_fast: stop at the first failure (images not started are not reported).
         shard: ``"I/N"`` or a ``Shard``: only the entries in it.
         observer: per-image events (started, finished with its result).
@@ -89,6 +94,6 @@ def sync(
     ) as pool:  # fmt: skip
         return sync_in(
             pool, spec, to=to, platforms=platforms, src_creds=src_creds, dest_creds=dest_creds,
-            progress=progress, dry_run=dry_run, fail_fast=fail_fast, shard=shard,
+            progress=progress, dry_run=dry_run, check=check, fail_fast=fail_fast, shard=shard,
             observer=observer, verify=verify, verify_cache=verify_cache,
         )  # fmt: skip

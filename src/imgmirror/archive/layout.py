@@ -34,6 +34,7 @@ from imgmirror.model import mediatypes
 from imgmirror.model.digest import Digest
 from imgmirror.model.imagetree import ImageTree
 from imgmirror.model.manifest import Descriptor, ImageIndex, ImageManifest, parse_config
+from imgmirror.model.platform import Platform
 from imgmirror.model.reference import Reference
 
 __all__ = [
@@ -98,6 +99,8 @@ class SaveItem:
         tree: the manifests selected for it (one image, or an index with its children).
         configs: raw bytes of image configs by digest (at least the primary image's for the
             docker and legacy formats).
+        platform: for an index, the platform whose image ``manifest.json`` names (the
+            machine's, for ``docker load``); None: the index's first image.
         referrers: what refers to it, stored beside it (OCI layouts only; their blobs
             are at ``origin`` too).
     """
@@ -107,6 +110,7 @@ class SaveItem:
     tree: ImageTree
     configs: Mapping[Digest, bytes] = attrs.field(factory=dict)
     referrers: tuple[SavedReferrer, ...] = ()
+    platform: Platform | None = None
 
 
 @attrs.frozen
@@ -175,14 +179,20 @@ def _blob_path(digest: Digest) -> str:
     return f"blobs/{digest.algorithm}/{digest.hex}"
 
 
-def primary_image(tree: ImageTree) -> ImageManifest:
-    """The image ``manifest.json`` lists: the tree's image, or its first platform's."""
+def primary_image(tree: ImageTree, platform: Platform | None = None) -> ImageManifest:
+    """The image ``manifest.json`` lists: the tree's image; of an index, ``platform``'s image
+    when it has one, else its first child image."""
     if isinstance(tree.top, ImageManifest):
         return tree.top
-    listed = {d.digest for d in tree.top.images()}
-    for child in tree.children:
-        if isinstance(child, ImageManifest) and child.digest in listed:
-            return child
+    listed = {d.digest: d for d in tree.top.images()}
+    images = [c for c in tree.children if isinstance(c, ImageManifest) and c.digest in listed]
+    if platform is not None:
+        for image in images:
+            declared = listed[image.digest].platform
+            if declared is not None and declared.matches(platform):
+                return image
+    if images:
+        return images[0]
     raise ArchiveError(f"index {tree.top.digest} holds no image this archive can name")
 
 
@@ -280,7 +290,7 @@ def _plan_layout(items: Sequence[SaveItem], *, docker: bool) -> ArchivePlan:
         blobs.tree(item)
         if not docker:
             continue
-        image = primary_image(item.tree)
+        image = primary_image(item.tree, item.platform)
         config = blobs.blob(item, image.config)
         layers: list[str] = []
         diff_ids = _diff_ids(item, image)
@@ -349,7 +359,7 @@ def _plan_legacy(items: Sequence[SaveItem]) -> ArchivePlan:
     manifest_json: list[dict[str, Any]] = []
     repositories: dict[str, dict[str, str]] = {}
     for item in items:
-        image = primary_image(item.tree)
+        image = primary_image(item.tree, item.platform)
         config = _config(item, image)
         diff_ids = _diff_ids(item, image)
         layer_paths: list[str] = []

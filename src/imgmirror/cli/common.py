@@ -110,6 +110,20 @@ def _root(
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)
         logging.getLogger("httpcore").setLevel(logging.WARNING)
+    else:
+        _warnings_as_lines()
+
+
+def _warnings_as_lines() -> None:
+    """The library's warnings (a registry rate limiting, a referrer left behind) as
+    ``imgmirror: warning: ...`` lines on stderr."""
+    logger = logging.getLogger("imgmirror")
+    if not any(getattr(h, "_imgmirror_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("imgmirror: warning: %(message)s"))
+        handler._imgmirror_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
 
 
 #: The option that gives credentials for each side of an operation (errors carry the side).

@@ -27,7 +27,14 @@ if TYPE_CHECKING:
 
     from imgmirror.model.manifest import Descriptor
 
-__all__ = ["LogProgress", "TerminalProgress", "human_bytes", "human_seconds", "untrusted"]
+__all__ = [
+    "LogProgress",
+    "TerminalProgress",
+    "human_bytes",
+    "human_seconds",
+    "log_interval",
+    "untrusted",
+]
 
 _ING = {"copy": "copying", "save": "saving", "push": "pushing"}
 _BAD = frozenset({"failed", "interrupted"})
@@ -41,6 +48,14 @@ def untrusted(text: str) -> str:
     such text through this; error messages are escaped where they are rendered
     (:class:`~imgmirror.errors.ImgmirrorError`)."""
     return "\n".join(printable(line) for line in text.split("\n"))
+
+
+def log_interval(interval: float | None = None) -> float:
+    """Seconds between progress lines in a log: ``interval``, else
+    ``$IMGMIRROR_PROGRESS_INTERVAL``, else 5."""
+    if interval is None:
+        interval = float(os.environ.get("IMGMIRROR_PROGRESS_INTERVAL") or DEFAULT_INTERVAL)
+    return max(interval, 0.01)
 
 
 def human_bytes(count: float) -> str:
@@ -190,9 +205,7 @@ class LogProgress(ProgressTally):
     def __init__(self, stream: TextIO | None = None, interval: float | None = None) -> None:
         super().__init__()
         self.stream = stream or sys.stderr
-        if interval is None:
-            interval = float(os.environ.get("IMGMIRROR_PROGRESS_INTERVAL") or DEFAULT_INTERVAL)
-        self.interval = max(interval, 0.01)
+        self.interval = log_interval(interval)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()

@@ -137,8 +137,9 @@ SavePlatformOpt = Annotated[
     typer.Option(
         "--platform",
         metavar="OS/ARCH[/VARIANT]",
-        help="Image to take from an index (repeatable: carry several). Default: this "
-        "machine's platform; with --format oci, the whole index.",
+        help="Image to take from an index (repeatable: carry several), or all: the whole "
+        "index. Default: this machine's platform; with --format oci or -f, the whole index "
+        "(manifest.json names this machine's image).",
     ),
 ]
 FormatOpt = Annotated[
@@ -180,7 +181,18 @@ def save_command(
             "-f",
             metavar="SYNC_FILE",
             help="Also save every image this sync file selects (docs/sync.md), under its "
-            "source name, with its entry's platforms unless --platform is given.",
+            "source name, with its entry's platforms (default: every platform) unless "
+            "--platform is given.",
+        ),
+    ] = None,
+    from_mirror: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="MIRROR",
+            help="With -f: read the images from this mirror prefix, where sync FILE --to "
+            "MIRROR put them (tags listed there), still naming them as the file does; "
+            "--src-creds are the mirror's.",
         ),
     ] = None,
     platform: SavePlatformOpt = None,
@@ -224,11 +236,16 @@ def save_command(
         raise typer.BadParameter("use docker, legacy or oci", param_hint="--format")
     if not images and sync_file is None:
         raise typer.BadParameter("name IMAGEs to save, or a sync file with -f")
+    if from_mirror is not None and sync_file is None:
+        raise typer.BadParameter("--from goes with -f SYNC_FILE", param_hint="--from")
     options = make_options(ca_file, certs_dir, insecure_registry, timeout)
     wanted: list[ImageArg] = list(images or ())
     with running(quiet, as_json) as progress:
         if sync_file is not None:
-            wanted = _from_sync_file(sync_file, wanted, platform, src_creds, authfile, options)
+            every = archive_format != "legacy"
+            wanted += _from_sync_file(
+                sync_file, platform, from_mirror, every, src_creds, authfile, options
+            )
         result = save(
             wanted,
             output,
@@ -293,26 +310,35 @@ def _print_saved(result: SaveResult, commands: list[str], err: bool) -> None:
 
 def _from_sync_file(
     path: str,
-    images: list[ImageArg],
     platform: list[str] | None,
+    mirror: str | None,
+    every: bool,
     src_creds: str | None,
     authfile: str | None,
     options: ClientOptions,
 ) -> list[ImageArg]:
-    """Add what a sync file selects, each image with its entry's platforms unless
-    --platform is given (which then applies to every image)."""
+    """What a sync file selects, each image with its entry's platforms (every platform when
+    it names none and ``every``) unless --platform is given (which then applies to every
+    image); with ``mirror``, read where ``sync --to MIRROR`` put each (whole: the mirror
+    holds what the entry selected) and named as the file names it."""
     from imgmirror.auth.credentials import Credential  # noqa: PLC0415
-    from imgmirror.ops.saverequest import ImageRequest  # noqa: PLC0415
+    from imgmirror.ops.saverequest import ALL_PLATFORMS, ImageRequest  # noqa: PLC0415
     from imgmirror.session import Session  # noqa: PLC0415
-    from imgmirror.syncing.items import selected_images  # noqa: PLC0415
+    from imgmirror.syncing.items import mirrored_images, selected_images  # noqa: PLC0415
 
+    creds = Credential.coerce(src_creds, setting="src_creds")
+    whole = ALL_PLATFORMS if every else None
     with Session(options, authfile=authfile) as session:
-        items = selected_images(
-            session, path, src_creds=Credential.coerce(src_creds, setting="src_creds")
-        )
-    return images + [
-        ImageRequest(str(item.source), platforms=None if platform else item.platforms)
-        for item in items
+        if mirror is not None:
+            items = mirrored_images(session, path, _prefix_option(mirror, "--from"), creds=creds)
+            return [
+                ImageRequest(str(i.destination), str(i.source), None if platform else whole)
+                for i in items
+            ]
+        items = selected_images(session, path, src_creds=creds)
+    return [
+        ImageRequest(str(i.source), platforms=None if platform else (i.platforms or whole))
+        for i in items
     ]
 
 
@@ -354,14 +380,14 @@ Example:
 """
 
 
-def _prefix_option(text: str) -> str:
+def _prefix_option(text: str, option: str = "--to") -> str:
     from imgmirror.errors import InvalidReference  # noqa: PLC0415
     from imgmirror.model.naming import Prefix  # noqa: PLC0415
 
     try:
         return str(Prefix.parse(text))
     except InvalidReference as exc:
-        raise typer.BadParameter(str(exc), param_hint="--to") from None
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 @app.command("push", help=PUSH_HELP)
@@ -482,7 +508,12 @@ def push_command(
     if quiet:
         return
     for pushed in result.images:
-        typer.echo(f"pushed {pushed.name}\n  digest {pushed.digest}")
+        if pushed.state == "unchanged":
+            typer.echo(f"unchanged {pushed.name}\n  digest {pushed.digest}")
+        elif pushed.state == "moved":
+            typer.echo(f"moved {pushed.name}\n  digest {pushed.previous} -> {pushed.digest}")
+        else:
+            typer.echo(f"pushed {pushed.name}\n  digest {pushed.digest}")
     typer.echo(
         f"  blobs: {result.blobs_uploaded} uploaded ({human_bytes(result.bytes)}), "
         f"{result.blobs_skipped} already there, {result.blobs_mounted} mounted"

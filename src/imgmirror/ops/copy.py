@@ -58,6 +58,8 @@ class CopyResult:
             ``unchanged``).
         unchanged: the destination already had the source digest under the tag; nothing
             was read or written beyond one manifest ``HEAD`` at each end.
+        previous: the digest the destination reference resolved to before the copy; None
+            when it was absent (or could not be read).
     """
 
     source: str
@@ -73,6 +75,7 @@ class CopyResult:
     unchanged: bool = False
     referrers: ReferrersResult | None = None
     verification: Decision | None = None
+    previous: str | None = None
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict (``--json`` output)."""
@@ -168,13 +171,12 @@ def copy_image(
         pool.client(source.registry, src_creds, role="source"),
         pool.client(destination.registry, dest_creds, role="destination"),
     )
-    fresh = None
-    if referrers is None:  # referrers may be new even when the image is not
-        fresh = check_freshness(ends.src, source, ends.dst, destination, wanted)
-        if fresh.current and fresh.present is not None:
-            verdict = _verified(verify, ends, fresh.present.digest, None)
-            listener.planned((), "copy")  # nothing to move
-            return _unchanged(ends, fresh.present, verdict)
+    fresh = check_freshness(ends.src, source, ends.dst, destination, wanted)
+    # with referrers, an image already there is still read: new referrers may hang off it
+    if fresh.current and fresh.present is not None and referrers is None:
+        verdict = _verified(verify, ends, fresh.present.digest, None)
+        listener.planned((), "copy")  # nothing to move
+        return _unchanged(ends, fresh.present, verdict)
     tree = _read_source(ends, fresh, wanted, pool.jobs)
     verdict = _verified(verify, ends, tree.source_digest or tree.top.digest, tree)
     carry = _find_referrers(ends, tree, referrers, verdict)
@@ -192,19 +194,20 @@ def copy_image(
             lambda blobs: send(blobs, NullProgress(), LinkedEvent(cancel)),
             pool.manifests,
         )
-    return _copied(ends, tree, plan, tally, carried, verdict=verdict)
+    previous = str(fresh.present.digest) if fresh.present is not None else None
+    copied = _copied(ends, tree, plan, tally, carried, verdict=verdict)
+    return attrs.evolve(copied, previous=previous)
 
 
 def _read_source(
-    ends: _Ends, fresh: Freshness | None, platforms: Sequence[Platform] | None, jobs: int
+    ends: _Ends, fresh: Freshness, platforms: Sequence[Platform] | None, jobs: int
 ) -> ImageTree:
     """The source tree, reusing what the freshness check read (the digest, an index)."""
     source = ends.source
-    if fresh is not None and fresh.source_top is not None:
+    if fresh.source_top is not None:
         top = fresh.source_top
     else:
-        wanted = fresh.wanted if fresh is not None else None
-        top = ends.src.get_manifest(source.repository, str(wanted or source.identifier))
+        top = ends.src.get_manifest(source.repository, str(fresh.wanted or source.identifier))
     return tree_from(ends.src, source.repository, top, platforms, jobs=jobs)
 
 
@@ -291,6 +294,7 @@ def _unchanged(ends: _Ends, present: Descriptor, verdict: Verdict | None) -> Cop
         manifests_pushed=0,
         unchanged=True,
         verification=verdict.decision if verdict else None,
+        previous=str(present.digest),
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from os import PathLike
 from os import fspath as os_fspath
 
@@ -66,10 +66,14 @@ log = logging.getLogger("imgmirror")
 
 @attrs.frozen
 class PushedImage:
-    """One image a push stored: where (``name``, a full reference) and its manifest digest."""
+    """One image of a push: where (``name``, a full reference), its manifest digest, and
+    what happened: ``pushed`` (the name was new), ``moved`` (it held ``previous``, another
+    digest) or ``unchanged`` (it held this digest already: nothing of the image was sent)."""
 
     name: str
     digest: str
+    state: str = "pushed"
+    previous: str | None = None
 
 
 @attrs.frozen
@@ -187,7 +191,10 @@ def _execute(
     ledger: ManifestLedger,
     jobs: int,
     progress: ProgressListener,
+    current: Collection[Reference] = (),
 ) -> BlobTally:
+    """Blobs, then child manifests by digest, then tags; the manifests of images in
+    ``current`` (already at the destination) are not stored again."""
     uploader = _Uploader(archive, sources, engine, progress)
     work = list(
         dict.fromkeys((clients[t.ref], t.ref.repository, d) for t in targets for d in t.blobs)
@@ -203,13 +210,41 @@ def _execute(
     )
     while streamed:
         streamed = uploader.stream_pass(streamed)
-    for target in targets:  # by digest bottom-up, each manifest once (the ledger) ...
+    changed = [t for t in targets if t.ref not in current]
+    for target in changed:  # by digest bottom-up, each manifest once (the ledger) ...
         by_digest = [m for m in target.manifests() if m.by_digest]
         store_manifests(clients[target.ref], target.ref.repository, by_digest, ledger)
-    for target in targets:  # ... then the tags, last
+    for target in changed:  # ... then the tags, last
         tagged = [m for m in target.manifests() if not m.by_digest]
         store_manifests(clients[target.ref], target.ref.repository, tagged, ledger)
     return uploader.tally
+
+
+def _present(
+    targets: list[PushTarget], clients: dict[Reference, RegistryClient], jobs: int
+) -> dict[Reference, Digest | None]:
+    """What each target's name holds at the destination now (one manifest ``HEAD`` each;
+    None when absent or unreadable: the push then finds out)."""
+
+    def head(target: PushTarget) -> Digest | None:
+        ref = target.ref
+        try:
+            found = clients[ref].head_manifest(ref.repository, ref.tag or str(target.top.digest))
+        except ImgmirrorError as exc:
+            log.debug("HEAD of %s: %s", ref, exc)
+            return None
+        return found.digest if found is not None else None
+
+    return dict(zip((t.ref for t in targets), run_parallel(head, targets, jobs), strict=True))
+
+
+def _pushed(target: PushTarget, previous: Digest | None) -> PushedImage:
+    digest = str(target.top.digest)
+    if previous is None:
+        return PushedImage(str(target.ref), digest)
+    if previous == target.top.digest:
+        return PushedImage(str(target.ref), digest, "unchanged", digest)
+    return PushedImage(str(target.ref), digest, "moved", str(previous))
 
 
 def push(
@@ -266,15 +301,23 @@ def push_archive(
         planned, sources = plan_images(archive, chosen, pool.jobs)
         if wanted_platforms is not None:
             planned = [(names, narrowed(one, wanted_platforms)) for names, one in planned]
-        targets = plan_targets(planned, dest)
-        restore = plan_restore(stored, targets, referrers)
-        targets = restore.with_blobs(targets, sources)
-        check_names(targets, dest, credential, to_archive_names)
+        images = plan_targets(planned, dest)
+        restore = plan_restore(stored, images, referrers)
+        check_names(images, dest, credential, to_archive_names)
         for note in contents.notes:
             log.info("%s", note)
         clients = {
-            t.ref: pool.client(t.ref.registry, credential, role="destination") for t in targets
+            t.ref: pool.client(t.ref.registry, credential, role="destination") for t in images
         }
+        previous = _present(images, clients, pool.jobs)
+        current = {t.ref for t in images if previous[t.ref] == t.top.digest}
+        own = {t.ref: set(t.blobs) for t in images}
+        targets = [  # an image already there sends only its referrers' blobs
+            attrs.evolve(t, blobs=tuple(d for d in t.blobs if d not in own[t.ref]))
+            if t.ref in current
+            else t
+            for t in restore.with_blobs(images, sources)
+        ]
         tally = _execute(
             archive,
             targets,
@@ -284,12 +327,13 @@ def push_archive(
             ledger=pool.manifests,
             jobs=pool.jobs,
             progress=progress or NullProgress(),
+            current=current,
         )
         carried = restore.push(clients, pool.manifests)
     return PushResult(
         archive=str(path),
         layout=contents.layout,
-        images=tuple(PushedImage(str(t.ref), str(t.top.digest)) for t in targets),
+        images=tuple(_pushed(t, previous[t.ref]) for t in images),
         blobs_uploaded=tally.sent,
         blobs_skipped=tally.skipped,
         blobs_mounted=tally.mounted,

@@ -43,7 +43,7 @@ from imgmirror.model.digest import Digest
 from imgmirror.model.manifest import Descriptor, parse_config
 from imgmirror.model.platform import Platform, PlatformsArg, parse_platforms
 from imgmirror.model.reference import Reference
-from imgmirror.ops.saverequest import ImageArg, own_platforms, parse_image_arg
+from imgmirror.ops.saverequest import ImageArg, every_platform, own_platforms, parse_image_arg
 from imgmirror.progress import NullProgress, ProgressListener
 from imgmirror.referrers.archive import with_referrers
 from imgmirror.registry.fetch import fetch_image
@@ -168,9 +168,18 @@ def _write(out: Output, chunks: Iterator[Piece]) -> int:
 
 
 def _chosen_platforms(platforms: PlatformsArg, format: ArchiveFormat) -> list[Platform]:
-    """The platforms to save: the machine's by default, except for ``oci`` (everything)."""
+    """The platforms to save: the machine's by default, except for ``oci`` (everything);
+    ``"all"``: every platform (an empty list: the whole index)."""
     if format not in ("docker", "legacy", "oci"):
         raise ArchiveError(f"unknown archive format {format!r}", hint="use docker, legacy or oci")
+    if every_platform(platforms):
+        if format == "legacy":
+            raise ArchiveError(
+                "the legacy format holds one platform per image",
+                hint="give a single platform in platforms, or save in the docker or oci format",
+                setting="platforms",
+            )
+        return []
     chosen = parse_platforms(platforms) or []
     if not chosen and format != "oci":
         chosen = [Platform.host()]
@@ -204,15 +213,16 @@ def _resolve(
             client, source.repository, source.identifier, platforms or None, jobs=pool.jobs
         )
         configs: dict[Digest, bytes] = {}
+        here = Platform.host()
         if format != "oci":
-            image = primary_image(tree)
+            image = primary_image(tree, here)
             configs[image.config.digest] = _fetch_config(client, source.repository, image.config)
             declared = parse_config(configs[image.config.digest]).platform
             plats = tree.declared_platforms() or (str(declared),)
         else:
             plats = tree.declared_platforms()
         origin = Origin(source.registry, source.repository)
-        items.append(SaveItem(name, origin, tree, configs))
+        items.append(SaveItem(name, origin, tree, configs, platform=here))
         saved.append(SavedImage(str(source), str(name), str(tree.top.digest), plats, renamed))
     return items, saved
 

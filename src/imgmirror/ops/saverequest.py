@@ -13,13 +13,33 @@ import attrs
 
 from imgmirror.errors import InvalidReference
 from imgmirror.model.digest import Digest
-from imgmirror.model.platform import PlatformsArg, parse_platforms
+from imgmirror.model.platform import Platform, PlatformsArg, parse_platforms
 from imgmirror.model.reference import Reference
 
-__all__ = ["ImageArg", "ImageRequest", "digest_tag", "own_platforms", "parse_image_arg"]
+__all__ = [
+    "ALL_PLATFORMS",
+    "ImageArg",
+    "ImageRequest",
+    "digest_tag",
+    "every_platform",
+    "own_platforms",
+    "parse_image_arg",
+]
+
+#: ``platforms="all"``: every platform of an index (the whole index, digests kept).
+ALL_PLATFORMS = "all"
+
+
+def every_platform(value: PlatformsArg | Sequence[str]) -> bool:
+    """Whether ``value`` is ``"all"`` (or ``["all"]``): every platform of an index."""
+    if isinstance(value, str):
+        return value == ALL_PLATFORMS
+    return value is not None and not isinstance(value, Platform) and list(value) == ["all"]
 
 
 def _platform_names(value: PlatformsArg) -> tuple[str, ...] | None:
+    if every_platform(value):
+        return (ALL_PLATFORMS,)
     parsed = parse_platforms(value)
     return None if parsed is None else tuple(str(p) for p in parsed)
 
@@ -33,7 +53,8 @@ class ImageRequest:
         name: the name loaders give it (default: the image's own; a NAME without a tag takes
             the image's tag).
         platforms: the platforms to take from this image's index, instead of the
-            ``platforms`` of the call (``"linux/arm64"`` or a list); None: the call's.
+            ``platforms`` of the call (``"linux/arm64"``, a list, or ``"all"`` for the whole
+            index); None: the call's.
     """
 
     image: str

@@ -30,6 +30,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import copy_context
 from typing import Literal
 
 import attrs
@@ -248,7 +249,7 @@ class BlobEngine:
         client, blob = job.destination, job.descriptor
         session: Future[str] = Future()
         if location is None:
-            session = self._side.submit(client.start_upload, job.repository)
+            session = self._side.submit(copy_context().run, client.start_upload, job.repository)
         else:
             session.set_result(location)
         try:

@@ -10,6 +10,7 @@ by level with a bounded pool, and nesting deeper than
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -118,8 +119,10 @@ def fetch_children(
     level = list(wanted)
     depth = 1
 
+    context = contextvars.copy_context()  # the caller's request tally follows the reads
+
     def get(descriptor: Descriptor) -> Manifest:
-        return client.get_manifest(repo, str(descriptor.digest))
+        return context.copy().run(client.get_manifest, repo, str(descriptor.digest))
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         while level:

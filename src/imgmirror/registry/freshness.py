@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 
 import attrs
 
@@ -68,7 +69,11 @@ def check_freshness(
     """Ask both ends whether ``destination`` already holds what copying ``source`` writes."""
     known = destination.tag or (str(destination.digest) if destination.digest else None)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="destination") as side:
-        there = side.submit(_head_or_none, dst, destination.repository, known) if known else None
+        there = (
+            side.submit(copy_context().run, _head_or_none, dst, destination.repository, known)
+            if known
+            else None
+        )
         wanted, top, error = _wanted(src, source, platforms)
         if there is not None:
             present = there.result()[0]

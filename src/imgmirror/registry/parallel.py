@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextvars import copy_context
 from typing import TypeVar
 
 __all__ = ["LinkedEvent", "run_parallel"]
@@ -37,7 +38,9 @@ def run_parallel(
     if not work:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(work)))) as pool:
-        futures: list[Future[R]] = [pool.submit(function, item) for item in work]
+        futures: list[Future[R]] = [
+            pool.submit(copy_context().run, function, item) for item in work
+        ]  # each in the caller's context: its request tally follows
         try:
             _, pending = wait(futures, return_when=FIRST_EXCEPTION)
         except BaseException:

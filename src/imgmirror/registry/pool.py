@@ -25,6 +25,7 @@ from imgmirror.auth.keychain import DefaultKeychain, Keychain
 from imgmirror.registry.blobs import BlobEngine
 from imgmirror.registry.manifests import ManifestLedger
 from imgmirror.transport.client import RegistryClient
+from imgmirror.transport.limiter import LimiterStats, RegistryLimiter
 from imgmirror.transport.options import ClientOptions, Paths, connection_options
 
 __all__ = ["DEFAULT_JOBS", "ClientPool"]
@@ -89,6 +90,7 @@ class ClientPool:
             tuple[str, Credential | None, str | None, ClientOptions], RegistryClient
         ] = {}
         self._resolved: dict[str, Credential | None] = {}
+        self._limiters: dict[str, RegistryLimiter] = {}
         self._lock = threading.Lock()
         self.blobs = BlobEngine(jobs, self.options.retry)
         #: The manifests stored through this pool: the one manifest PUT path (see its module).
@@ -122,10 +124,27 @@ class ClientPool:
             client = self._clients.get(key)
             if client is None:
                 client = RegistryClient(
-                    registry, credential=credential, options=self.options, role=role
-                )
+                    registry, credential=credential, options=self.options, role=role,
+                    limiter=self._limiter(registry),
+                )  # fmt: skip
                 self._clients[key] = client
         return client
+
+    def _limiter(self, registry: str) -> RegistryLimiter:
+        """The limits of ``registry``, one for every client of it (both sides, every
+        credential); called locked."""
+        limiter = self._limiters.get(registry)
+        if limiter is None:
+            limiter = RegistryLimiter(registry, self.options.rate_limit)
+            self._limiters[registry] = limiter
+        return limiter
+
+    def limiter_stats(self) -> dict[str, LimiterStats]:
+        """What each registry reached through this pool was sent so far (requests, rate
+        limits, pauses, its quota)."""
+        with self._lock:
+            limiters = list(self._limiters.values())
+        return {limiter.registry: limiter.stats() for limiter in limiters}
 
     def scoped(
         self,

@@ -3,8 +3,9 @@
 :func:`load_sync_file` reads and parses a file; :func:`expand_entry` turns an entry into images
 given the source's tag list (pure); :func:`expand_listed` lists the tags first when the
 entry's filters need them (names that are not valid tags are left out and reported, never put
-into a URL); :func:`selected_images` does that for a whole file (what ``save -f`` saves).
-:mod:`imgmirror.syncing.run` runs the same expansion inside a sync.
+into a URL); :func:`selected_images` does that for a whole file (what ``save -f`` saves), and
+:func:`mirrored_images` the same as a mirror holds them (``save -f --from MIRROR``, tags
+listed at the mirror). :mod:`imgmirror.syncing.run` runs the same expansion inside a sync.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
     "expand_listed",
     "expand_with_tags",
     "load_sync_file",
+    "mirrored_images",
     "only_one_registry",
     "selected_images",
 ]
@@ -99,25 +101,30 @@ def expand_entry(entry: SyncEntry, tags: Sequence[str] | None) -> list[SyncItem]
 
 
 def expand_listed(
-    client: RegistryClient, entry: SyncEntry
+    client: RegistryClient, entry: SyncEntry, repository: Reference | None = None
 ) -> tuple[list[SyncItem], UnsafeName | None]:
-    """List the source's tags when the entry needs them, then select; with the error naming
-    what the tag list held that is not a valid tag (left out: the other tags still run).
+    """List the source's tags (or ``repository``'s, at ``client``) when the entry needs them,
+    then select; with the error naming what the tag list held that is not a valid tag (left
+    out: the other tags still run).
 
     Raises:
-        ImgmirrorError: the repository does not exist, the tag list cannot be used, or the
-            filters match nothing.
+        NotFound: the repository does not exist (``role`` source).
+        ImgmirrorError: the tag list cannot be used, or the filters match nothing.
     """
     tags = None
     refused = None
+    where = repository or entry.source
     if entry.selector is not None and entry.selector.needs_listing:
         try:
-            listing = client.tag_listing(entry.source.repository)
-        except NotFound:
-            raise ImgmirrorError(
-                f"source repository {entry.source.name} does not exist",
+            listing = client.tag_listing(where.repository)
+        except NotFound as exc:
+            missing = NotFound(
+                f"source repository {where.name} does not exist",
+                status=exc.status, method=exc.method, url=exc.url, code=exc.code,
                 hint=f"check the repository name ({entry.origin})",
-            ) from None
+            )  # fmt: skip
+            missing.role = "source"
+            raise missing from None
         tags = listing.names
         problem = listing.problem()
         if problem:
@@ -133,7 +140,9 @@ def expand_listed(
         ) from None
 
 
-def expand_with_tags(client: RegistryClient, entry: SyncEntry) -> list[SyncItem]:
+def expand_with_tags(
+    client: RegistryClient, entry: SyncEntry, repository: Reference | None = None
+) -> list[SyncItem]:
     """:func:`expand_listed`, for callers that stop at the first failure (``save -f``): a
     tag list holding a name that is not a valid tag raises.
 
@@ -141,7 +150,7 @@ def expand_with_tags(client: RegistryClient, entry: SyncEntry) -> list[SyncItem]
         ImgmirrorError: the repository does not exist, the filters match nothing.
         UnsafeName: the tag list holds a name that is not a valid tag.
     """
-    items, refused = expand_listed(client, entry)
+    items, refused = expand_listed(client, entry, repository)
     if refused is not None:
         refused.message = f"{entry.source.name}: {refused.message}"
         refused.hint = f"nothing was saved ({entry.origin})"
@@ -173,6 +182,34 @@ def selected_images(
     for entry in spec.entries:
         client = scoped.client(entry.source.registry, src_creds, role="source")
         for item in expand_with_tags(client, entry):
+            items.setdefault(item.source, item)
+    return list(items.values())
+
+
+def mirrored_images(
+    pool: ClientPool,
+    spec: str | os.PathLike[str],
+    mirror: str,
+    *,
+    creds: Credential | None = None,
+) -> list[SyncItem]:
+    """Every image a sync file selects, as the mirror ``mirror`` holds them (``save -f
+    --from``): each item's ``destination`` is where ``sync FILE --to MIRROR`` puts it, and a
+    repository entry's tags are listed at the mirror, so the public source is never asked.
+
+    Raises:
+        InvalidSyncFile: the file is malformed or ``mirror`` is not a prefix.
+        ImgmirrorError: a repository is missing at the mirror, a filter matches nothing.
+    """
+    parsed = load_sync_file(spec, to=mirror)
+    if creds is not None:
+        only_one_registry("source", {e.destination(e.source).registry for e in parsed.entries})
+    items: dict[Reference, SyncItem] = {}
+    scoped = pool.scoped(authfile=parsed.authfile)
+    for entry in parsed.entries:
+        at_mirror = entry.destination(entry.source)
+        client = scoped.client(at_mirror.registry, creds, role="source")
+        for item in expand_with_tags(client, entry, at_mirror):
             items.setdefault(item.source, item)
     return list(items.values())
 

@@ -213,7 +213,9 @@ class RegistryClient(Connection):
                     self._repository_exists(repo)
                 ]
             message, hint = _manifest_not_found(self.registry, repo, ref, code)
-            raise NotFound(message, status=404, method="GET", url=url, code=error.code, hint=hint)
+            raise self._with_role(
+                NotFound(message, status=404, method="GET", url=url, code=error.code, hint=hint)
+            )
         self.expect(response, "GET", url)
         cap = self.options.max_manifest_bytes
         try:

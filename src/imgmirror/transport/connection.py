@@ -40,9 +40,11 @@ from imgmirror.errors import (
     registry_error_from_response,
 )
 from imgmirror.model.reference import is_loopback_host
+from imgmirror.transport import meter
 from imgmirror.transport.auth import Authenticator, TokenFetcher, TokenReply
+from imgmirror.transport.limiter import RegistryLimiter
 from imgmirror.transport.options import ClientOptions
-from imgmirror.transport.retry import parse_retry_after
+from imgmirror.transport.retry import Attempts, parse_retry_after
 from imgmirror.transport.sockets import install, limited, pause, watched
 from imgmirror.transport.stall import StallWatch
 from imgmirror.transport.tls import DeferredTrust, tls_error, trust_for
@@ -153,6 +155,8 @@ class Connection:
         options: connection settings shared by all registries.
         http: an httpx client to use instead of building one (tests inject mock transports).
         role: ``"source"`` or ``"destination"``: which side this registry is; errors carry it.
+        limiter: the registry's limits, shared with every other client of it (a pool's);
+            None: no limits but the retry policy's.
         sleep: the retry policy's waits; injectable for tests (by default they end at once
             when the process is interrupted, see :func:`.sockets.interrupt`).
         clock: monotonic seconds for retry budgets; injectable for tests.
@@ -166,10 +170,12 @@ class Connection:
         options: ClientOptions | None = None,
         http: httpx.Client | None = None,
         role: str | None = None,
+        limiter: RegistryLimiter | None = None,
         sleep: Callable[[float], None] = pause,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
+        self.limiter = limiter
         self.host = api_host(registry)
         self.options = options or ClientOptions()
         self.role = role
@@ -308,7 +314,10 @@ class Connection:
         watch = self.stall_watch()
         while True:
             try:
-                response = self._receive(self._send_once("GET", url, {}, None, watch), url)
+                with self._limited("GET", url, attempts):
+                    sent = self._send_once("GET", url, {}, None, watch)
+                response = self._receive(sent, url)
+                self._observe(response)
             except TLSVerificationError:
                 raise
             except NetworkError as exc:
@@ -560,7 +569,8 @@ class Connection:
                 if authorization:
                     sent["Authorization"] = authorization
             try:
-                response = self._send_once(method, url, sent, content, watch)
+                with self._limited(method, url, attempts):
+                    response = self._send_once(method, url, sent, content, watch)
                 if not stream:
                     response = self._receive(response, url, cap)
             except TLSVerificationError:
@@ -573,6 +583,7 @@ class Connection:
                 self.sleep(delay)
                 continue
             status = response.status_code
+            self._observe(response)
             if status == 401 and self._may_authorize(url) and not reauthenticated:
                 challenges = parse_www_authenticate(response.headers.get_list("www-authenticate"))
                 usable = self.auth.set_challenges(challenges)
@@ -591,6 +602,25 @@ class Connection:
                     self.sleep(delay)
                     continue
             return response
+
+    @contextlib.contextmanager
+    def _limited(self, method: str, url: str, attempts: Attempts) -> Iterator[None]:
+        """Send within the registry's limits; time spent waiting for them (a pause another
+        request caused, a slot, the quota) is not taken from this request's retry budget."""
+        if self.limiter is None:
+            yield
+            return
+        with self.limiter.slot(method, url) as waited:
+            attempts.paused(waited)
+            yield
+
+    def _observe(self, response: httpx.Response) -> None:
+        """Count the answer for the work under way and tell the registry's limiter."""
+        status = response.status_code
+        retry_after = self._retry_after(response) if status in (429, 503) else None
+        meter.count(limited=status == 429 or (status == 503 and retry_after is not None))
+        if self.limiter is not None:
+            self.limiter.observe(status, response.headers, retry_after)
 
     def _discard(self, response: httpx.Response, url: str) -> None:
         """Read a small unwanted body so the connection can be reused, then close."""

@@ -11,6 +11,7 @@ from os import PathLike
 import attrs
 
 from imgmirror._version import __version__
+from imgmirror.transport.limiter import RateLimitPolicy
 from imgmirror.transport.retry import RetryPolicy
 
 __all__ = ["DEFAULT_CERTS_DIRS", "ClientOptions", "Paths", "connection_options"]
@@ -27,6 +28,8 @@ class ClientOptions:
 
     Attributes:
         retry: the one retry policy (transient statuses, backoff, attempts, deadline).
+        rate_limit: how a registry's rate limits slow a run down (concurrency, pauses, its
+            pull quota); see :mod:`imgmirror.transport.limiter`.
         timeout: the stall timeout in seconds: a request or blob transfer fails
             (:class:`~imgmirror.errors.TransferStalled`, never retried) once this long of
             waiting on the registry, reply head included, retries and resumes included,
@@ -48,6 +51,7 @@ class ClientOptions:
     """
 
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    rate_limit: RateLimitPolicy = attrs.field(factory=RateLimitPolicy)
     timeout: float = 30.0
     connect_timeout: float = 5.0
     min_rate: float = 1024.0

@@ -176,6 +176,11 @@ class Attempts:
             self.reset()
         return self.next_delay()
 
+    def paused(self, seconds: float) -> None:
+        """``seconds`` went on waiting for the registry's limits, not on this request: they
+        do not count against the deadline."""
+        self._started += seconds
+
     def reset(self) -> None:
         """Progress was made (a resumed transfer moved bytes): start a fresh budget."""
         self.attempt = 1
