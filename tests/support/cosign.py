@@ -35,6 +35,7 @@ __all__ = [
     "key_bundle",
     "public_pem",
     "sign",
+    "signature_manifest",
     "simple_signing",
     "statement",
     "tag_signature",
@@ -105,6 +106,11 @@ def _plain_config() -> Blob:
     return Blob(json.dumps({"architecture": "", "os": "", "rootfs": {}}).encode(), OCI_CONFIG)
 
 
+def signature_manifest(*layers: Blob) -> Image:
+    """A ``sha256-<hex>.sig`` image of simple-signing ``layers`` (cosign's tag-based layout)."""
+    return _manifest(_plain_config(), layers)
+
+
 def tag_signature(
     digest: str,
     *signers: PrivateKey,
@@ -122,7 +128,7 @@ def tag_signature(
         )
         for k in signers
     )
-    return _manifest(_plain_config(), layers)
+    return signature_manifest(*layers)
 
 
 def statement(digest: str, predicate_type: str, name: str = "example.invalid/app") -> bytes:

@@ -9,6 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+
+import imgmirror
+from imgmirror.errors import PolicyRefused
+from imgmirror.verify.policy import Policy
 
 from .cosign import PrivateKey, public_pem, tag_signature
 from .images import Image, make_image
@@ -16,7 +21,14 @@ from .registry import Registry
 from .seed import RegistryClient
 from .tools import SkopeoError, skopeo_inspect_raw
 
-__all__ = ["assert_nothing_written", "push", "sig_tag", "signed_image", "write_key"]
+__all__ = [
+    "assert_nothing_written",
+    "copy_refused",
+    "push",
+    "sig_tag",
+    "signed_image",
+    "write_key",
+]
 
 
 def sig_tag(digest: str, suffix: str = "sig") -> str:
@@ -66,6 +78,20 @@ def assert_nothing_written(registry: Registry, repo: str, image: Image, tag: str
         pass
     else:
         raise AssertionError(f"skopeo found {repo}:{tag} at the destination")
+
+
+def copy_refused(
+    src: Registry, dst: Registry, repo: str, policy: Policy, image: Image, *, tag: str = "1.0"
+) -> str:
+    """Copy ``repo:tag`` under ``policy``: refused for ``image``'s digest, in one line, with
+    nothing written at ``dst``. Returns the line."""
+    with pytest.raises(PolicyRefused) as caught:
+        imgmirror.copy(src.ref(repo, tag), dst.ref(repo, tag), verify=policy)
+    assert_nothing_written(dst, repo, image, tag)
+    line = str(caught.value)
+    assert "\n" not in line
+    assert caught.value.digest == image.digest
+    return line
 
 
 def json_line(text: str) -> dict[str, Any]:

@@ -48,11 +48,11 @@ from imgmirror.verify.payloads import (
     parse_statement,
 )
 from imgmirror.verify.policy import KeySource, Policy
+from imgmirror.verify.tagkeyless import CERTIFICATE_ANNOTATION, verify_tag_signature
 
 __all__ = ["Gate", "Verdict", "gate_for", "opened"]
 
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
-CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 DSSE = "application/vnd.dsse.envelope.v1+json"
 #: Largest signature layer read (a payload, an envelope or a bundle).
@@ -311,25 +311,37 @@ class _Checker:
         except (binascii.Error, ValueError):
             raise _Refused("its signature annotation is not base64") from None
 
-    def _by_key(self, signature: bytes, data: bytes, layer: Descriptor) -> PublicKey:
+    def _signer(
+        self, signature: bytes, payload: bytes, layer: Descriptor
+    ) -> tuple[str, dt.datetime | None]:
+        """Who signed ``payload``: an allowed key, else the allowed identity of its
+        certificate (cosign's tag-based keyless format) and the verified signing time."""
         for key in self.gate.keys:
-            if key.verify(signature, data):
-                return key
-        if CERTIFICATE_ANNOTATION in layer.annotations:
+            if key.verify(signature, payload):
+                return key.describe(), None
+        if CERTIFICATE_ANNOTATION not in layer.annotations:
+            raise _Refused("not signed by an allowed key")
+        root, identities = self.gate.root, self.gate.policy.identities
+        if root is None or not identities:
             raise _Refused(
-                "signed with a certificate, not an allowed key (keyless signatures are "
-                "verified from sigstore bundles)"
+                "signed with a certificate (keyless), not an allowed key; the policy names no "
+                "identities and trusted root"
             )
-        raise _Refused("not signed by an allowed key")
+        try:
+            return verify_tag_signature(
+                root.material, identities, payload, signature, layer.annotations
+            )
+        except KeylessError as exc:
+            raise _Refused(f"keyless signature: {exc}") from None
 
     def _simple(self, referrer: Referrer, layer: Descriptor) -> None:
         signature = self._signature(layer)
         payload = self._blob(layer)
-        key = self._by_key(signature, payload, layer)  # verify before reading what it claims
+        by, signed_at = self._signer(signature, payload, layer)  # before reading its claims
         claims = parse_simple_signing(payload)
         if claims.digest != referrer.subject:
             raise _Refused(f"signed for {claims.digest}, not this image (a replay)")
-        self.verified.append(Verified(referrer.subject, referrer.digest, key.describe()))
+        self.verified.append(Verified(referrer.subject, referrer.digest, by, None, signed_at))
 
     def _envelope(self, referrer: Referrer, layer: Descriptor) -> None:
         envelope = parse_envelope(self._blob(layer))

@@ -11,6 +11,7 @@ bounded input: the pattern at most ``MAX_PATTERN`` characters, the subject at mo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import attrs
@@ -25,6 +26,7 @@ __all__ = [
     "MAX_SUBJECT",
     "CertIdentity",
     "Identity",
+    "allowed_identity",
     "cert_identity",
     "compile_subject",
 ]
@@ -130,3 +132,13 @@ def cert_identity(cert: x509.Certificate) -> CertIdentity:
             if other.type_id.dotted_string == _OTHERNAME_USER and (text := _der_utf8(other.value)):
                 subjects.append(text)
     return CertIdentity(issuer, tuple(subjects))
+
+
+def allowed_identity(
+    identities: Sequence[Identity], cert: x509.Certificate
+) -> tuple[Identity | None, CertIdentity]:
+    """The first of ``identities`` that signed with ``cert`` (None if none), and what the
+    certificate says of its signer (for the refusal)."""
+    found = cert_identity(cert)
+    matched = next((i for i in identities if i.matches(found.issuer, found.subjects)), None)
+    return matched, found

@@ -4,7 +4,9 @@ The trusted root is a file the policy names (sigstore's ``trusted_root.json``: F
 Rekor and CT log keys); nothing is fetched, no TUF refresh happens. A bundle's certificate
 must chain to a Fulcio CA at the time its Rekor entry proves, carry a valid SCT and an
 identity the policy allows; the DSSE envelope or message signature must verify with it.
-``sigstore`` is imported when a trusted root is loaded, never at start-up.
+``sigstore`` is imported when a trusted root is loaded, never at start-up. The loaded root
+also carries its :class:`~imgmirror.verify.trust.TrustMaterial`, for what sigstore-python
+does not verify (cosign's tag-based keyless signatures, :mod:`.tagkeyless`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import attrs
 from imgmirror.errors import InvalidPolicy
 from imgmirror.model.digest import Digest
 from imgmirror.verify.bundle import Bundle
-from imgmirror.verify.identity import Identity, cert_identity
+from imgmirror.verify.identity import Identity, allowed_identity
+from imgmirror.verify.trust import KeylessError, TrustMaterial, trust_material
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -30,17 +33,15 @@ __all__ = ["KeylessError", "TrustRoot", "load_trusted_root", "verify_bundle"]
 _MAX_ROOT = 4 * 1024 * 1024
 
 
-class KeylessError(Exception):
-    """A keyless signature did not verify (the message says why, in one line)."""
-
-
 @attrs.frozen
 class TrustRoot:
-    """A loaded trusted root: ``fingerprint`` is the sha256 of the file."""
+    """A loaded trusted root: ``fingerprint`` is the sha256 of the file; ``verifier`` is
+    sigstore-python's, ``material`` the same root as values."""
 
     path: str
     fingerprint: str
     verifier: Any = attrs.field(eq=False, repr=False)
+    material: TrustMaterial = attrs.field(eq=False, repr=False, factory=TrustMaterial)
 
 
 def load_trusted_root(path: str) -> TrustRoot:
@@ -52,6 +53,7 @@ def load_trusted_root(path: str) -> TrustRoot:
     try:
         from sigstore.models import TrustedRoot  # noqa: PLC0415 - optional extra, loaded on use
         from sigstore.verify import Verifier  # noqa: PLC0415
+        from sigstore_models.trustroot.v1 import TrustedRoot as Inner  # noqa: PLC0415
     except ImportError:
         raise InvalidPolicy(
             "keyless verification (identities:) needs the sigstore package",
@@ -64,12 +66,13 @@ def load_trusted_root(path: str) -> TrustRoot:
     if len(raw) > _MAX_ROOT:
         raise InvalidPolicy(f"trusted root {path} is over 4 MiB")
     try:
-        root = TrustedRoot.from_file(path)
-        verifier = Verifier(trusted_root=root)
+        inner = Inner.from_json(raw)  # what TrustedRoot.from_file does, on the bytes read once
+        verifier = Verifier(trusted_root=TrustedRoot(inner))
+        material = trust_material(inner)
     except Exception as exc:  # sigstore and pydantic raise many kinds
         raise InvalidPolicy(f"trusted root {path} cannot be used: {_line(exc)}",
                             hint="give sigstore's trusted_root.json format") from None  # fmt: skip
-    return TrustRoot(path, hashlib.sha256(raw).hexdigest(), verifier)
+    return TrustRoot(path, hashlib.sha256(raw).hexdigest(), verifier, material)
 
 
 def _line(exc: BaseException) -> str:
@@ -87,12 +90,9 @@ class _Allowed:
     def verify(self, cert: x509.Certificate) -> None:
         from sigstore.errors import VerificationError  # noqa: PLC0415 - optional extra
 
-        found = cert_identity(cert)
-        for identity in self.identities:
-            if identity.matches(found.issuer, found.subjects):
-                self.matched = identity
-                return
-        raise VerificationError(f"certificate {found.describe()} is not an allowed identity")
+        self.matched, found = allowed_identity(self.identities, cert)
+        if self.matched is None:
+            raise VerificationError(f"certificate {found.describe()} is not an allowed identity")
 
 
 def verify_bundle(

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-__all__ = ["PublicKey", "key_from_secret", "load_public_key"]
+__all__ = ["PublicKey", "key_from_secret", "load_public_key", "public_key"]
 
 #: Each supported curve's own hash (cryptography is imported when a key is used: start-up).
 _CURVE_HASH = {"secp256r1": "SHA256", "secp384r1": "SHA384", "secp521r1": "SHA512"}
@@ -122,7 +122,6 @@ def load_public_key(pem: bytes, name: str) -> PublicKey:
     """
     from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415 - start-up time
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa  # noqa: PLC0415
 
     if len(pem) > _MAX_PEM:
         raise InvalidPolicy(f"{name} is {len(pem)} bytes, not a public key")
@@ -137,6 +136,19 @@ def load_public_key(pem: bytes, name: str) -> PublicKey:
             f"{name} is not a PEM public key",
             hint="give a cosign public key (-----BEGIN PUBLIC KEY-----), e.g. cosign.pub",
         ) from None
+    return public_key(key, name)
+
+
+def public_key(key: object, name: str) -> PublicKey:
+    """A key ``cryptography`` loaded (from PEM, a certificate, a trusted root) as a
+    :class:`PublicKey` named ``name``.
+
+    Raises:
+        InvalidPolicy: not a kind of key cosign signs with.
+    """
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - start-up time
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa  # noqa: PLC0415
+
     if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name not in _CURVE_HASH:
         raise InvalidPolicy(f"{name}: ECDSA curve {key.curve.name} is not supported")
     if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
