@@ -1,6 +1,6 @@
 """The imgmirror exception tree, and the pure mapping of registry error bodies onto it.
 
-Every exception imgmirror raises on purpose derives from :class:`ImgmirrorError`. Each carries
+Every exception imgmirror raises on purpose derives from [ImgmirrorError][]. Each carries
 a ``hint`` (what the user should do, or ``None``) and renders as one line,
 ``"<message>; <hint>"``, so the CLI can print ``str(exc)`` as-is. This module does no I/O.
 
@@ -130,7 +130,7 @@ def printable(text: str) -> str:
 
 
 def quoted(value: object, limit: int = 80) -> str:
-    """An untrusted value for a message: quoted, escaped (:func:`printable`) and at most
+    """An untrusted value for a message: quoted, escaped ([printable][]) and at most
     ``limit`` characters of it; a value that is not a string is named by its type."""
     if not isinstance(value, str):
         kind = _JSON_TYPES.get(type(value), type(value).__name__)
@@ -399,7 +399,7 @@ class RegistryError(ImgmirrorError):
     """A registry answered a request with an error status.
 
     Args:
-        message: The full one-line description (see :func:`registry_error_from_response`).
+        message: The full one-line description (see [registry_error_from_response][]).
         status: The HTTP status code.
         method: The HTTP method of the failed request.
         url: The request URL; it is stored with its query string removed.
@@ -463,7 +463,7 @@ class AuthenticationError(RegistryError):
 def credentials_hint(
     host: str, username: str | None, *, role: str | None = None, option: str | None = None
 ) -> str:
-    """The hint of an :class:`AuthenticationError`: how to give (better) credentials.
+    """The hint of an [AuthenticationError][]: how to give (better) credentials.
 
     Args:
         host: The registry.
@@ -612,7 +612,7 @@ def registry_error_from_response(
     *,
     retry_after: float | None = None,
 ) -> RegistryError:
-    """Build the right :class:`RegistryError` subclass for an error response.
+    """Build the right [RegistryError][] subclass for an error response.
 
     The body is parsed as a distribution error document
     (``{"errors": [{"code", "message", "detail"}]}``); HTML, plain text, garbage and empty
@@ -625,7 +625,7 @@ def registry_error_from_response(
         url: Request URL (redacted before use).
         body: The response body, already capped by the caller.
         content_type: The ``Content-Type`` header, if any.
-        retry_after: Parsed ``Retry-After`` seconds, kept on :class:`RateLimited`.
+        retry_after: Parsed ``Retry-After`` seconds, kept on [RateLimited][].
 
     Returns:
         The exception to raise; it is not raised here.

@@ -1,9 +1,9 @@
 """Progress events of long transfers, and the listener protocol operations report them to.
 
-Operations call a :class:`ProgressListener` with their plan, then as blobs start, advance and
-finish; the library default ignores them. :class:`ProgressTally` turns the events into totals,
+Operations call a [ProgressListener][] with their plan, then as blobs start, advance and
+finish; the library default ignores them. [ProgressTally][] turns the events into totals,
 a moving-window rate and the time left, for any renderer (the CLI's are in
-:mod:`imgmirror.cli.terminal`).
+[imgmirror.cli.terminal][imgmirror.cli.terminal]).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class ProgressListener:
     """Receives transfer events; every method does nothing here, so a listener subclasses this
     and overrides what it needs. Called from worker threads: implementations must be safe.
 
-    Order: :meth:`planned` once, before the first byte moves, with every blob the operation
+    Order: `planned` once, before the first byte moves, with every blob the operation
     may transfer (so totals are known up front); then per blob ``blob_started`` /
     ``blob_advanced`` ... / ``blob_finished``. Outcomes are the operation's own verbs:
     ``copied``, ``saved``, ``pushed``, ``skipped``, ``mounted``, ``failed``, ``interrupted``.
@@ -84,7 +84,7 @@ class InFlight:
 
 @attrs.frozen
 class ProgressSnapshot:
-    """Where an operation stands: what :class:`ProgressTally` reports to a renderer.
+    """Where an operation stands: what [ProgressTally][] reports to a renderer.
 
     ``total`` counts the bytes that must move (planned blobs, less those found already there
     or mounted); ``rate`` is bytes per second over the last few seconds (None until known);
@@ -108,7 +108,7 @@ class ProgressSnapshot:
 
 class ProgressTally(ProgressListener):
     """A listener that keeps the totals: bytes done of the planned total, a moving-window
-    rate, the time left and the blobs in flight. Renderers call :meth:`snapshot`.
+    rate, the time left and the blobs in flight. Renderers call `snapshot`.
 
     Bytes of a blob that failed or was interrupted do not count as done; a restarted blob
     starts again from zero. Thread safe.

@@ -3,7 +3,8 @@
 ``with imgmirror.Session() as s: s.copy(...); s.save(...); s.push(...); s.sync(...)``: each
 call shares the session's connections, tokens, ``/v2/`` checks and blob engine (its
 [ClientPool][imgmirror.registry.pool.ClientPool]). The module-level one-shots
-([imgmirror.copy][imgmirror.api.copy.copy] and the others, in :mod:`imgmirror.api`) each open a
+([imgmirror.copy][imgmirror.api.copy.copy] and the others, in [imgmirror.api][imgmirror.api]) each
+open a
 client pool, run the same operation and close it.
 """
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import imgmirror
@@ -60,3 +62,26 @@ def test_every_module_opens_with_a_docstring():
         and not ast.get_docstring(ast.parse(path.read_text()))
     ]
     assert missing == []
+
+
+SPHINX_ROLE = re.compile(r":(?:meth|class|mod|func|data|attr|exc|obj):`")
+
+
+def _docstrings(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            doc = ast.get_docstring(node, clean=False)
+            if doc:
+                yield getattr(node, "lineno", 1), doc
+
+
+def test_docstrings_cross_reference_the_way_the_site_renders():
+    """mkdocstrings reads ``[Name][]`` and ``[text][imgmirror.x.Name]``, not Sphinx roles
+    (``:class:`...```), which the API site would show raw."""
+    raw = [
+        f"{path.relative_to(PACKAGE)}:{line}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for line, doc in _docstrings(ast.parse(path.read_text()))
+        if SPHINX_ROLE.search(doc)
+    ]
+    assert raw == []

@@ -9,5 +9,5 @@ credentials come from (``authfile``, ``keychain``). Several calls in a row are c
 one [Session][imgmirror.session.Session]: it shares connections, tokens and the ``/v2/``
 checks.
 
-May import: everything below it; never :mod:`imgmirror.cli`.
+May import: everything below it; never [imgmirror.cli][imgmirror.cli].
 """

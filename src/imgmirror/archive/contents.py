@@ -1,7 +1,7 @@
 """What images an archive holds, checked for consistency before anything is pushed.
 
-:func:`read_contents` recognises the two families of image tarballs (and, through
-:mod:`imgmirror.archive.dirlayout`, skopeo's ``dir:`` layout):
+[read_contents][] recognises the two families of image tarballs (and, through
+[imgmirror.archive.dirlayout][imgmirror.archive.dirlayout], skopeo's ``dir:`` layout):
 
 * **OCI layout** (``oci-layout`` + ``index.json``; skopeo ``oci-archive``, containerd and
   Docker 25+ ``docker save``, imgmirror's own archives): the manifests are kept byte for
@@ -10,7 +10,7 @@
   manifest(s) that are, and a note says so.
 * **Docker archive** (``manifest.json`` only; ``docker save`` of Docker 1.10-24, skopeo
   ``docker-archive``, crane tarballs): no manifest is stored; the image is its config and
-  its layer files, from which :mod:`imgmirror.archive.convert` builds one.
+  its layer files, from which [imgmirror.archive.convert][imgmirror.archive.convert] builds one.
 
 Any ``manifest.json`` is validated in both cases: its paths must exist, its configs parse,
 and its layer counts equal the configs' ``rootfs.diff_ids``.

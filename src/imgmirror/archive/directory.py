@@ -1,9 +1,9 @@
-"""Index a directory holding an image layout as an :class:`~imgmirror.archive.reader.Archive`.
+"""Index a directory holding an image layout as an [Archive][imgmirror.archive.reader.Archive].
 
 An OCI image layout (skopeo ``oci:DIR``, podman ``oci-dir``, an unpacked ``ctr export``) or a
 skopeo/podman ``dir:DIR`` layout is pushed in place, exactly like an archive: no tarring, no
 copying. The same rules as for a tarball apply: at most
-:data:`~imgmirror.archive.reader.MAX_ENTRIES` entries, symlinks only to places inside the
+[MAX_ENTRIES][imgmirror.archive.reader.MAX_ENTRIES] entries, symlinks only to places inside the
 directory (and never followed when a file is opened), only regular files read.
 """
 

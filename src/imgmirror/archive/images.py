@@ -1,7 +1,7 @@
 """The images an archive holds, one at a time: the values and the readers every layout shares.
 
-:func:`expand_image` walks a stored manifest (or index) down to the children and blobs the
-archive really holds for it, each checked against its descriptor; :func:`load_manifest` reads
+[expand_image][] walks a stored manifest (or index) down to the children and blobs the
+archive really holds for it, each checked against its descriptor; [load_manifest][] reads
 one manifest blob, verified. [read_contents][imgmirror.archive.contents.read_contents] and the
 ``dir:`` and referrer readers are built on these.
 """
@@ -51,7 +51,7 @@ def blob_path(digest: Digest) -> str:
 
 
 Locate = Callable[[Digest], str]
-"""Where a layout keeps a blob: :func:`blob_path` for OCI layouts."""
+"""Where a layout keeps a blob: [blob_path][] for OCI layouts."""
 
 
 @attrs.frozen
@@ -97,7 +97,8 @@ class OciImage:
 @attrs.frozen
 class ArchiveContents:
     """The images of an archive; ``layout`` is ``"oci"`` or ``"docker"``; ``referrers``
-    the ``index.json`` entries of stored referrers (:mod:`imgmirror.archive.referrers`)."""
+    the ``index.json`` entries of stored referrers
+    ([imgmirror.archive.referrers][imgmirror.archive.referrers])."""
 
     layout: str
     images: tuple[OciImage | DockerImage, ...]

@@ -1,7 +1,8 @@
 """Plan the files of an image archive in pure code: which entries, in which order, with what bytes.
 
-Given the images to save (each a selected :class:`~imgmirror.model.imagetree.ImageTree`, the name it
-gets and the raw configs of its images), :func:`plan_archive` returns an :class:`ArchivePlan`:
+Given the images to save (each a selected [ImageTree][imgmirror.model.imagetree.ImageTree], the name
+it
+gets and the raw configs of its images), [plan_archive][] returns an [ArchivePlan][]:
 a deterministic list of tar entries. Blobs are named by digest and stored once however many
 images share them. Three formats:
 
@@ -265,7 +266,8 @@ def _index_entries(item: SaveItem) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _index_json(items: Sequence[SaveItem], *, pin: bool) -> bytes:
     """The images, then (with ``pin``) their digest names, then the referrers (unnamed, see
-    :mod:`imgmirror.archive.referrers`). An OCI-only archive lists one entry per image, as
+    [imgmirror.archive.referrers][imgmirror.archive.referrers]). An OCI-only archive lists one entry
+    per image, as
     skopeo's ``oci-archive:FILE`` without a name requires."""
     referrers = {s.referrer.digest: s.referrer for item in items for s in item.referrers}
     entries = [_index_entries(item) for item in items]

@@ -10,7 +10,7 @@
   A terminal is refused.
 
 Errors (a read-only directory, a name the file system cannot hold, a reader that went away)
-become one :class:`~imgmirror.errors.ArchiveError`; cleaning up never raises a second one.
+become one [ArchiveError][imgmirror.errors.ArchiveError]; cleaning up never raises a second one.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class Output:
         self.abandoned = True
 
     def apply(self, piece: Piece) -> None:
-        """Append bytes, or carry out a :class:`HeaderFixup` or :class:`Rewind` (seekable)."""
+        """Append bytes, or carry out a [HeaderFixup][] or [Rewind][] (seekable)."""
         if isinstance(piece, HeaderFixup):
             self.pwrite(piece.header, piece.offset)
         elif isinstance(piece, Rewind):

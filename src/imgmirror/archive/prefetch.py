@@ -1,9 +1,9 @@
 """Fetch the next blobs of an archive ahead of the writer, through bounded buffers, in order.
 
 An output that cannot seek (a compressed archive, a pipe, a device) must receive the archive
-in order. :func:`prefetching` wraps a blob opener so that when the writer opens a blob, the
+in order. [prefetching][] wraps a blob opener so that when the writer opens a blob, the
 next ``jobs - 1`` blobs of the plan start downloading too, each into a buffer of at most
-:func:`buffered_chunks` chunks (:data:`BUFFERED` in all, shared out); the writer then drains
+[buffered_chunks][] chunks ([BUFFERED][] in all, shared out); the writer then drains
 them one after the other. Memory stays bounded whatever ``jobs`` is, every byte is still
 verified by the wrapped opener, and a failure, Ctrl-C or the end of the save stops every
 fetch.

@@ -1,13 +1,13 @@
 """Safe, streaming read access to an image tarball, plain or gzip/zstd/xz/bzip2 compressed.
 
-:func:`open_tarball` makes one pass over the tar to index its members (names, sizes, data
+[open_tarball][] makes one pass over the tar to index its members (names, sizes, data
 offsets and link targets), refusing any name that is absolute, contains ``..`` or is listed
 twice, and any link that points outside the archive. Nothing is unpacked to disk.
 
-* A plain tar is *seekable*: :meth:`Archive.open` streams any member straight from its offset
+* A plain tar is *seekable*: [Archive.open][] streams any member straight from its offset
   in the file (each call has its own file handle, so several threads may read at once).
 * A compressed tar is read as a stream: the index pass keeps the small JSON files (manifests,
-  configs, ``index.json``, ``manifest.json``...) in memory, and :meth:`Archive.stream` makes
+  configs, ``index.json``, ``manifest.json``...) in memory, and [Archive.stream][] makes
   another sequential pass that hands out the wanted members in the order they come.
 """
 
@@ -165,7 +165,7 @@ class _BoundedInfo(tarfile.TarInfo):
 
 
 def _entries(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
-    """The tar's entries, refusing more than :data:`MAX_ENTRIES` or too many name bytes."""
+    """The tar's entries, refusing more than [MAX_ENTRIES][] or too many name bytes."""
     names = 0
     for count, info in enumerate(tar, 1):
         names += len(info.name) + len(info.linkname)
@@ -217,7 +217,8 @@ def _member_chunks(f: IO[bytes], size: int) -> Iterator[bytes]:
 
 
 class Archive:
-    """An indexed tarball (or directory). Build with :func:`imgmirror.archive.open.open_archive`."""
+    """An indexed tarball (or directory). Build with
+    [imgmirror.archive.open.open_archive][imgmirror.archive.open.open_archive]."""
 
     def __init__(
         self,

@@ -5,9 +5,9 @@ A referrer is stored the way oras stores one in a layout: its manifest and blobs
 ``blobs/``, and an entry in ``index.json`` with its descriptor and ``artifactType`` but no
 image name (neither ``io.containerd.image.name`` nor ``org.opencontainers.image.ref.name``),
 so ``docker load`` and ``ctr import`` load the images and leave the referrers alone. Two
-annotations on that entry say what it hangs off: :data:`SUBJECT_ANNOTATION` (the subject's
+annotations on that entry say what it hangs off: [SUBJECT_ANNOTATION][] (the subject's
 digest) and, for a cosign tag-style signature (which has no ``subject`` field),
-:data:`TAG_ANNOTATION` (the tag it was found under). :func:`read_referrers` finds them again,
+[TAG_ANNOTATION][] (the tag it was found under). [read_referrers][] finds them again,
 each checked against the archive (manifest verified, every blob present).
 """
 
@@ -132,7 +132,7 @@ def _stored(archive: Archive, descriptor: Descriptor) -> StoredReferrer:
 
 
 def read_referrers(archive: Archive, entries: Sequence[Descriptor]) -> tuple[StoredReferrer, ...]:
-    """The referrers ``entries`` (``index.json`` entries with :data:`SUBJECT_ANNOTATION`)
+    """The referrers ``entries`` (``index.json`` entries with [SUBJECT_ANNOTATION][])
     describe, each digest once; an incomplete one carries a ``problem`` instead of a tree.
 
     Raises:

@@ -1,12 +1,13 @@
 """Write a planned archive into a regular file with several blobs fetched at once.
 
 Every blob stored as the registry serves it has its size in its descriptor, so
-:func:`lay_out` (pure) gives each entry its offset before any byte moves: headers, small files
+[lay_out][] (pure) gives each entry its offset before any byte moves: headers, small files
 and padding are written at once, then ``jobs`` threads each fetch a blob and write it at its
 own offset (``pwrite``), verified by the opener as it streams. Layers stored decompressed
 (legacy ``layer.tar``, uncompressed copies of zstd layers) have no size until they are read;
-they go after everything else, one at a time, through :func:`~imgmirror.archive.writer.
-stream_archive`. Tar readers take entries in any order, so the archive loads the same.
+they go after everything else, one at a time, through [
+stream_archive][imgmirror.archive.writer.
+stream_archive]. Tar readers take entries in any order, so the archive loads the same.
 
 A blob whose transfer breaks off is written again at the same offset, as the save's retry
 policy allows (its attempts and deadline); a digest mismatch is never retried. The

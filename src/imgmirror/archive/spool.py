@@ -2,8 +2,8 @@
 
 Pushing reads an archive at least twice (an index pass, then the blobs), so a pipe is first
 copied, as it arrives (compressed or not), to a temporary file in ``$TMPDIR`` of at most
-:data:`SPOOL_LIMIT` bytes, removed when the push ends. A regular file or a directory is used
-in place. ``FILE:REF`` names one image of the archive: :func:`split_selector` separates them.
+[SPOOL_LIMIT][] bytes, removed when the push ends. A regular file or a directory is used
+in place. ``FILE:REF`` names one image of the archive: [split_selector][] separates them.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Turn an :class:`~imgmirror.archive.layout.ArchivePlan` into a stream of tar bytes.
+"""Turn an [ArchivePlan][imgmirror.archive.layout.ArchivePlan] into a stream of tar bytes.
 
-:func:`stream_archive` yields the archive piece by piece: a header, then the entry's data as
+[stream_archive][] yields the archive piece by piece: a header, then the entry's data as
 it arrives from the blob opener (already verified against its descriptor by the opener), then
 padding. Nothing is buffered beyond one chunk, so memory stays bounded whatever the layer
 size, and no temporary files are used.
@@ -9,13 +9,13 @@ A tar header needs the entry's size before its data. Blobs stored as served have
 descriptor. A layer stored decompressed (legacy ``layer.tar``, or an uncompressed copy of a
 zstd layer) does not. When the output is a plain file (``patchable``), such a layer is read
 once: a placeholder header goes first, the data streams while its diff_id is checked and its
-length counted, and a :class:`HeaderFixup` then tells the caller to write the real header over
+length counted, and a [HeaderFixup][] then tells the caller to write the real header over
 the placeholder. When the output cannot seek (a compressed archive, a pipe), the layer is read
 twice instead: a first pass decompresses and counts it while checking its diff_id, a second
 pass writes it. Both passes verify the compressed digest; the second checks the length again.
 
 A seekable output also lets a blob whose transfer broke off (connection reset, truncated body,
-a 5xx) be written again: a :class:`Rewind` cuts the output back to the entry's header and the
+a 5xx) be written again: a [Rewind][] cuts the output back to the entry's header and the
 blob is fetched anew, up to three times. A digest mismatch is never retried.
 """
 
@@ -106,7 +106,7 @@ class Rewind:
 
 
 Piece = bytes | HeaderFixup | Rewind
-"""What :func:`stream_archive` yields: archive bytes, or an instruction to a seekable output."""
+"""What [stream_archive][] yields: archive bytes, or an instruction to a seekable output."""
 
 
 def _fixed_header(path: str, size: int) -> bytes | None:
@@ -297,9 +297,10 @@ def stream_archive(
     """The tar bytes of ``plan``, in pieces; blobs are read through ``opener`` as needed.
 
     With ``patchable`` (the caller writes to a file it can seek in), decompressed layers are
-    read once and :class:`HeaderFixup` pieces ask the caller to rewrite a header in place;
+    read once and [HeaderFixup][] pieces ask the caller to rewrite a header in place;
     without it, only bytes are yielded. ``start`` is where the first entry lands in the
-    output (entries already written before it, see :mod:`imgmirror.archive.scatter`).
+    output (entries already written before it, see
+    [imgmirror.archive.scatter][imgmirror.archive.scatter]).
     With ``patchable``, an entry whose transfer broke off is written again as ``retry``
     allows (default: the library's policy).
 

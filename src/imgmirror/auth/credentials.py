@@ -1,4 +1,4 @@
-"""Registry credentials as a value: :class:`Credential`, parsed from ``USER:PASSWORD`` strings.
+"""Registry credentials as a value: [Credential][], parsed from ``USER:PASSWORD`` strings.
 
 A credential's ``repr`` and ``str`` never show the password or tokens, and parse errors never
 echo them. This module does no I/O.
@@ -65,7 +65,7 @@ class Credential:
         ``setting`` is the parameter ``value`` came in (``"dest_creds"``), named in errors.
 
         Raises:
-            CredentialsError: If a string does not parse (see :meth:`parse`).
+            CredentialsError: If a string does not parse (see `parse`).
             TypeError: If ``value`` is of another type.
         """
         if value is None or isinstance(value, Credential):

@@ -1,8 +1,8 @@
 """Docker credential files as values: ``config.json``/``auth.json`` and legacy ``.dockercfg``.
 
-:func:`parse_docker_config` turns the text of a docker ``config.json``, a podman ``auth.json``
-or a legacy ``.dockercfg`` (the bare map without ``auths``) into a :class:`DockerConfig`;
-:meth:`DockerConfig.lookup` answers, for one registry, which inline credential or which
+[parse_docker_config][] turns the text of a docker ``config.json``, a podman ``auth.json``
+or a legacy ``.dockercfg`` (the bare map without ``auths``) into a [DockerConfig][];
+[DockerConfig.lookup][] answers, for one registry, which inline credential or which
 credential helper applies, with docker's key rules: Docker Hub is keyed
 ``https://index.docker.io/v1/`` (``docker.io``, ``index.docker.io`` and
 ``registry-1.docker.io`` are accepted too), other keys may carry a scheme and a path and match
@@ -216,7 +216,7 @@ def _auths(doc: Mapping[str, Any], source: str) -> dict[str, Credential | None]:
 
 
 def config_from_json(doc: object, source: str) -> DockerConfig:
-    """Build a :class:`DockerConfig` from a decoded ``config.json`` or ``.dockercfg``.
+    """Build a [DockerConfig][] from a decoded ``config.json`` or ``.dockercfg``.
 
     Raises:
         CredentialsError: If the shape is wrong or an entry is malformed.

@@ -1,8 +1,8 @@
 """Where credentials come from when none are given explicitly: files and credential helpers.
 
-A :class:`Keychain` answers ``resolve(registry) -> Credential | None``; it is the pluggable
+A [Keychain][] answers ``resolve(registry) -> Credential | None``; it is the pluggable
 credential source (provisioning code can pass its own to ``copy``/``save``/``push``).
-:class:`DefaultKeychain` reads what people already have, in docker's order: ``--authfile``,
+[DefaultKeychain][] reads what people already have, in docker's order: ``--authfile``,
 then ``$REGISTRY_AUTH_FILE``, ``$XDG_RUNTIME_DIR/containers/auth.json`` (podman's
 ``/run/containers/<uid>/auth.json`` when ``XDG_RUNTIME_DIR`` is unset),
 ``$XDG_CONFIG_HOME/containers/auth.json`` (``~/.config``), ``$DOCKER_AUTH_CONFIG``,
@@ -10,8 +10,10 @@ then ``$REGISTRY_AUTH_FILE``, ``$XDG_RUNTIME_DIR/containers/auth.json`` (podman'
 credentials for the registry wins.
 ``credHelpers``/``credsStore`` run ``docker-credential-<name> get``.
 
-This is the I/O edge of credential handling; parsing lives in :mod:`imgmirror.auth.dockerconfig`
-and :mod:`imgmirror.auth.pullsecret`. Errors name the file, helper and registry, never a secret.
+This is the I/O edge of credential handling; parsing lives in
+[imgmirror.auth.dockerconfig][imgmirror.auth.dockerconfig]
+and [imgmirror.auth.pullsecret][imgmirror.auth.pullsecret]. Errors name the file, helper and
+registry, never a secret.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def default_authfiles(env: Mapping[str, str], home: Path, uid: int | None = None
     or, when ``XDG_RUNTIME_DIR`` is unset, ``/run/containers/<uid>/auth.json`` where a root
     ``podman login`` writes, then ``$XDG_CONFIG_HOME/containers/auth.json`` with
     ``XDG_CONFIG_HOME`` defaulting to ``~/.config``), then docker's: the
-    ``$DOCKER_AUTH_CONFIG`` variable (as :data:`DOCKER_AUTH_CONFIG`), then
+    ``$DOCKER_AUTH_CONFIG`` variable (as [DOCKER_AUTH_CONFIG][]), then
     ``$DOCKER_CONFIG/config.json`` or ``~/.docker/config.json``. ``uid`` defaults to this
     process's.
     """
@@ -204,7 +206,7 @@ class DefaultKeychain:
     """Credentials from files and credential helpers, in docker's order.
 
     Args:
-        authfile: a file to consult first (any kind :func:`load_authfile` reads).
+        authfile: a file to consult first (any kind ``load_authfile`` reads).
         env: environment (``REGISTRY_AUTH_FILE``, ``XDG_RUNTIME_DIR``, ``DOCKER_CONFIG``,
             ``HOME``, ``PATH`` for helpers); defaults to ``os.environ``.
         defaults: whether to read the standard files after ``authfile``.

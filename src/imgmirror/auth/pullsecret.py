@@ -1,9 +1,9 @@
 """Kubernetes image pull secrets as values: read, create and check them.
 
-:func:`parse_authfile` accepts anything ``--authfile`` may point at (docker ``config.json``,
+[parse_authfile][] accepts anything ``--authfile`` may point at (docker ``config.json``,
 podman ``auth.json``, legacy ``.dockercfg``, or a Kubernetes Secret in YAML or JSON with
-``data`` or ``stringData``). :func:`create_secret` builds the ``kubernetes.io/dockerconfigjson``
-Secret that ``kubectl create secret docker-registry`` builds. :func:`check_secret` lists each
+``data`` or ``stringData``). [create_secret][] builds the ``kubernetes.io/dockerconfigjson``
+Secret that ``kubectl create secret docker-registry`` builds. [check_secret][] lists each
 thing that would stop the kubelet from using a Secret, with its fix.
 
 This module does no I/O; messages never contain a password or an ``auth`` value.
@@ -256,7 +256,7 @@ def check_secret(doc: object, registry: str | None = None) -> list[Problem]:
 
 
 def check_text(text: str | bytes, source: str, registry: str | None = None) -> list[Problem]:
-    """:func:`check_secret` for every Secret in a file (``kubectl get secret -o yaml`` too)."""
+    """[check_secret][] for every Secret in a file (``kubectl get secret -o yaml`` too)."""
     try:
         docs = parse_documents(text, source)
     except CredentialsError as exc:

@@ -1,12 +1,16 @@
 """The ``imgmirror`` command line: parse options, call the library, print the outcome.
 
-No protocol logic lives here. :mod:`.common` holds the app and what the commands share;
-:mod:`.transfer` has ``copy``, ``save`` and ``push``; :mod:`.secret` the pull-Secret tools;
-:mod:`.nodes` ``node-config``; :mod:`.doctor` ``doctor``; :mod:`.lookup` ``ls``, ``digest``,
-``inspect``, ``catalog``; :mod:`.sync` the ``sync`` command; :mod:`.referrers` the referrers
-listing; :mod:`.verify` ``verify``;
-:mod:`.findimages` ``find-images``.
-:func:`main` answers ``--version`` before importing any of them (typer, rich, attrs), and
+No protocol logic lives here. [.common][imgmirror.cli.common] holds the app and what the commands
+share;
+[.transfer][imgmirror.cli.transfer] has ``copy``, ``save`` and ``push``;
+[.secret][imgmirror.cli.secret] the pull-Secret tools;
+[.nodes][imgmirror.cli.nodes] ``node-config``; [.doctor][imgmirror.cli.doctor] ``doctor``;
+[.lookup][imgmirror.cli.lookup] ``ls``, ``digest``,
+``inspect``, ``catalog``; [.sync][imgmirror.cli.sync] the ``sync`` command;
+[.referrers][imgmirror.cli.referrers] the referrers
+listing; [.verify][imgmirror.cli.verify] ``verify``;
+[.findimages][imgmirror.cli.findimages] ``find-images``.
+[main][] answers ``--version`` before importing any of them (typer, rich, attrs), and
 accepts ``--debug`` after the command as well as before it.
 """
 
@@ -82,7 +86,7 @@ def __getattr__(name: str) -> Any:
 
 
 def run() -> None:
-    """Console-script entry point: :func:`main`, then leave without tearing Python down.
+    """Console-script entry point: [main][], then leave without tearing Python down.
 
     A finished command has written and closed everything it opened; the interpreter's orderly
     shutdown (tearing down every module, collecting every object) would add 30-150 ms to each

@@ -1,7 +1,7 @@
 """What every ``imgmirror`` command shares: the app, error reporting, output and options.
 
 Library errors become one line on stderr and exit status 1 (``--debug`` adds the traceback);
-usage errors exit 2; an image the verification policy refused exits 3 (:data:`REFUSED`);
+usage errors exit 2; an image the verification policy refused exits 3 ([REFUSED][]);
 ``--json`` makes the last line of stdout one JSON object for scripts.
 """
 
@@ -58,7 +58,7 @@ __all__ = [
 
 
 class _Commands(TyperGroup):
-    """The command group: every command runs under :func:`reported_errors`, the imports it
+    """The command group: every command runs under [reported_errors][], the imports it
     makes when it starts included, so a signal or an error there ends it as anywhere else
     (typer alone turns Ctrl-C into a silent exit 130)."""
 
@@ -168,7 +168,7 @@ def _for_the_cli(exc: ImgmirrorError) -> ImgmirrorError:
 def reported_errors() -> Iterator[None]:
     """Turn library errors into a one-line message and exit status 1 (3: refused by the
     verification policy); SIGINT, SIGTERM and SIGHUP stop the command at once, nothing
-    half-written (:mod:`.stopping`; exit 130, 143, 129)."""
+    half-written ([.stopping][imgmirror.cli.stopping]; exit 130, 143, 129)."""
     try:
         with stop_on_signals():
             yield
@@ -188,7 +188,8 @@ def reported_errors() -> Iterator[None]:
 def running(quiet: bool, as_json: bool) -> Iterator[TerminalProgress | LogProgress | None]:
     """Run a transfer with its errors reported, and progress on stderr: a live display on a
     terminal, a plain line every few seconds otherwise; none with --quiet or --json.
-    SIGINT/SIGTERM/SIGHUP stop it at once (exit 130/143/129, see :mod:`.stopping`)."""
+    SIGINT/SIGTERM/SIGHUP stop it at once (exit 130/143/129, see
+    [.stopping][imgmirror.cli.stopping])."""
     progress: TerminalProgress | LogProgress | None = None
     if not (quiet or as_json):
         progress = TerminalProgress() if sys.stderr.isatty() else LogProgress()

@@ -68,7 +68,7 @@ def read_credentials(value: str, flag: str, stdin: TextIO | None = None) -> Cred
 
 def credentials_callback(flag: str) -> Callable[[str | None], Credential | None]:
     """A typer option callback turning the flag (or its environment variable) into a
-    :class:`Credential`, reporting a bad value as one line and exit status 2."""
+    [Credential][], reporting a bad value as one line and exit status 2."""
 
     def convert(value: str | None) -> Credential | None:
         if value is None or value == "":

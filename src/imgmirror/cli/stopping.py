@@ -1,15 +1,16 @@
 """Stopping a command on SIGINT, SIGTERM or SIGHUP: at once, and with nothing half-written.
 
-:func:`stop_on_signals` turns the first of these signals into :class:`Terminated` (a
+[stop_on_signals][] turns the first of these signals into [Terminated][] (a
 ``KeyboardInterrupt``) in the main thread, which unwinds the command the way Ctrl-C does: its
 ``finally`` blocks remove temporary files and archives not renamed into place, and the CLI
 exits 128 + the signal (130, 143, 129). Worker threads do not see that exception, so the
 signal also wakes a watcher thread (``signal.set_wakeup_fd``, so that nothing runs inside the
-interrupted main thread but the raise) which calls :func:`imgmirror.transport.sockets.interrupt`:
+interrupted main thread but the raise) which calls
+[imgmirror.transport.sockets.interrupt][imgmirror.transport.sockets.interrupt]:
 every socket is shut down, the transfers blocked on them fail with ``TransferCancelled`` at
 once (a registry that drips keeps nobody waiting), and nothing new is sent, so no manifest is
 pushed, and no tag set, once the process is going down. Further signals while the command
-unwinds are ignored; should unwinding take longer than :data:`STOP_GRACE` seconds, the process
+unwinds are ignored; should unwinding take longer than [STOP_GRACE][] seconds, the process
 ends anyway.
 """
 

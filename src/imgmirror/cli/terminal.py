@@ -1,11 +1,12 @@
 """How the CLI shows progress: a live rich display on a terminal, plain lines in logs.
 
-On a terminal (:class:`TerminalProgress`): one line with the bytes done of the planned total,
+On a terminal ([TerminalProgress][]): one line with the bytes done of the planned total,
 the percentage, the current rate and the time left, then one line per blob in flight (largest
 first, as many as the terminal's height allows), never wider than the terminal; each finished
-blob leaves a line with its outcome above the display. Elsewhere (:class:`LogProgress`): a
+blob leaves a line with its outcome above the display. Elsewhere ([LogProgress][]): a
 plain line on stderr every few seconds, so CI logs show life. Both read a
-:class:`~imgmirror.progress.ProgressTally`; rich is imported only when a terminal display starts.
+[ProgressTally][imgmirror.progress.ProgressTally]; rich is imported only when a terminal display
+starts.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def untrusted(text: str) -> str:
     the CLI prints it: every character a terminal would act on (ESC, BEL, CR, other C0/C1
     controls, bidi overrides) escaped as ``\\x1b``..., line breaks kept. Every command prints
     such text through this; error messages are escaped where they are rendered
-    (:class:`~imgmirror.errors.ImgmirrorError`)."""
+    ([ImgmirrorError][imgmirror.errors.ImgmirrorError])."""
     return "\n".join(printable(line) for line in text.split("\n"))
 
 

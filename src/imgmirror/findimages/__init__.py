@@ -1,14 +1,22 @@
 """Which images a cluster needs: rendered manifests, kustomizations, Helm charts, kubeadm's
-list and a live cluster read into :class:`~imgmirror.findimages.found.FoundImage` values, and
+list and a live cluster read into [FoundImage][imgmirror.findimages.found.FoundImage] values, and
 written as an image list, a sync file (merged, comments kept) or a lock.
 
-Pure modules: :mod:`.found` (the values), :mod:`.judge` (is this text an image?),
-:mod:`.documents` (YAML/JSON text into documents with line numbers), :mod:`.extract`
-(documents into candidates), :mod:`.helmvalues` (a chart's ``values.yaml``), :mod:`.lock`
-(the lock format, and pinning a sync file to it), :mod:`.syncfile` (merging into a sync file).
-I/O: :mod:`.inputs` (files, directories, ``kubectl kustomize``, ``helm template``),
-:mod:`.cluster` (the Kubernetes API through :mod:`imgmirror.transport.kubeapi`),
-:mod:`.resolve` (one ``HEAD`` per tag for the lock), :mod:`.scan` (everything together).
+Pure modules: [.found][imgmirror.findimages.found] (the values),
+[.judge][imgmirror.findimages.judge] (is this text an image?),
+[.documents][imgmirror.findimages.documents] (YAML/JSON text into documents with line numbers),
+[.extract][imgmirror.findimages.extract]
+(documents into candidates), [.helmvalues][imgmirror.findimages.helmvalues] (a chart's
+``values.yaml``), [.lock][imgmirror.findimages.lock]
+(the lock format, and pinning a sync file to it), [.syncfile][imgmirror.findimages.syncfile]
+(merging into a sync file).
+I/O: [.inputs][imgmirror.findimages.inputs] (files, directories, ``kubectl kustomize``, ``helm
+template``),
+[.cluster][imgmirror.findimages.cluster] (the Kubernetes API through
+[imgmirror.transport.kubeapi][imgmirror.transport.kubeapi]),
+[.resolve][imgmirror.findimages.resolve] (one ``HEAD`` per tag for the lock),
+[.scan][imgmirror.findimages.scan] (everything together).
 
-May import: :mod:`imgmirror.syncing`, :mod:`imgmirror.nodes` and everything below them.
+May import: [imgmirror.syncing][imgmirror.syncing], [imgmirror.nodes][imgmirror.nodes] and
+everything below them.
 """

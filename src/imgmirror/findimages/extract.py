@@ -15,7 +15,7 @@ pod templates nested in custom resources). *Indirect*, what a program pulls late
 
 Never: ``metadata`` (labels, annotations, ``last-applied-configuration``, managed fields),
 ``status``, Secrets, CRDs, comments (the parser drops them). Each candidate then goes
-through :func:`~imgmirror.findimages.judge.judge`. Pure: no I/O.
+through [judge][imgmirror.findimages.judge.judge]. Pure: no I/O.
 """
 
 from __future__ import annotations

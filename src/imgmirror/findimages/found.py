@@ -1,6 +1,6 @@
 """What find-images reports: each image with every place it came from, hints and errors.
 
-Pure values; :meth:`FindReport.to_json` is the documented ``--json`` shape (docs/find-images.md).
+Pure values; [FindReport.to_json][] is the documented ``--json`` shape (docs/find-images.md).
 """
 
 from __future__ import annotations

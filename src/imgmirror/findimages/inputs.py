@@ -5,7 +5,7 @@ A directory with a ``kustomization.yaml`` (``.yml``, ``Kustomization``) is built
 ``helm template`` (hooks included), or, when helm is not on PATH, its ``values.yaml`` is
 walked and a note says so. Any other directory is read file by file (``*.yaml``, ``*.yml``,
 ``*.json``, hidden folders skipped, a chart inside it read as a chart). An input that fails
-is an :class:`~imgmirror.findimages.found.InputError`; the others are still read.
+is an [InputError][imgmirror.findimages.found.InputError]; the others are still read.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ The format (docs/find-images.md) is a plain image list, so ``imgmirror sync --im
 one ``NAME:TAG@DIGEST`` line per image, sorted (``NAME`` as find-images wrote it; an image
 written without a tag gets ``:latest``, one written with a digest is kept as written).
 ``imgmirror sync FILE --lock LOCK`` pins every ``image:`` entry of a sync file to its line
-(:func:`pin_spec`): the sync then copies that digest and tags it, whatever the tag has
+([pin_spec][]): the sync then copies that digest and tags it, whatever the tag has
 become since. Pure: callers pass text.
 """
 

@@ -1,6 +1,6 @@
 """One manifest ``HEAD`` per tag at the source, through the caller's session, for the lock.
 
-The session (an :class:`imgmirror.Session`, or anything with its ``client(registry,
+The session (an [imgmirror.Session][imgmirror.Session], or anything with its ``client(registry,
 credential, role=)``) gives one client per registry, so each registry is pinged and
 authenticated once however many images it holds, with the same keychain, CA and mirror
 settings as ``copy``. ``jobs`` HEADs run at once. An image named by digest costs nothing.

@@ -1,8 +1,8 @@
 """find-images as one call: every input read, judged and grouped into a report.
 
-:func:`scan` returns the whole :class:`~imgmirror.findimages.found.FindReport` (images,
-hints, errors, notes, the pause check); :func:`find_images` (``imgmirror.find_images``)
-only the images. :func:`lock_images` resolves them for ``--lock`` through a session.
+[scan][] returns the whole [FindReport][imgmirror.findimages.found.FindReport] (images,
+hints, errors, notes, the pause check); [find_images][] (``imgmirror.find_images``)
+only the images. [lock_images][] resolves them for ``--lock`` through a session.
 """
 
 from __future__ import annotations
@@ -140,7 +140,8 @@ def lock_images(
     session: ClientSource, images: Sequence[str | FoundImage], *, jobs: int = 8
 ) -> tuple[str, list[Resolved]]:
     """The lock text for ``images`` (one ``HEAD`` per tag through ``session``, e.g. an
-    :class:`imgmirror.Session`), and the images that could not be resolved (left out)."""
+    [imgmirror.Session][imgmirror.Session]), and the images that could not be resolved (left
+    out)."""
     texts = [i.image if isinstance(i, FoundImage) else i for i in images]
     resolved = resolve_digests(session, texts, jobs=jobs)
     pinned = {r.image: r.digest for r in resolved if r.digest is not None}

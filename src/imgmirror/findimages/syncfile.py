@@ -5,7 +5,8 @@ New images are appended to ``images:`` (sorted among themselves); an image alrea
 however spelled (``nginx:1`` and ``docker.io/library/nginx:1`` are one image), is left as it
 is. Nothing is removed unless ``prune``: then plain and ``image:`` entries that were not
 found go; ``repository:`` entries (tag filters written by hand) always stay. The result is
-parsed by :func:`imgmirror.syncing.file.parse_sync_file` before it is returned, so what is
+parsed by [imgmirror.syncing.file.parse_sync_file][imgmirror.syncing.file.parse_sync_file] before it
+is returned, so what is
 written is what ``imgmirror sync`` reads. Pure: callers pass and write the text.
 """
 

@@ -2,6 +2,7 @@
 media types, platforms, manifests and image trees, compression, artifact filters and referrer
 values.
 
-May import: :mod:`imgmirror.errors` and the standard library (plus attrs, zstandard). Nothing
+May import: [imgmirror.errors][imgmirror.errors] and the standard library (plus attrs, zstandard).
+Nothing
 here opens a socket, a file or a process.
 """

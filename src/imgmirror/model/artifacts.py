@@ -1,10 +1,10 @@
 """Artifact types of referrers and the tag names that point at them.
 
 Signatures, SBOMs and attestations hang off an image's digest. This module names them:
-:class:`ArtifactFilter` turns ``--referrers`` values (``sig``, ``att``, ``sbom`` or full media
-types) into a predicate over artifact types; :func:`fallback_tag` is the OCI 1.1 referrers tag
+[ArtifactFilter][] turns ``--referrers`` values (``sig``, ``att``, ``sbom`` or full media
+types) into a predicate over artifact types; [fallback_tag][] is the OCI 1.1 referrers tag
 schema (``sha256-<hex>``, distribution-spec ``spec.md``, "Referrers Tag Schema") and
-:func:`cosign_tag` cosign's conventions (``sha256-<hex>.sig``, ``.att``, ``.sbom``). This
+[cosign_tag][] cosign's conventions (``sha256-<hex>.sig``, ``.att``, ``.sbom``). This
 module does no I/O.
 """
 

@@ -3,7 +3,7 @@
 Detection uses the magic numbers moby's ``compression_detect.go`` uses. Decompression handles
 concatenated gzip members and multiple zstd frames, and produces output in bounded pieces, so
 memory stays bounded however large (or however well compressed) a layer is; input is never
-joined. Corrupt or truncated input raises :class:`~imgmirror.errors.ArchiveError`. This module
+joined. Corrupt or truncated input raises [ArchiveError][imgmirror.errors.ArchiveError]. This module
 does no I/O.
 """
 
@@ -146,7 +146,7 @@ def decompress(chunks: Iterable[_Buffer], kind: Compression | None) -> Iterator[
 
     Args:
         chunks: The compressed data, in any chunking.
-        kind: The compression (see :func:`detect`); ``None`` passes the data through.
+        kind: The compression (see [detect][]); ``None`` passes the data through.
 
     Yields:
         Decompressed data, in pieces of bounded size.

@@ -1,7 +1,7 @@
-"""Content digests: the :class:`Digest` value, and verification of streamed content.
+"""Content digests: the [Digest][] value, and verification of streamed content.
 
 A digest is ``<algorithm>:<hex>``; ``sha256`` (64 hex) and ``sha512`` (128 hex) are supported,
-lowercase only (OCI image-spec ``descriptor.md``). :class:`Verifier` and :func:`verify_stream`
+lowercase only (OCI image-spec ``descriptor.md``). [Verifier][] and [verify_stream][]
 hash and count bytes as they pass, refuse a stream as soon as it exceeds its promised size,
 and check size and digest at the end, so callers cannot forget to. This module does no I/O.
 """

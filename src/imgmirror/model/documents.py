@@ -2,15 +2,15 @@
 
 Whoever wrote a document, parsing it must end fast, in bounded memory, with a one-line error:
 
-* :func:`load_json` parses JSON; a document nested past the interpreter's recursion limit is a
-  :class:`DocumentLimit` (a ``ValueError``), never a ``RecursionError``. Callers cap the size
-  (registry bodies are read capped; files with :func:`read_capped_text`).
-* :func:`compose_yaml` and :func:`load_yaml_all` parse YAML with PyYAML's safe loader, refusing
-  more than :data:`MAX_DEPTH` levels of nesting, more than :data:`MAX_ALIASES` aliases and more
-  than :data:`MAX_NODES` nodes once every alias is expanded (the "billion laughs"), or an
-  alias inside the node it names. The :class:`DocumentLimit` names the line.
+* [load_json][] parses JSON; a document nested past the interpreter's recursion limit is a
+  [DocumentLimit][] (a ``ValueError``), never a ``RecursionError``. Callers cap the size
+  (registry bodies are read capped; files with [read_capped_text][]).
+* [compose_yaml][] and [load_yaml_all][] parse YAML with PyYAML's safe loader, refusing
+  more than [MAX_DEPTH][] levels of nesting, more than [MAX_ALIASES][] aliases and more
+  than [MAX_NODES][] nodes once every alias is expanded (the "billion laughs"), or an
+  alias inside the node it names. The [DocumentLimit][] names the line.
 
-Nothing here does I/O except :func:`read_capped_text`, which reads one file.
+Nothing here does I/O except [read_capped_text][], which reads one file.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """An image as a tree of manifests, and the pure decisions about it (no I/O).
 
-:class:`ImageTree` holds a top manifest and the child manifests it needs, each digest once,
+[ImageTree][] holds a top manifest and the child manifests it needs, each digest once,
 in bottom-up order (every manifest after everything it references, so pushing them in that
 order never names something the registry does not have yet). The platform choice
-(:func:`choose_children`), the synthesis of a smaller index (:func:`subset_index`) and the
-ordering (:func:`bottom_up`) are shared by copy, save and push; fetching lives in
-:mod:`imgmirror.registry.fetch`.
+([choose_children][]), the synthesis of a smaller index ([subset_index][]) and the
+ordering ([bottom_up][]) are shared by copy, save and push; fetching lives in
+[imgmirror.registry.fetch][imgmirror.registry.fetch].
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def unique(descriptors: Iterable[Descriptor]) -> list[Descriptor]:
 
 
 def check_depth(depth: int, digest: Digest) -> None:
-    """Refuse indexes nested deeper than :data:`MAX_INDEX_DEPTH`.
+    """Refuse indexes nested deeper than [MAX_INDEX_DEPTH][].
 
     Raises:
         InvalidManifest: ``depth`` exceeds the cap.
@@ -169,7 +169,8 @@ def subset_index(index: ImageIndex, keep: Sequence[Descriptor]) -> ImageIndex:
 def narrow_tree(
     top: Manifest, children: Iterable[Manifest], platforms: Sequence[Platform]
 ) -> tuple[Manifest, tuple[Manifest, ...]]:
-    """The part of a held tree that ``platforms`` select, as :func:`imgmirror.copy` takes it:
+    """The part of a held tree that ``platforms`` select, as [imgmirror.copy][imgmirror.copy] takes
+    it:
     of an index, one platform's image alone (unchanged) or a smaller index over several,
     with the manifests below them; an image manifest is kept as it is.
 

@@ -1,8 +1,8 @@
 """What ``inspect`` shows about a manifest and its config, read from their exact bytes.
 
-:func:`describe` turns manifest bytes into an :class:`ImageInfo` (media type, digest, size,
+[describe][] turns manifest bytes into an [ImageInfo][] (media type, digest, size,
 the platforms of an index with their digests, the layers with their sizes);
-:func:`with_config` adds what the image config says (platform, created, entrypoint, cmd).
+[with_config][] adds what the image config says (platform, created, entrypoint, cmd).
 Neither raises on content it cannot parse: a schema 1 manifest, an unknown media type or a
 malformed config yields what could be read, and ``problems`` says what could not. This module
 does no I/O.
@@ -40,7 +40,7 @@ class Entry:
 
 @attrs.frozen
 class ImageInfo:
-    """What is known about one manifest (and, with :func:`with_config`, its config)."""
+    """What is known about one manifest (and, with [with_config][], its config)."""
 
     name: str
     digest: str

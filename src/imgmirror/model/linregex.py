@@ -2,7 +2,7 @@
 and a verification policy's ``subject-regex``.
 
 Such a pattern is matched against text a registry sends (every tag a source lists, the
-subject of a signing certificate): with a backtracking engine (Python's :mod:`re`),
+subject of a signing certificate): with a backtracking engine (Python's `re`),
 ``^(\\d+\\.?)+$`` and one 32-character tag keep a sync busy for minutes.
 [LinearRegex][imgmirror.model.linregex.LinearRegex] compiles the pattern with RE2 (the
 ``google-re2`` binding; Go's ``regexp``, which skopeo, regsync and cosign use, follows the
@@ -40,7 +40,7 @@ def _compile(pattern: str) -> Any:
 class LinearRegex:
     """A compiled regex, searched or matched whole, in linear time.
 
-    Build one with :meth:`compile`; two are equal when their patterns are.
+    Build one with `compile`; two are equal when their patterns are.
     """
 
     pattern: str

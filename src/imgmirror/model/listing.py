@@ -1,9 +1,9 @@
 """Names a registry lists (tags, repositories), each checked before it can reach a URL.
 
 A registry's tag list or catalog is untrusted: an entry may be ``../../victim/manifests/x``,
-a number, 100 KB long or hold escape sequences. :class:`NameCollector` takes the entries page by
+a number, 100 KB long or hold escape sequences. [NameCollector][] takes the entries page by
 page, keeps those the reference grammar allows and counts the others, with a few of them
-(quoted, escaped, shortened) for the message; :class:`Listing` is the result. No I/O.
+(quoted, escaped, shortened) for the message; [Listing][] is the result. No I/O.
 """
 
 from __future__ import annotations

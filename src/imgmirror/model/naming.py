@@ -1,7 +1,7 @@
 """The one rule that names an image under a destination prefix.
 
 ``sync``, ``copy SRC PREFIX/`` and ``push ARCHIVE --to PREFIX`` all place images with
-:func:`under_prefix`: with a prefix ``P``, ``registry.k8s.io/pause:3.9`` goes to
+[under_prefix][]: with a prefix ``P``, ``registry.k8s.io/pause:3.9`` goes to
 ``P/pause:3.9`` (the repository path kept, the registry host dropped; Docker Hub images keep
 ``library/``: ``alpine:3.19`` -> ``P/library/alpine:3.19``). With ``keep_registry`` the host
 becomes the first path component (``P/registry.k8s.io/pause:3.9``), so two registries'

@@ -6,7 +6,7 @@ Normalisation follows containerd ``platforms/database.go`` (``normalizeOS``,
 ``8``/``v8``/``v8.0`` dropped, ``9``/``9.0``/``v9.0`` → ``v9``; ``i386`` → ``386``;
 ``armhf`` → ``arm/v7``, ``armel`` → ``arm/v6``; ``arm`` without variant or ``7`` → ``arm/v7``,
 ``5``/``6``/``8`` → ``v5``/``v6``/``v8``. Matching is exact after normalisation. This module
-does no I/O (``Platform.host()`` only asks :func:`platform.machine`).
+does no I/O (``Platform.host()`` only asks `platform.machine`).
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ PlatformsArg: TypeAlias = str | Platform | Sequence[str | Platform] | None
 
 
 def parse_platforms(value: PlatformsArg) -> list[Platform] | None:
-    """``"linux/arm64"``, a :class:`Platform` or a list of either -> platforms; None -> None.
+    """``"linux/arm64"``, a [Platform][] or a list of either -> platforms; None -> None.
 
     Raises:
         InvalidPlatform: a string is not ``os/arch[/variant]``.

@@ -1,4 +1,4 @@
-"""Image references: parse strings such as ``alpine:3.19`` into frozen :class:`Reference` values.
+"""Image references: parse strings such as ``alpine:3.19`` into frozen [Reference][] values.
 
 Grammar and defaulting follow distribution/reference (``regexp.go``, ``normalize.go``):
 
@@ -181,7 +181,7 @@ def _normalise(text: str, registry: str, path: str) -> tuple[str, str]:
 class Reference:
     """A parsed image reference: registry, repository, and a tag and/or a digest.
 
-    Build one with :meth:`parse`; the constructor does not normalise.
+    Build one with `parse`; the constructor does not normalise.
 
     Attributes:
         registry: ``docker.io``, ``ghcr.io``, ``localhost:5000``, ``[::1]:5000``…

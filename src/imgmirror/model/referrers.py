@@ -2,11 +2,12 @@
 
 A referrer is a manifest whose ``subject`` names another manifest's digest (OCI image-spec
 1.1): a signature, an SBOM, an attestation. Registries list them through the referrers API or,
-failing that, in an index under the fallback tag (:func:`~imgmirror.model.artifacts.fallback_tag`).
-This module parses those indexes (:func:`referrers_from_index`), builds the entry a referrer
-gets in one (:func:`referrer_entry`), merges entries into an existing fallback index without
-ever dropping one that is already there (:func:`merge_fallback_index`), and walks referrers of
-referrers bounded in depth and count, refusing cycles (:func:`walk_referrers`). No I/O: the
+failing that, in an index under the fallback tag
+([fallback_tag][imgmirror.model.artifacts.fallback_tag]).
+This module parses those indexes ([referrers_from_index][]), builds the entry a referrer
+gets in one ([referrer_entry][]), merges entries into an existing fallback index without
+ever dropping one that is already there ([merge_fallback_index][]), and walks referrers of
+referrers bounded in depth and count, refusing cycles ([walk_referrers][]). No I/O: the
 walk asks a callable for each digest's referrers.
 """
 

@@ -1,6 +1,6 @@
 """What a node needs so that its container runtime pulls through a mirror, as ``{path: bytes}``.
 
-:func:`node_config` builds, in pure code, the files each runtime reads, at paths relative to
+`node_config` builds, in pure code, the files each runtime reads, at paths relative to
 ``/etc``:
 
 - containerd (1.5+, ``config_path``): ``containerd/certs.d/<source>/hosts.toml`` with one
@@ -15,16 +15,17 @@
 - CRI-O/podman: ``containers/registries.conf.d/50-imgmirror.conf`` (``[[registry]]`` with
   ``[[registry.mirror]]``, and an ``insecure`` entry for a plain-HTTP mirror's own names) and
   ``containers/certs.d/<mirror>/``;
-- credentials for a mirror that needs them (:mod:`imgmirror.nodes.nodeauth`): the kubelet's
-  ``config.json`` (outside ``/etc``: :attr:`NodeConfig.node_files`), containerd's CRI auth
-  lines, CRI-O's and podman's ``auth.json``; all listed in :attr:`NodeConfig.private`;
+- credentials for a mirror that needs them ([imgmirror.nodes.nodeauth][imgmirror.nodes.nodeauth]):
+the kubelet's
+  ``config.json`` (outside ``/etc``: [NodeConfig.node_files][]), containerd's CRI auth
+  lines, CRI-O's and podman's ``auth.json``; all listed in [NodeConfig.private][];
 - the pause image (kubelet ``--pod-infra-container-image``, containerd ``sandbox_image`` or, in
   containerd 2, ``pinned_images.sandbox``, CRI-O ``pause_image``) and the ``config.toml``
   lines, as text to print, never files. The pause image keeps its source name by default,
   which the files above redirect; ``sandbox_name="mirror"`` names it under the mirror.
 
 The caller passes the CA and client certificate bytes (read and checked by the CLI or by
-:func:`imgmirror.filetree.read_pem`); nothing here touches the disk.
+[imgmirror.filetree.read_pem][imgmirror.filetree.read_pem]); nothing here touches the disk.
 """
 
 from __future__ import annotations
@@ -170,13 +171,13 @@ class NodeConfig(Mapping[str, bytes]):
 
     def tree(self, *, node_root: bool = False) -> dict[str, bytes]:
         """Every file by the path to write it at: relative to ``/etc`` (the ``-o DIR``
-        layout, without :attr:`node_files`), or with ``node_root`` relative to ``/``."""
+        layout, without `node_files`), or with ``node_root`` relative to ``/``."""
         if not node_root:
             return dict(self.files)
         return {**{f"etc/{k}": v for k, v in self.files.items()}, **self.node_files}
 
     def is_private(self, path: str) -> bool:
-        """Whether ``path`` (as :meth:`tree` names it) holds credentials."""
+        """Whether ``path`` (as `tree` names it) holds credentials."""
         return path in self.private or path.removeprefix("etc/") in self.private
 
     def __getitem__(self, key: str) -> bytes:
@@ -444,7 +445,7 @@ def build_node_config(
         mirrors: in order of preference; several for one source are tried in that order.
         tls: CA / client certificate bytes to install, and whether to skip verification.
         runtimes: which runtimes to write for.
-        sandbox_image: the pause image (default :data:`DEFAULT_SANDBOX_IMAGE`).
+        sandbox_image: the pause image (default [DEFAULT_SANDBOX_IMAGE][]).
         sandbox_name: ``source`` keeps its name (the files redirect it); ``mirror`` renames it
             to the mirror that serves its registry.
         fallback: whether runtimes may still pull from the source when the mirror fails.

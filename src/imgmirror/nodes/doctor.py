@@ -1,6 +1,7 @@
 """``imgmirror doctor``: why can (or can't) this node pull these images?
 
-:func:`doctor` reads the node's configuration (:func:`imgmirror.nodes.nodeview.read_node`),
+[doctor][] reads the node's configuration
+([imgmirror.nodes.nodeview.read_node][imgmirror.nodes.nodeview.read_node]),
 then for each image follows the path its runtime would take and tries each host for real:
 
 - containerd: the hosts of ``certs.d/<registry>/hosts.toml`` in order (mirrors, then the
@@ -19,7 +20,8 @@ then for each image follows the path its runtime would take and tries each host 
 
 The sandbox (pause) image is pulled by the runtime itself, without the kubelet's credentials;
 it is checked the same way, and against the pause version kubeadm expects for the node's
-Kubernetes version (:mod:`imgmirror.nodes.kubeadm`). One :class:`Verdict` per image: ``ok via
+Kubernetes version ([imgmirror.nodes.kubeadm][imgmirror.nodes.kubeadm]). One [Verdict][] per image:
+``ok via
 HOST``, or the first step that fails and what to change.
 """
 

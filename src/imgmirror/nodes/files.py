@@ -1,8 +1,10 @@
 """The disk side of ``node-config``: read the PEM inputs, write the tree all at once.
 
-:func:`node_config` is the library entry point: it checks the CA and client certificate files,
-builds the files with :func:`imgmirror.nodes.config.build_node_config` and, given ``output``,
-writes them with :func:`write_tree`: everything goes into a temporary directory next to the
+[node_config][] is the library entry point: it checks the CA and client certificate files,
+builds the files with
+[imgmirror.nodes.config.build_node_config][imgmirror.nodes.config.build_node_config] and, given
+``output``,
+writes them with [write_tree][]: everything goes into a temporary directory next to the
 output first and is renamed into place only once every file is written, so a failure leaves
 nothing half-written. Private keys are written with mode 0600.
 """
@@ -290,7 +292,7 @@ def node_config(
 
     Args:
         mirrors: ``"SOURCE=MIRROR[/PREFIX]"`` strings (``registry.k8s.io=registry.corp/k8s``)
-            or :class:`~imgmirror.nodes.config.Mirror` values.
+            or ``Mirror`` values.
         ca_file: PEM CA bundle the mirror's certificate chains to; installed for each runtime.
         client_cert, client_key: a client certificate pair the mirror requires (both or none).
         insecure: skip TLS verification of the mirror.
@@ -299,7 +301,7 @@ def node_config(
         sandbox_name: ``source`` (default) keeps the pause image's name, which the files
             redirect; ``mirror`` names it under the mirror (whose own entries are written).
         fallback: let runtimes pull from the source when the mirror fails.
-        creds: ``USER:PASS`` (or a :class:`~imgmirror.auth.credentials.Credential`) the mirror
+        creds: ``USER:PASS`` (or a [Credential][imgmirror.auth.credentials.Credential]) the mirror
             wants; written for the kubelet, containerd, CRI-O and podman, mode 0600.
         authfile: take the mirror's credentials from this file instead (config.json,
             auth.json, .dockercfg or a pull Secret).
@@ -310,7 +312,7 @@ def node_config(
             kubelet's ``var/lib/kubelet/config.json``); not with ``output``.
 
     Returns:
-        A :class:`~imgmirror.nodes.config.NodeConfig`: a mapping ``{path relative to /etc:
+        A [NodeConfig][imgmirror.nodes.config.NodeConfig]: a mapping ``{path relative to /etc:
         bytes}`` with ``snippets`` and ``notes`` to show.
 
     Raises:

@@ -20,7 +20,8 @@ redirect pulls (``hosts.toml``, ``registries.conf``):
   key by key), pointing at a ``containers-auth.json(5)`` file;
 - podman, skopeo, buildah: the same ``auth.json`` (``--authfile`` or ``REGISTRY_AUTH_FILE``).
 
-Everything here is pure; :mod:`imgmirror.nodes.files` writes these files with mode 0600.
+Everything here is pure; [imgmirror.nodes.files][imgmirror.nodes.files] writes these files with mode
+0600.
 """
 
 from __future__ import annotations

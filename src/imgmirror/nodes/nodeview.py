@@ -1,11 +1,11 @@
 """A node's pull configuration as values, read from a tree laid out like ``/``.
 
-:func:`read_node` reads what decides where a node's runtime pulls an image from and what it
+[read_node][] reads what decides where a node's runtime pulls an image from and what it
 sends: containerd's ``config.toml`` (``config_path``, ``sandbox_image`` or containerd 2's
 ``pinned_images.sandbox``, the legacy ``registry.mirrors``/``configs``), its
 ``certs.d/<host>/hosts.toml`` files, CRI-O's and podman's ``registries.conf(.d)``, docker's
 ``daemon.json``, the kubelet's ``config.json`` and flags, and the Kubernetes version a kubeadm
-control plane runs. :func:`containerd_hosts` then lists the hosts containerd would try for
+control plane runs. [containerd_hosts][] then lists the hosts containerd would try for
 one registry, in its order, as containerd 1.6 builds them (``remotes/docker/config/hosts.go``):
 each ``[host]`` entry, then the root ``server``, or ``https://<registry>`` when there is none;
 a ``hosts.toml`` it cannot parse (containerd 1.6 refuses one without a ``host`` table) is
@@ -312,7 +312,7 @@ def _registries(root: Path) -> tuple[RegistriesConf, ...]:
 
 @attrs.frozen
 class NodeView:
-    """Everything :func:`read_node` found under a node root."""
+    """Everything [read_node][] found under a node root."""
 
     root: Path
     containerd: ContainerdView

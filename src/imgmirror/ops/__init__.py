@@ -1,6 +1,7 @@
 """The operations: copy, save, push, inspect and the look-ups. Each takes a client pool from
-:mod:`imgmirror.registry`; none builds a :class:`~imgmirror.session.Session`.
+[imgmirror.registry][imgmirror.registry]; none builds a [Session][imgmirror.session.Session].
 
-May import: :mod:`imgmirror.referrers`, :mod:`imgmirror.registry`, :mod:`imgmirror.archive`
+May import: [imgmirror.referrers][imgmirror.referrers], [imgmirror.registry][imgmirror.registry],
+[imgmirror.archive][imgmirror.archive]
 and everything below them.
 """

@@ -1,7 +1,8 @@
 """Copy an image from one registry to another, manifests byte for byte.
 
-:func:`copy_image` copies one image inside a client pool, in named steps: ask both ends
-whether the destination is already current (:mod:`imgmirror.registry.freshness`: one
+[copy_image][] copies one image inside a client pool, in named steps: ask both ends
+whether the destination is already current
+([imgmirror.registry.freshness][imgmirror.registry.freshness]: one
 manifest ``HEAD`` at each end when it is), read the source tree, find the referrers to carry
 (before anything is written), make every blob present through the pool's
 [BlobEngine][imgmirror.registry.blobs.BlobEngine] (shared budget, mounts, in-flight dedupe),
@@ -328,7 +329,7 @@ def _copied(
 
 def endpoints(src: str | Reference, dst: str | Reference) -> tuple[Reference, Reference]:
     """The source and destination of a copy: ``dst`` without a tag keeps the source's tag;
-    ending in ``/`` it is a prefix (see :mod:`imgmirror.model.naming`).
+    ending in ``/`` it is a prefix (see [imgmirror.model.naming][imgmirror.model.naming]).
 
     Raises:
         InvalidReference: either does not parse.

@@ -1,10 +1,10 @@
 """Look at what a registry or an archive holds without copying it: tags, repositories, digests
 and manifests.
 
-:func:`list_tags` and :func:`list_repositories` follow ``Link`` pagination;
-:func:`image_digest` resolves a reference with one ``HEAD``; :func:`inspect` fetches a
+[list_tags][] and [list_repositories][] follow ``Link`` pagination;
+[image_digest][] resolves a reference with one ``HEAD``; [inspect][] fetches a
 manifest's exact bytes (any media type: what cannot be parsed is reported, not raised) and
-the image config; :func:`inspect_archive` lists the images an archive holds. Each takes a
+the image config; [inspect_archive][] lists the images an archive holds. Each takes a
 client pool, so credentials and TLS settings work as for ``copy``; the one-shots are in
 [imgmirror.api.lookup][imgmirror.api.lookup].
 """

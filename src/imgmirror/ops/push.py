@@ -1,9 +1,10 @@
 """Push the images of an archive (``docker save``, skopeo, crane, containerd, imgmirror) to a
 registry, without unpacking it.
 
-The work is planned in pure code first: :func:`~imgmirror.archive.contents.read_contents`
+The work is planned in pure code first: [read_contents][imgmirror.archive.contents.read_contents]
 checks the whole archive, Docker-archive layers are measured and their ``diff_id`` checked
-(:mod:`imgmirror.ops.pushsources`), and :func:`map_destination` names every image. Only then
+([imgmirror.ops.pushsources][imgmirror.ops.pushsources]), and [map_destination][] names every image.
+Only then
 does anything reach the registry: blobs first (in parallel for a plain tar, in sequential
 passes for a compressed one), each verified against its digest before the registry commits
 it; then child manifests by digest; tags last, so a failure leaves nothing tagged.

@@ -1,7 +1,7 @@
 """Where each image of an archive goes when pushed, and where explicit credentials may go.
 
-Pure code: :func:`map_destination` names one image at the destination, :func:`plan_targets`
-names them all (refusing two images on one reference), :func:`check_names` refuses pushing
+Pure code: [map_destination][] names one image at the destination, [plan_targets][]
+names them all (refusing two images on one reference), [check_names][] refuses pushing
 to podman-local names and sending explicit credentials to registries that only the
 (untrusted) archive names, unless the caller consents.
 """
@@ -55,7 +55,8 @@ def map_destination(
     * No ``dest``: the name the image carries.
     * ``dest`` with a tag (``reg/repo:v1``): exactly that; only for a one-image archive.
     * ``dest`` without a tag is a registry or ``registry/prefix`` under which the image's own
-      repository path and tag are kept (:func:`imgmirror.model.naming.under_prefix`, the rule sync
+      repository path and tag are kept
+      ([imgmirror.model.naming.under_prefix][imgmirror.model.naming.under_prefix], the rule sync
       and ``copy SRC PREFIX/`` use): ``reg.corp/mirror`` + ``gcr.io/google_containers/
       pause:3.9`` -> ``reg.corp/mirror/google_containers/pause:3.9``; Docker Hub images keep
       ``library/`` (``alpine:3.19`` -> ``reg.corp/mirror/library/alpine:3.19``). For an

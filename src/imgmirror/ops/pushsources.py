@@ -2,7 +2,7 @@
 
 OCI-layout images are taken as they are. A Docker-archive image's layers are measured (read
 once, compressed size and digest learnt, ``diff_id`` checked), its config kept, and its
-manifest built; :func:`narrowed` keeps only the platforms asked for of an index.
+manifest built; [narrowed][] keeps only the platforms asked for of an index.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def plan_images(
 
 
 def narrowed(image: OciImage, platforms: list[Platform]) -> OciImage:
-    """Of an index, only the platforms asked for (see :func:`narrow_tree`) and their blobs."""
+    """Of an index, only the platforms asked for (see [narrow_tree][]) and their blobs."""
     top, children = narrow_tree(image.top, image.children, platforms)
     if top is image.top:
         return image

@@ -1,11 +1,13 @@
 """Save images from registries into one archive that ``docker load`` and ``ctr import`` accept.
 
-:func:`save_images` (behind [Session.save][imgmirror.session.Session.save] and the one-shot
+[save_images][] (behind [Session.save][imgmirror.session.Session.save] and the one-shot
 [imgmirror.save][imgmirror.api.save.save]) resolves each image (an index is narrowed to the
 requested platforms, by default the machine's own), fetches the configs the archive's
-metadata needs, plans the archive in pure code (:mod:`imgmirror.archive.layout`) and streams it
-(:mod:`imgmirror.archive.writer`) blob by blob, verified, through
-:mod:`imgmirror.archive.output`: a regular file is written beside the output and renamed into
+metadata needs, plans the archive in pure code
+([imgmirror.archive.layout][imgmirror.archive.layout]) and streams it
+([imgmirror.archive.writer][imgmirror.archive.writer]) blob by blob, verified, through
+[imgmirror.archive.output][imgmirror.archive.output]: a regular file is written beside the output
+and renamed into
 place only when complete (any failure, Ctrl-C included, leaves nothing at the output path); a
 device, FIFO or ``-`` (standard output) is streamed to.
 """
@@ -193,7 +195,8 @@ def _chosen_platforms(platforms: PlatformsArg, format: ArchiveFormat) -> list[Pl
 
 
 def _platforms_of(arg: ImageArg, chosen: list[Platform], format: ArchiveFormat) -> list[Platform]:
-    """An :class:`~imgmirror.ops.saverequest.ImageRequest`'s own platforms, else the call's."""
+    """An [ImageRequest][imgmirror.ops.saverequest.ImageRequest]'s own platforms, else the
+    call's."""
     own = own_platforms(arg)
     return chosen if own is None else _chosen_platforms(own, format)
 

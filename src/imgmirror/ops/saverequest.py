@@ -1,6 +1,6 @@
 """What ``save`` is asked for: image arguments parsed into a source and an archive name.
 
-An image argument is ``"IMAGE[=NAME]"``, ``(image, name)``, or an :class:`ImageRequest`, which
+An image argument is ``"IMAGE[=NAME]"``, ``(image, name)``, or an [ImageRequest][], which
 can also carry platforms of its own (a sync file entry's ``platforms:`` in ``save -f``).
 Pure: nothing here does I/O.
 """
@@ -79,7 +79,7 @@ def parse_image_arg(arg: ImageArg) -> tuple[Reference, Reference, bool]:
     """``IMAGE[=NAME]`` (or ``(image, name)``) -> (source, archive name, name came from digest).
 
     A NAME without a tag takes the source's tag; a source given only by digest gets the tag
-    :func:`digest_tag` so that loaders accept it.
+    [digest_tag][] so that loaders accept it.
 
     Raises:
         InvalidReference: IMAGE or NAME does not parse, or NAME has a digest.

@@ -2,5 +2,6 @@
 (referrers API, fallback tag, cosign tags), carrying them to a destination, and keeping them in
 an archive.
 
-May import: :mod:`imgmirror.registry`, :mod:`imgmirror.archive` and everything below them.
+May import: [imgmirror.registry][imgmirror.registry], [imgmirror.archive][imgmirror.archive] and
+everything below them.
 """

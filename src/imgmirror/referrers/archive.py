@@ -1,14 +1,15 @@
 """Referrers through archives: found at the source for ``save``, restored by ``push``.
 
-:func:`collect_referrers` finds the referrers of a saved image's manifests as ``copy`` does
-(:func:`~imgmirror.referrers.carry.prepare_referrers`) and checks that every blob of each is at the
+[collect_referrers][] finds the referrers of a saved image's manifests as ``copy`` does
+([prepare_referrers][imgmirror.referrers.carry.prepare_referrers]) and checks that every blob of
+each is at the
 source before anything is written: strictly (the first missing one raises) or best effort
 (it is reported and left out with the referrers that refer to it).
-:func:`archive_referrers` lists what an archive stores (``inspect ARCHIVE --referrers``).
-:func:`plan_restore` decides, before anything is pushed, which referrers an archive's images
+[archive_referrers][] lists what an archive stores (``inspect ARCHIVE --referrers``).
+[plan_restore][] decides, before anything is pushed, which referrers an archive's images
 take along (a referrer the archive holds incompletely fails the push, or is reported and
-skipped when best effort); :meth:`RestorePlan.push` stores them after the images, through
-the path ``copy`` uses (:func:`~imgmirror.referrers.carry.push_referrers`: subject-aware
+skipped when best effort); [RestorePlan.push][] stores them after the images, through
+the path ``copy`` uses ([push_referrers][imgmirror.referrers.carry.push_referrers]: subject-aware
 ``PUT``, else the fallback tag's index merged, cosign tags under their own names).
 """
 
@@ -111,10 +112,10 @@ def with_referrers(
     client_of: Callable[[Origin], RegistryClient],
     wanted: ReferrerChoice | None,
 ) -> tuple[list[SaveItem], list[str]]:
-    """``items`` with their referrers found (:func:`collect_referrers`), and what was left out.
+    """``items`` with their referrers found ([collect_referrers][]), and what was left out.
 
     Raises:
-        ReferrerError: see :func:`collect_referrers`.
+        ReferrerError: see [collect_referrers][].
     """
     out: list[SaveItem] = []
     failed: list[str] = []
@@ -137,7 +138,7 @@ class _Restore:
 
 @attrs.frozen
 class RestorePlan:
-    """Which stored referrers go where (see :func:`plan_restore`)."""
+    """Which stored referrers go where (see [plan_restore][])."""
 
     restores: tuple[_Restore, ...] = ()
     trees: Mapping[Digest, ImageTree] = attrs.field(factory=dict)
@@ -180,7 +181,7 @@ class RestorePlan:
 
 
 def _present(blobs: Sequence[Descriptor]) -> None:
-    """Referrer blobs went up with the images' blobs (:meth:`RestorePlan.with_blobs`)."""
+    """Referrer blobs went up with the images' blobs ([RestorePlan.with_blobs][])."""
 
 
 def _usable(
@@ -203,7 +204,7 @@ def _usable(
 
 
 def _lookup(stored: Sequence[StoredReferrer], wanted: ArtifactFilter) -> Lookup:
-    """The stored referrers of a subject, of the ``wanted`` types (for :func:`walk_referrers`)."""
+    """The stored referrers of a subject, of the ``wanted`` types (for [walk_referrers][])."""
     by_subject: dict[Digest, list[Referrer]] = {}
     for item in stored:
         by_subject.setdefault(item.referrer.subject, []).append(item.referrer)
@@ -218,7 +219,8 @@ def archive_referrers(
     path: str | os.PathLike[str], types: ReferrersArg = True
 ) -> tuple[ReferrerListing, ...]:
     """What an archive stores as referrers of each of its images, one listing per image in
-    the order :func:`~imgmirror.ops.lookup.inspect_archive` lists them (``inspect --referrers``).
+    the order [inspect_archive][imgmirror.ops.lookup.inspect_archive] lists them (``inspect
+    --referrers``).
 
     Raises:
         ArchiveError: not a readable image archive, or an inconsistent referrer entry.

@@ -6,9 +6,9 @@ Each referrer moves with the copy machinery
 parents before the referrers that refer to them. A referrer found under a cosign tag is stored
 under the same tag. Any other is stored by digest: a registry that indexes referrers answers
 the PUT with ``OCI-Subject``; otherwise the fallback tag's index is updated (read, merged
-keeping every entry already there, written back). :func:`prepare_referrers` finds them
+keeping every entry already there, written back). [prepare_referrers][] finds them
 before the image is pushed (a bad referrers index stops the copy before anything is tagged);
-:meth:`ReferrerCarry.push` stores them once the image is in, strictly (the first failure
+[ReferrerCarry.push][] stores them once the image is in, strictly (the first failure
 raises) or best effort (failures are reported, the rest goes on).
 """
 
@@ -185,7 +185,7 @@ class ReferrerCarry:
     def push(
         self, dst: RegistryClient, dst_repo: str, send_blobs: SendBlobs, ledger: ManifestLedger
     ) -> ReferrersResult:
-        """Store them at the destination (see :func:`push_referrers`)."""
+        """Store them at the destination (see [push_referrers][])."""
         if self.discovered is None:
             return ReferrersResult(failed=(self.failure,) if self.failure else ())
         return push_referrers(

@@ -1,10 +1,10 @@
 """Find what refers to an image in its repository: signatures, SBOMs, attestations.
 
-:class:`ReferrerFinder` asks a registry for the referrers of one digest: the OCI 1.1 referrers
+[ReferrerFinder][] asks a registry for the referrers of one digest: the OCI 1.1 referrers
 API when the registry serves it, else the fallback tag (``sha256-<hex>`` holding an index of
 referrers), and in both cases cosign's tags (``sha256-<hex>.sig``, ``.att``, ``.sbom``). Each
 referrer manifest is fetched (verified against its digest) and, unless it came from a cosign
-tag, must name the digest as its ``subject``. :func:`discover` walks referrers of referrers
+tag, must name the digest as its ``subject``. [discover][] walks referrers of referrers
 from a set of subjects, bounded in depth and count, refusing cycles.
 """
 
@@ -146,7 +146,7 @@ def discover(
     """Every wanted referrer of ``subjects`` (and theirs, down to ``max_depth``).
 
     Raises:
-        ReferrerError: see :meth:`ReferrerFinder.lookup`; also a cycle, or too many referrers.
+        ReferrerError: see [ReferrerFinder.lookup][]; also a cycle, or too many referrers.
     """
     finder = ReferrerFinder(client, repo, wanted)
     nodes = walk_referrers(subjects, finder.lookup, max_depth=max_depth)

@@ -1,6 +1,8 @@
 """Working with registries over the transport: the client pool a session shares, the one blob
 engine (HEAD, mount, upload, resume), image-tree fetching, and bounded parallel execution.
 
-May import: :mod:`imgmirror.transport`, :mod:`imgmirror.auth`, :mod:`imgmirror.progress`,
-:mod:`imgmirror.model`, :mod:`imgmirror.errors`. Never :mod:`imgmirror.archive` (a sibling).
+May import: [imgmirror.transport][imgmirror.transport], [imgmirror.auth][imgmirror.auth],
+[imgmirror.progress][imgmirror.progress],
+[imgmirror.model][imgmirror.model], [imgmirror.errors][imgmirror.errors]. Never
+[imgmirror.archive][imgmirror.archive] (a sibling).
 """

@@ -1,15 +1,15 @@
 """Make a blob present in a destination repository: the one path copy, push and sync share.
 
-:meth:`BlobEngine.ensure` does, for one blob: nothing when this session has already made
+[BlobEngine.ensure][] does, for one blob: nothing when this session has already made
 it present in the destination repository (``skipped``); a cross-repository mount from another
 repository of the same registry known to hold it (this run's uploads, or hints such as the
 source repository on the same registry: ``mounted``); else ``HEAD`` at the destination
 (``skipped``); else the upload itself, streamed from the caller's opener (``copied``/``pushed``),
 into the session a refused mount opened or one opened while the source stream is being opened.
 A transfer that breaks off is started again after a backoff from
-:class:`~imgmirror.transport.retry.RetryPolicy` (its attempts count; one that moved
+[RetryPolicy][imgmirror.transport.retry.RetryPolicy] (its attempts count; one that moved
 ``ClientOptions.progress_bytes`` before failing does not eat into the time budget); a digest
-mismatch or a stall (:class:`~imgmirror.errors.TransferStalled`) never is.
+mismatch or a stall ([TransferStalled][imgmirror.errors.TransferStalled]) never is.
 
 Nothing is written into a repository this session has seen holding the blob: distribution
 rewrites a repository's link to a blob on every mount and upload into it, even when the link
@@ -17,7 +17,7 @@ is there (2.8's filesystem driver truncates the file and writes it again), and a
 ``PUT`` that reads the link meanwhile is refused (``MANIFEST_BLOB_UNKNOWN``). So a mount is
 asked only from another repository, never from the destination repository into itself.
 
-One engine lives per :class:`~imgmirror.session.Session`: its concurrency budget (``jobs``
+One engine lives per [Session][imgmirror.session.Session]: its concurrency budget (``jobs``
 transfers at once) is shared by every image copied through the session, and a blob that two
 images send to the same registry at once is sent once: the second waits, then mounts or finds
 it with ``HEAD``.

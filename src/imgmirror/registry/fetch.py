@@ -1,11 +1,11 @@
 """Fetch an image's manifest tree from a registry.
 
-:func:`fetch_image` resolves a reference to an :class:`~imgmirror.model.imagetree.ImageTree` (an
+[fetch_image][] resolves a reference to an [ImageTree][imgmirror.model.imagetree.ImageTree] (an
 image manifest, or an index with the child manifests selected by platform), every manifest
 verified against its digest. Each digest is fetched once however often indexes list it, level
 by level with a bounded pool, and nesting deeper than
-:data:`~imgmirror.model.imagetree.MAX_INDEX_DEPTH` is refused. The pure decisions live in
-:mod:`imgmirror.model.imagetree`.
+[MAX_INDEX_DEPTH][imgmirror.model.imagetree.MAX_INDEX_DEPTH] is refused. The pure decisions live in
+[imgmirror.model.imagetree][imgmirror.model.imagetree].
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def tree_from(
     *,
     jobs: int = 4,
 ) -> ImageTree:
-    """The :class:`ImageTree` below an already fetched top manifest (see :func:`fetch_image`)."""
+    """The [ImageTree][] below an already fetched top manifest (see [fetch_image][])."""
     if isinstance(top, ImageManifest):
         if platforms:
             check_lone_platform(client, repo, top, platforms)

@@ -1,6 +1,6 @@
 """Is the destination already current? The one check copy and sync make before moving anything.
 
-:func:`check_freshness` asks each end with one manifest ``HEAD`` (the destination's while the
+[check_freshness][] asks each end with one manifest ``HEAD`` (the destination's while the
 source is being asked): the source for the digest the destination must hold (no request for
 an image named by digest), the destination for what its tag (or that digest) holds. Only a
 platform choice out of an index needs more: the index itself, read once and handed on in

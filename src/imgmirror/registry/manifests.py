@@ -1,10 +1,10 @@
 """Which blobs and manifests a copy stores, in which order, and storing the manifests.
 
-:func:`plan_copy` decides in pure code: blobs first (any order), then child manifests by digest
+[plan_copy][] decides in pure code: blobs first (any order), then child manifests by digest
 bottom-up, then the top manifest by tag, so a tag never points at something incomplete.
-:func:`store_manifests` is the one place manifests are written: copy, push and the referrer
+[store_manifests][] is the one place manifests are written: copy, push and the referrer
 carrier all call it, each manifest byte for byte, so digests survive, through the pool's
-:class:`ManifestLedger`.
+[ManifestLedger][].
 
 Distribution, accepting an index, reads the repository's link to each child manifest, and
 rewrites a manifest's link on every ``PUT`` of it, even when the link is there (distribution

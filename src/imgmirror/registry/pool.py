@@ -1,12 +1,13 @@
 """The registry clients, the blob engine and the manifest ledger one session shares: what every
 operation takes.
 
-A :class:`ClientPool` builds one :class:`~imgmirror.transport.client.RegistryClient` per
+A [ClientPool][] builds one [RegistryClient][imgmirror.transport.client.RegistryClient] per
 (registry, credentials, side) with the right connection options and closes them all at the
 end, so the ``/v2/`` ping, the challenge and the token cache are shared by every request to one
 registry, across calls. When an operation gives no explicit credential, the pool asks its
 keychain (by default: ``authfile``, then docker's and podman's standard files and credential
-helpers), once per registry. :class:`imgmirror.Session` adds the operations on top of it.
+helpers), once per registry. [imgmirror.Session][imgmirror.Session] adds the operations on top of
+it.
 """
 
 from __future__ import annotations

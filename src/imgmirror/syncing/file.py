@@ -1,9 +1,9 @@
-"""Parse a sync file (YAML) or a plain image list into checked :class:`SyncEntry` values.
+"""Parse a sync file (YAML) or a plain image list into checked [SyncEntry][] values.
 
 Everything is checked here, before any registry is contacted: YAML syntax and its bounds
-(size, depth, aliases: :mod:`imgmirror.model.documents`), unknown or
+(size, depth, aliases: [imgmirror.model.documents][imgmirror.model.documents]), unknown or
 duplicate keys, references, regexes, semver ranges, platforms and destinations. Every error
-is an :class:`~imgmirror.errors.InvalidSyncFile` naming ``file:line`` (taken from the YAML
+is an [InvalidSyncFile][imgmirror.errors.InvalidSyncFile] naming ``file:line`` (taken from the YAML
 node marks). docs/sync.md documents every key. This module does no I/O: callers pass text.
 """
 

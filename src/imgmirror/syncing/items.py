@@ -1,11 +1,12 @@
-"""Which images a sync file selects: its entries expanded into :class:`SyncItem` values.
+"""Which images a sync file selects: its entries expanded into [SyncItem][] values.
 
-:func:`load_sync_file` reads and parses a file; :func:`expand_entry` turns an entry into images
-given the source's tag list (pure); :func:`expand_listed` lists the tags first when the
+[load_sync_file][] reads and parses a file; [expand_entry][] turns an entry into images
+given the source's tag list (pure); [expand_listed][] lists the tags first when the
 entry's filters need them (names that are not valid tags are left out and reported, never put
-into a URL); :func:`selected_images` does that for a whole file (what ``save -f`` saves), and
-:func:`mirrored_images` the same as a mirror holds them (``save -f --from MIRROR``, tags
-listed at the mirror). :mod:`imgmirror.syncing.run` runs the same expansion inside a sync.
+into a URL); [selected_images][] does that for a whole file (what ``save -f`` saves), and
+[mirrored_images][] the same as a mirror holds them (``save -f --from MIRROR``, tags
+listed at the mirror). [imgmirror.syncing.run][imgmirror.syncing.run] runs the same expansion inside
+a sync.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def load_sync_file(
 ) -> SyncSpec:
     """Read and parse a sync file; a relative ``authfile:`` is taken from the file's folder.
     ``to``, ``referrers`` and ``verify`` replace the file's defaults (see
-    :func:`~imgmirror.syncing.file.parse_sync_file`).
+    [parse_sync_file][imgmirror.syncing.file.parse_sync_file]).
 
     Raises:
         InvalidSyncFile: the file cannot be read or is malformed (file and line named).
@@ -143,7 +144,7 @@ def expand_listed(
 def expand_with_tags(
     client: RegistryClient, entry: SyncEntry, repository: Reference | None = None
 ) -> list[SyncItem]:
-    """:func:`expand_listed`, for callers that stop at the first failure (``save -f``): a
+    """[expand_listed][], for callers that stop at the first failure (``save -f``): a
     tag list holding a name that is not a valid tag raises.
 
     Raises:

@@ -1,7 +1,7 @@
 """The files a sync run leaves for machines: the JSON report and the Prometheus metrics.
 
-:func:`write_report` writes [SyncReport.to_json][imgmirror.syncing.report.SyncReport.to_json]
-(the document the shipped JSON Schema describes); :func:`write_metrics` writes the run in the
+[write_report][] writes [SyncReport.to_json][imgmirror.syncing.report.SyncReport.to_json]
+(the document the shipped JSON Schema describes); [write_metrics][] writes the run in the
 Prometheus text format, for node-exporter's textfile collector (``--collector.textfile.directory``)
 or anything that scrapes a file. Both write a temporary file in the same directory and rename
 it into place, so a reader never sees half a file.

@@ -1,7 +1,7 @@
-"""What a sync did: one :class:`SyncResult` per image, a :class:`SyncReport` for the run, and
-the :class:`SyncObserver` a caller subclasses to hear about images as they go.
+"""What a sync did: one [SyncResult][] per image, a [SyncReport][] for the run, and
+the [SyncObserver][] a caller subclasses to hear about images as they go.
 
-States (:data:`STATES`), the ``action`` of a result:
+States (``STATES``), the ``action`` of a result:
 
 - ``copied``: the destination tag was missing and now holds the source's digest;
 - ``moved``: it held another digest (``old_digest``) and now holds the source's;
@@ -13,8 +13,8 @@ States (:data:`STATES`), the ``action`` of a result:
 - ``would-copy`` / ``would-move``: a dry run or check found the tag missing / on another
   digest at the destination (drift).
 
-:meth:`SyncReport.to_json` is the document ``sync --report FILE`` writes, described by the
-JSON Schema shipped beside this module (:data:`SCHEMA_RESOURCE`, :func:`report_schema`).
+[SyncReport.to_json][] is the document ``sync --report FILE`` writes, described by the
+JSON Schema shipped beside this module ([SCHEMA_RESOURCE][], [report_schema][]).
 This module does no I/O but reading that schema.
 """
 
@@ -65,7 +65,7 @@ DRIFT: Final = frozenset({"would-copy", "would-move"})
 RunMode = Literal["sync", "dry-run", "check"]
 #: The version of the report document; additions keep it, changes of meaning raise it.
 REPORT_VERSION: Final = 1
-#: The JSON Schema of :meth:`SyncReport.to_json`, a file of this package.
+#: The JSON Schema of [SyncReport.to_json][], a file of this package.
 SCHEMA_RESOURCE: Final = "report.schema.json"
 
 
@@ -84,7 +84,7 @@ class SyncResult:
         source, destination: full references (a failed repository entry names the
             repository and the destination prefix).
         digest: the manifest digest the destination tag has (or would have); None on failure.
-        action: the image's state, one of :data:`STATES`.
+        action: the image's state, one of ``STATES``.
         bytes_copied: blob bytes sent for this image (shared blobs counted once).
         error: the one-line error of a failure.
         origin: ``file:line`` of the entry that selected the image.
@@ -110,7 +110,7 @@ class SyncResult:
 
     @property
     def state(self) -> str:
-        """The same as :attr:`action` (the report's name for it)."""
+        """The same as `action` (the report's name for it)."""
         return self.action
 
     def to_json(self) -> dict[str, object]:
@@ -249,7 +249,7 @@ class SyncReport:
 
     def to_json(self) -> dict[str, object]:
         """The whole run as one JSON-ready document: what ``--report FILE`` writes, valid
-        against :func:`report_schema` (version :data:`REPORT_VERSION`)."""
+        against [report_schema][] (version ``REPORT_VERSION``)."""
         return {
             "kind": "imgmirror-sync-report",
             "version": REPORT_VERSION,

@@ -1,7 +1,8 @@
-"""Keep a set of images mirrored: :func:`sync_spec` runs a sync file over one client pool.
+"""Keep a set of images mirrored: [sync_spec][] runs a sync file over one client pool.
 
 The run has three steps. The file is parsed and checked completely (nothing is contacted
-before it is). Each entry is expanded into images (:mod:`imgmirror.syncing.items`): a
+before it is). Each entry is expanded into images
+([imgmirror.syncing.items][imgmirror.syncing.items]): a
 repository entry lists the source's tags once and selects from them. Each image is then
 checked cheaply: a manifest ``HEAD`` at the source (skipped for an image named by digest)
 and one at the destination; equal digests mean ``unchanged`` and nothing else is sent, so a

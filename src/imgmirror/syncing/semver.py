@@ -1,11 +1,11 @@
 """Semantic versions of image tags, and npm-style ranges such as ``>=3.18 <3.21``.
 
 Image tags are looser than semver 2.0: a leading ``v`` (``v1.30.2``) and missing minor or
-patch numbers (alpine's ``3.19``) are common, so :func:`parse_version` accepts them (missing
+patch numbers (alpine's ``3.19``) are common, so [parse_version][] accepts them (missing
 numbers count as 0). Ordering follows semver 2.0: a pre-release (``1.2.3-rc.1``, etcd's
 ``3.5.12-0``) sorts before its release; build metadata (``+build``) is ignored.
 
-Why not :mod:`packaging`: its ``Version`` is PEP 440, which reads ``3.5.12-0`` as a
+Why not `packaging`: its ``Version`` is PEP 440, which reads ``3.5.12-0`` as a
 post-release (newer than ``3.5.12``), ``1.0.0-rc1`` as ``1.0.0rc1`` but refuses
 ``1.25-alpine``, and orders pre-releases differently; tag ranges need semver's rules.
 
@@ -86,7 +86,7 @@ def _too_long(match: re.Match[str]) -> bool:
 
 def parse_version(text: str) -> Version | None:
     """The version a tag spells, or None when it is not one (``latest``, ``alpine``, or a
-    number of more than :data:`MAX_DIGITS` digits)."""
+    number of more than [MAX_DIGITS][] digits)."""
     match = _VERSION.fullmatch(text)
     if match is None or _too_long(match):
         return None
@@ -115,7 +115,7 @@ class _Bound:
 
 @attrs.frozen
 class Range:
-    """A parsed range: alternatives of bounds; :meth:`contains` tests a version."""
+    """A parsed range: alternatives of bounds; `contains` tests a version."""
 
     text: str
     alternatives: tuple[tuple[tuple[_Bound, ...], frozenset[tuple[int, int, int]]], ...]

@@ -40,7 +40,7 @@ class Shard:
 
     @classmethod
     def checked(cls, index: int, count: int) -> Shard:
-        """A shard, or :class:`ShardError` when ``index`` is outside ``0..count-1``."""
+        """A shard, or [ShardError][] when ``index`` is outside ``0..count-1``."""
         if count < 1 or not 0 <= index < count:
             raise ShardError(f"shard {index}/{count}: the index must be 0 to {count - 1}")
         return cls(index, count)

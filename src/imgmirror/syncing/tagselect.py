@@ -1,7 +1,7 @@
 """Which tags of a repository a sync entry selects.
 
-A :class:`TagSelector` holds the filters a ``repository:`` entry of a sync file may give;
-:func:`select_tags` applies them to the tags a registry lists, in this order:
+A [TagSelector][] holds the filters a ``repository:`` entry of a sync file may give;
+[select_tags][] applies them to the tags a registry lists, in this order:
 
 1. what is wanted: ``tags`` (exact names), ``all-tags``, ``tags-regex`` and/or ``semver``
    (when both a regex and a range are given, a tag must pass both);

@@ -1,4 +1,4 @@
-"""The verification policies of a sync run: one loaded :class:`~imgmirror.verify.gate.Gate`
+"""The verification policies of a sync run: one loaded [Gate][imgmirror.verify.gate.Gate]
 per distinct policy in the file (keys and trusted roots read once, before any registry is
 contacted), sharing one decision cache that is saved when the run ends."""
 

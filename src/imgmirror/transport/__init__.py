@@ -4,7 +4,8 @@
 ``retry`` (backoff policy) and ``tls`` (CAs, client certificates, insecure hosts). Nothing is
 imported here, so light users such as the CLI's option parsing do not pay for httpx.
 
-May import: :mod:`imgmirror.auth`, :mod:`imgmirror.model`, :mod:`imgmirror.errors`.
+May import: [imgmirror.auth][imgmirror.auth], [imgmirror.model][imgmirror.model],
+[imgmirror.errors][imgmirror.errors].
 """
 
 import sys

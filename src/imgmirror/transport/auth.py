@@ -1,6 +1,6 @@
 """Registry authentication: which ``Authorization`` header a request to one registry carries.
 
-An :class:`Authenticator` belongs to exactly one registry host. It remembers the challenge the
+An [Authenticator][] belongs to exactly one registry host. It remembers the challenge the
 registry answered with (from the ``/v2/`` ping or any later 401), exchanges credentials for
 bearer tokens at the challenge's realm, caches tokens per set of scopes and renews them before
 they expire. It never decides *where* a header goes: the client only asks it for requests to the
@@ -53,7 +53,7 @@ class Authenticator:
     Args:
         host: the registry's ``host[:port]``; used in messages and realm checks.
         credential: what the user gave for this registry, or None for anonymous.
-        fetch: performs token requests (see :data:`TokenFetcher`).
+        fetch: performs token requests (see [TokenFetcher][]).
         role: ``"source"`` or ``"destination"``: which side this registry is, for errors.
         clock: seconds since the epoch; injectable for tests.
     """
@@ -157,7 +157,7 @@ class Authenticator:
     def refused(
         self, status: int, method: str, url: str, error: AuthenticationError | None = None
     ) -> AuthenticationError:
-        """An :class:`AuthenticationError` saying which credentials failed and what to do.
+        """An [AuthenticationError][] saying which credentials failed and what to do.
 
         With ``error`` (built from the registry's reply), that error gets the role and hint.
         """

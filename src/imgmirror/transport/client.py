@@ -1,11 +1,13 @@
 """The distribution API for one registry: one method per endpoint.
 
-:class:`RegistryClient` adds the endpoints to a :class:`~.connection.Connection`: manifests
+[RegistryClient][] adds the endpoints to a [Connection][imgmirror.transport.connection.Connection]:
+manifests
 (verified against the digest asked for), blobs (streamed and verified as the bytes arrive,
 redirects followed without credentials), uploads, cross-repository mounts and tag listing.
 
 Request paths are built from checked values only: a repository must follow the reference
-grammar and a tag or digest its own (:func:`~imgmirror.model.reference.check_identifier`), so
+grammar and a tag or digest its own
+([check_identifier][imgmirror.model.reference.check_identifier]), so
 no string from a registry can change a path (``..``, ``/``, ``%``, ``?``, ``#`` are refused
 before anything is sent). Listings (tags, catalog, referrers) follow ``Link`` pages within caps
 on pages and entries, refuse a ``Link`` that repeats, and check every listed name.
@@ -138,7 +140,7 @@ def _manifest_not_found(registry: str, repo: str, ref: str, code: str | None) ->
 
 
 class RegistryClient(Connection):
-    """Speaks the distribution API to one registry; built like a :class:`Connection`."""
+    """Speaks the distribution API to one registry; built like a [Connection][]."""
 
     def _url(self, repo: str, kind: str, ref: str) -> str:
         """``/v2/<repo>/<kind>/<ref>``, from a checked repository and tag or digest."""
@@ -278,7 +280,7 @@ class RegistryClient(Connection):
 
         Redirects to other hosts (object storage, CDNs) are followed without credentials. A
         download that breaks off resumes with ``Range`` from the last verified byte, as the
-        retry policy allows (see :class:`~.download.BlobDownload`).
+        retry policy allows (see [BlobDownload][imgmirror.transport.download.BlobDownload]).
 
         Raises:
             NotFound: the registry does not have the blob.
@@ -347,7 +349,8 @@ class RegistryClient(Connection):
 
         Blobs up to ``ClientOptions.monolithic_bytes`` go in one ``PUT`` (the chunked path on
         a fresh session if the registry refuses that); larger ones as a streamed ``PATCH``,
-        resumed after a break (see :class:`~.upload.ChunkedUpload`), and a closing ``PUT``.
+        resumed after a break (see [ChunkedUpload][imgmirror.transport.upload.ChunkedUpload]), and a
+        closing ``PUT``.
         ``chunks`` is consumed once, as it is sent; beyond the replay buffer nothing is held.
         """
         if location is None:
@@ -382,7 +385,7 @@ class RegistryClient(Connection):
         return self.store_manifest(repo, ref, raw, media_type).digest
 
     def store_manifest(self, repo: str, ref: str, raw: bytes, media_type: str) -> ManifestPut:
-        """:meth:`put_manifest`, also returning the ``OCI-Subject`` header of the reply."""
+        """`put_manifest`, also returning the ``OCI-Subject`` header of the reply."""
         url = self._url(repo, "manifests", ref)
         response = self.request(
             "PUT", url, scopes=[_push(repo)], headers={"Content-Type": media_type}, content=raw
@@ -440,7 +443,8 @@ class RegistryClient(Connection):
 
         At most ``paging.max_pages`` pages of ``paging.page_bytes`` each; a ``Link`` to a page
         already read is refused. A ``Link`` to another host is followed without credentials
-        (:meth:`~.connection.Connection.request` sends them to the registry's own host only).
+        ([request][imgmirror.transport.connection.Connection.request] sends them to the registry's
+        own host only).
         Nothing is yielded when the first page answers a status in ``absent``.
         """
         seen: set[str] = set()
@@ -512,7 +516,7 @@ class RegistryClient(Connection):
         return self._listing(url, [_pull(repo)], "tags", self._list_paging(f"tag list of {repo}"))
 
     def list_tags(self, repo: str, page_size: int = 1000) -> list[str]:
-        """The valid tags of a repository (:meth:`tag_listing`; what was left out is logged)."""
+        """The valid tags of a repository (`tag_listing`; what was left out is logged)."""
         return self._names(self.tag_listing(repo, page_size), f"{self.registry}/{repo}")
 
     def catalog_listing(self, page_size: int = 1000) -> Listing:
@@ -520,7 +524,7 @@ class RegistryClient(Connection):
         names that are not valid repository names are counted in ``rejected``.
 
         Raises:
-            ListingError: as for :meth:`tag_listing`.
+            ListingError: as for `tag_listing`.
         """
         url = f"{self.base_url}/v2/_catalog?n={page_size}"
         return self._listing(
@@ -528,7 +532,7 @@ class RegistryClient(Connection):
         )
 
     def catalog(self, page_size: int = 1000) -> list[str]:
-        """The valid repository names of :meth:`catalog_listing` (what was left out is logged)."""
+        """The valid repository names of `catalog_listing` (what was left out is logged)."""
         return self._names(self.catalog_listing(page_size), self.registry)
 
     @staticmethod

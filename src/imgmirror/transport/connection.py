@@ -1,14 +1,17 @@
 """One registry connection: scheme, TLS, authentication, retries, limits and errors.
 
-:class:`Connection` owns the httpx client for one registry. It picks the scheme at the
+[Connection][] owns the httpx client for one registry. It picks the scheme at the
 ``/v2/`` ping, attaches ``Authorization`` only to requests for the registry's own host and
 scheme (so redirects to object storage, upload locations on other hosts and any plain-HTTP
 location of an HTTPS registry carry none), re-authenticates once on a 401, retries replayable
-requests as the :class:`~.retry.RetryPolicy` says, caps every body it reads whole, fails
-stalled requests and transfers (:mod:`.stall`, through the socket layer of :mod:`.sockets`:
+requests as the [RetryPolicy][imgmirror.transport.retry.RetryPolicy] says, caps every body it reads
+whole, fails
+stalled requests and transfers (``.stall``, through the socket layer of
+[.sockets][imgmirror.transport.sockets]:
 a whole ``timeout`` of waiting that moved under ``min_rate`` bytes/s, the reply head
 included, retries and resumes included), and turns httpx exceptions and registry error bodies into
-the :mod:`imgmirror.errors` tree, once, here. The endpoints live in :mod:`.client`.
+the [imgmirror.errors][imgmirror.errors] tree, once, here. The endpoints live in
+[.client][imgmirror.transport.client].
 """
 
 from __future__ import annotations
@@ -78,9 +81,9 @@ def raw_chunks(response: httpx.Response, size: int | None = None) -> Iterator[by
 
 
 def read_capped(response: httpx.Response, cap: int, chunks: Iterable[bytes] | None = None) -> bytes:
-    """The whole body of ``response``, or :class:`ReplyTooLarge` once it passes ``cap`` bytes.
+    """The whole body of ``response``, or [ReplyTooLarge][] once it passes ``cap`` bytes.
 
-    ``chunks`` replaces :func:`raw_chunks` (a stall-watched stream of the same body).
+    ``chunks`` replaces [raw_chunks][] (a stall-watched stream of the same body).
     """
     parts: list[bytes] = []
     total = 0
@@ -158,7 +161,8 @@ class Connection:
         limiter: the registry's limits, shared with every other client of it (a pool's);
             None: no limits but the retry policy's.
         sleep: the retry policy's waits; injectable for tests (by default they end at once
-            when the process is interrupted, see :func:`.sockets.interrupt`).
+            when the process is interrupted, see
+            [.sockets.interrupt][imgmirror.transport.sockets.interrupt]).
         clock: monotonic seconds for retry budgets; injectable for tests.
     """
 
@@ -355,7 +359,7 @@ class Connection:
 
     @contextlib.contextmanager
     def _translate(self, url: str, doing: str) -> Iterator[None]:
-        """Map httpx transport errors to :class:`NetworkError`, once, here."""
+        """Map httpx transport errors to [NetworkError][], once, here."""
         try:
             yield
         except httpx.TransportError as exc:
@@ -393,7 +397,8 @@ class Connection:
         return self._with_role(error)
 
     def stall_watch(self) -> StallWatch:
-        """A new stall window for one request or transfer (see :mod:`.stall`)."""
+        """A new stall window for one request or transfer (see
+        ``.stall``)."""
         opts = self.options
         return StallWatch(opts.timeout, opts.min_rate)
 
@@ -418,7 +423,7 @@ class Connection:
     def body_chunks(self, response: httpx.Response, url: str) -> Iterator[bytes]:
         """The raw body of a streamed response, stall-watched, transport errors translated.
 
-        The body is read under the stall window its request ran under (:meth:`request`): a
+        The body is read under the stall window its request ran under (`request`): a
         reply head and its body, a request and its retries, share one window.
         """
         doing = _doing(response.request.method, url)
@@ -547,15 +552,15 @@ class Connection:
         """Send one request with auth, re-authentication and bounded retries.
 
         Without ``stream``, the body is read into memory, capped at ``cap`` (default
-        ``max_reply_bytes``): a larger successful reply is :class:`ReplyTooLarge`. With
-        ``stream``, read it with :meth:`body_chunks` or :meth:`read_body`.
+        ``max_reply_bytes``): a larger successful reply is [ReplyTooLarge][]. With
+        ``stream``, read it with `body_chunks` or `read_body`.
 
         A body that is an iterator cannot be sent twice, so such requests are never retried
         here; callers retry the whole operation with a fresh body instead.
 
         The request, its retries and (``stream``) the body read later share one stall window,
         ``watch`` (a new one by default; a resumed blob passes its own). A stall is never
-        retried: :class:`TransferStalled`.
+        retried: [TransferStalled][].
         """
         replayable = content is None or isinstance(content, bytes)
         policy = self.options.retry
@@ -629,7 +634,7 @@ class Connection:
         response.close()
 
     def fail(self, response: httpx.Response, method: str, url: str) -> RegistryError:
-        """Turn a non-success response into the matching :class:`RegistryError`.
+        """Turn a non-success response into the matching [RegistryError][].
 
         The registry's error code and message (``{"errors": [...]}``, capped) are kept.
         """

@@ -1,14 +1,16 @@
 """A blob download that resumes where it broke off, verified as one continuous stream.
 
-:class:`BlobDownload` streams one blob through a single :class:`~imgmirror.model.digest.Verifier`.
+[BlobDownload][] streams one blob through a single [Verifier][imgmirror.model.digest.Verifier].
 When the connection breaks, stalls or ends short, it asks again with ``Range: bytes=N-`` from
 the last byte that passed the verifier, so the hash state carries on and the consumer sees one
 stream. A registry (or object store) that ignores ``Range`` answers 200 with the whole blob:
 the first N bytes of that body are skipped, not passed on twice. How often and how long it
-tries again is the client's :class:`~.retry.RetryPolicy`: a resume that moved at least
+tries again is the client's [RetryPolicy][imgmirror.transport.retry.RetryPolicy]: a resume that
+moved at least
 ``ClientOptions.progress_bytes`` since the last one is progress and starts a fresh budget, a
 smaller gain counts as a failed attempt. All requests of one download share one stall window
-(:mod:`.stall`), so a peer that drips on every connection is cut off within ``timeout`` of
+(``.stall``), so a peer that drips on every connection is cut off within
+``timeout`` of
 waiting, however often the download resumes; a stall is never resumed.
 """
 

@@ -1,7 +1,7 @@
 """A small Kubernetes API client: a kubeconfig's server, CA and credentials, and paginated
 lists.
 
-:func:`load_kubeconfig` reads ``--kubeconfig``, else ``$KUBECONFIG`` (several files joined
+[load_kubeconfig][] reads ``--kubeconfig``, else ``$KUBECONFIG`` (several files joined
 by ``:``, the first to define a name wins, as kubectl merges them), else
 ``~/.kube/config``, and picks ``--context`` or ``current-context``. Supported: ``server``,
 ``certificate-authority`` and ``-data``, ``insecure-skip-tls-verify``, ``tls-server-name``,
@@ -11,7 +11,7 @@ supported, and said so plainly: ``exec`` credential plugins and ``auth-provider`
 logins: use a token, or pipe ``kubectl get … -o json`` into find-images) and ``proxy-url``
 (no proxy is used, whatever the environment says).
 
-:class:`KubeClient` lists a collection page by page (``limit``, then ``continue`` until the
+[KubeClient][] lists a collection page by page (``limit``, then ``continue`` until the
 server returns none), every page bounded in size and the number of pages bounded. Tokens,
 passwords and keys never appear in a message, a log line or a ``repr``.
 """
@@ -291,7 +291,7 @@ class KubeClient:
         """Every item of the collection at ``path``, page by page (``limit``/``continue``).
 
         Raises:
-            KubernetesError: as :meth:`get`; more than 10,000 pages.
+            KubernetesError: as `get`; more than 10,000 pages.
         """
         token = ""
         for _ in range(_MAX_PAGES):

@@ -1,8 +1,8 @@
 """How hard a run may press one registry: its concurrency, a pause after a rate limit, a quota.
 
-One :class:`RegistryLimiter` per registry host is shared by every client of it (the
+One [RegistryLimiter][] per registry host is shared by every client of it (the
 [ClientPool][imgmirror.registry.pool.ClientPool] owns them), and every request a
-:class:`~imgmirror.transport.connection.Connection` sends passes through it:
+[Connection][imgmirror.transport.connection.Connection] sends passes through it:
 
 - **Concurrency, additive-increase/multiplicative-decrease.** At most ``limit`` requests are
   sent to the registry at once. A ``429`` (or a ``503`` with ``Retry-After``) halves the limit
@@ -16,11 +16,11 @@ One :class:`RegistryLimiter` per registry host is shared by every client of it (
   100 pulls in a 6-hour window; only manifest ``GET`` requests count, a ``HEAD`` does not) are
   read from every answer. When a ``GET`` of a manifest would leave fewer than ``reserve``
   pulls, the limiter either waits for one pull to come free (``window / limit`` seconds) or,
-  with ``on_quota="stop"``, raises :class:`~imgmirror.errors.QuotaExhausted`.
+  with ``on_quota="stop"``, raises [QuotaExhausted][imgmirror.errors.QuotaExhausted].
 
-:class:`RegistryLimiter` also counts what went to its registry (requests, rate-limited
+[RegistryLimiter][] also counts what went to its registry (requests, rate-limited
 answers, seconds paused) for reports and metrics. Pure threading: no httpx here (headers
-arrive as a mapping), so :mod:`.options` can hold the policy value.
+arrive as a mapping), so [.options][imgmirror.transport.options] can hold the policy value.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class RateLimitPolicy:
             that gave no ``Retry-After``.
         max_pause: cap on one pause (a ``Retry-After`` beyond it is cut to it).
         on_quota: ``"wait"`` for a pull to come free when the quota would run out, or
-            ``"stop"`` with :class:`~imgmirror.errors.QuotaExhausted`.
+            ``"stop"`` with [QuotaExhausted][imgmirror.errors.QuotaExhausted].
         reserve: pulls of the quota left unused (for others behind the same address).
     """
 

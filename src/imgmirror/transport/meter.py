@@ -1,11 +1,11 @@
 """Counting the requests one piece of work sends, across the threads it uses.
 
 A sync reports, per image, how many requests it cost. The requests go through clients shared
-by every image, so the count travels with the work instead: :func:`metering` puts a
-:class:`RequestTally` in a context variable, :func:`count` (called by the connection for each
+by every image, so the count travels with the work instead: [metering][] puts a
+[RequestTally][] in a context variable, [count][] (called by the connection for each
 request sent) adds to the tally of the current context, and code that hands work to another
 thread submits it with ``contextvars.copy_context().run`` so the tally follows. Outside
-:func:`metering`, :func:`count` does nothing. No I/O.
+[metering][], [count][] does nothing. No I/O.
 """
 
 from __future__ import annotations

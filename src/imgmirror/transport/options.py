@@ -24,20 +24,21 @@ DEFAULT_CERTS_DIRS: tuple[str, ...] = ("/etc/docker/certs.d", "/etc/containers/c
 
 @attrs.frozen
 class ClientOptions:
-    """How registry clients connect. Immutable; use :func:`attrs.evolve` for variants.
+    """How registry clients connect. Immutable; use `attrs.evolve` for variants.
 
     Attributes:
         retry: the one retry policy (transient statuses, backoff, attempts, deadline).
         rate_limit: how a registry's rate limits slow a run down (concurrency, pauses, its
-            pull quota); see :mod:`imgmirror.transport.limiter`.
+            pull quota); see ``imgmirror.transport.limiter``.
         timeout: the stall timeout in seconds: a request or blob transfer fails
-            (:class:`~imgmirror.errors.TransferStalled`, never retried) once this long of
+            ([TransferStalled][imgmirror.errors.TransferStalled], never retried) once this long of
             waiting on the registry, reply head included, retries and resumes included,
-            moved under ``min_rate`` bytes per second (see :mod:`imgmirror.transport.stall`).
+            moved under ``min_rate`` bytes per second (see
+            ``imgmirror.transport.stall``).
         connect_timeout: seconds to wait for a TCP (and TLS) connection.
         min_rate: the floor rate in bytes per second below which a transfer counts as stalled.
             ``min_rate * timeout`` bytes is also what a resumed attempt must gain to count as
-            progress (:attr:`progress_bytes`).
+            progress (`progress_bytes`).
         max_reply_bytes: cap on small reply bodies (ping, upload replies, error bodies).
         max_manifest_bytes: cap on a manifest or a page of tags (containerd uses 4 MiB).
         monolithic_bytes: blobs up to this size are uploaded in one ``PUT``.

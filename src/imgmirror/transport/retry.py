@@ -1,9 +1,9 @@
 """When and how long to wait before trying a registry request or a transfer again.
 
-Pure policy: :class:`RetryPolicy` (a frozen value, like urllib3's ``Retry``) holds the one set
+Pure policy: [RetryPolicy][] (a frozen value, like urllib3's ``Retry``) holds the one set
 of transient statuses and the backoff (exponential with full jitter, or the server's
 ``Retry-After``), bounded both in attempts and in total waiting time. Every loop that retries
-asks it, through an :class:`Attempts` tracker::
+asks it, through an [Attempts][] tracker::
 
     attempts = policy.start()
     while True:
@@ -15,7 +15,7 @@ asks it, through an :class:`Attempts` tracker::
                 raise
 
 A transfer that can resume (a blob download with ``Range``, a chunked upload at the offset the
-registry stored) asks :meth:`Attempts.resumed` instead, telling it how far the attempt that
+registry stored) asks [Attempts.resumed][] instead, telling it how far the attempt that
 broke got: a gain of at least the minimum is progress and starts a fresh budget, a smaller one
 counts as a failed attempt, so a peer that lets each connection move a few bytes cannot keep a
 transfer alive. A transfer that starts over from nothing keeps its count, but an attempt that
@@ -120,11 +120,11 @@ class RetryPolicy:
 
 
 class Attempts:
-    """The retry budget of one request or transfer (see :meth:`RetryPolicy.start`).
+    """The retry budget of one request or transfer (see [RetryPolicy.start][]).
 
-    The budget in time counts from :meth:`RetryPolicy.start` (or the last progress),
+    The budget in time counts from [RetryPolicy.start][] (or the last progress),
     attempts included, so a loop whose attempts are slow stops once the deadline has passed;
-    a resumed transfer that makes progress gets a fresh budget (:meth:`resumed`).
+    a resumed transfer that makes progress gets a fresh budget (`resumed`).
     """
 
     __slots__ = ("_clock", "_rng", "_started", "attempt", "policy", "waited")
@@ -163,7 +163,7 @@ class Attempts:
     def after(self, exc: BaseException, *, progress: bool = False) -> float | None:
         """The attempt under way failed with ``exc``: how long to wait before the next, or
         None to give up (not transient, a digest or size mismatch, a stall, or the budget is
-        spent). ``progress``: as for :meth:`next_delay`."""
+        spent). ``progress``: as for `next_delay`."""
         if isinstance(exc, VerificationError) or not is_transient(exc):
             return None
         return self.next_delay(getattr(exc, "retry_after", None), progress=progress)

@@ -2,20 +2,22 @@
 process-wide interrupt.
 
 httpx bounds each socket read and write (``ClientOptions.timeout``); a peer that drips a byte a
-second passes every such bound, in a reply head as well as in a body. :func:`install` puts a
+second passes every such bound, in a reply head as well as in a body. [install][] puts a
 network backend under an httpx client whose streams consult the calling thread's limit (httpx
-does a request's I/O in the thread that sends it or reads its body): under :func:`limited` or
-:func:`watched`, every connect, TLS handshake, read and write feeds its bytes and the seconds
-it blocked to a :class:`~.stall.StallWatch`, blocks no longer than the watch has left, and
+does a request's I/O in the thread that sends it or reads its body): under [limited][] or
+[watched][], every connect, TLS handshake, read and write feeds its bytes and the seconds
+it blocked to a [StallWatch][imgmirror.transport.stall.StallWatch], blocks no longer than the watch
+has left, and
 raises the error the caller named once the watch counts the transfer stalled. While a reply is
 awaited and the peer is still taking a request body out of the kernel's send queue (a slow
 destination; Linux ``TIOCOUTQ``), what it takes counts as moved: the reply cannot come before
 the body is all there.
 
-:func:`interrupt` ends every transfer of the process at once (the CLI does on SIGTERM and
+[interrupt][] ends every transfer of the process at once (the CLI does on SIGTERM and
 SIGINT): open sockets are shut down, so threads blocked on them wake up, and from then on
-every read, write, connect and :func:`pause` raises
-:class:`~imgmirror.errors.TransferCancelled`. Nothing new is sent after it, so no upload or
+every read, write, connect and [pause][] raises
+[TransferCancelled][imgmirror.errors.TransferCancelled]. Nothing new is sent after it, so no upload
+or
 manifest is started once the process is going down.
 """
 
@@ -49,7 +51,7 @@ Stalled = Callable[[], Exception]
 _T = TypeVar("_T")
 
 #: What a socket operation raises when it fails (httpcore maps OSError and timeouts to these),
-#: and httpcore's read timeout; set by :func:`install`. httpx loads httpcore only when its
+#: and httpcore's read timeout; set by [install][]. httpx loads httpcore only when its
 #: first client is built, so this module does too: ``imgmirror.copy`` touched at start-up
 #: costs no httpcore. The wrappers below follow httpcore's backend and stream interfaces
 #: without inheriting from them for the same reason.
@@ -112,12 +114,12 @@ def interrupt() -> None:
 
 
 def clear_interrupt() -> None:
-    """Allow transfers again after :func:`interrupt` (a long-lived process that goes on)."""
+    """Allow transfers again after [interrupt][] (a long-lived process that goes on)."""
     _interrupted.clear()
 
 
 def pause(seconds: float) -> None:
-    """Sleep ``seconds`` (a retry's backoff); :class:`TransferCancelled` once interrupted."""
+    """Sleep ``seconds`` (a retry's backoff); [TransferCancelled][] once interrupted."""
     if _interrupted.wait(seconds):
         raise _cancelled()
 
@@ -164,7 +166,7 @@ def _bounded(
 
 class _Stream:
     """A network stream (httpcore's ``NetworkStream`` interface) whose every operation goes
-    through :func:`_bounded`."""
+    through [_bounded][]."""
 
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
@@ -260,7 +262,7 @@ class _Stream:
 
 class _Backend:
     """httpcore's backend (its ``NetworkBackend`` interface), its streams wrapped in
-    :class:`_Stream`."""
+    [_Stream][]."""
 
     def __init__(self, inner: httpcore.NetworkBackend) -> None:
         self._inner = inner
@@ -292,7 +294,7 @@ class _Backend:
 
 
 def install(client: httpx.Client) -> None:
-    """Put :class:`_Backend` under every connection pool of ``client`` (its own transport and
+    """Put [_Backend][] under every connection pool of ``client`` (its own transport and
     the proxy transports httpx mounted from the environment).
 
     httpx has no public way to choose the network backend (httpcore has); its transports keep

@@ -1,14 +1,15 @@
 """Stall detection: a transfer that moves too few bytes for too long fails.
 
 A socket read timeout catches a peer that sends nothing; it does not catch one that drips a
-byte a second, which keeps a transfer alive forever. :class:`StallWatch` is fed, for one
+byte a second, which keeps a transfer alive forever. [StallWatch][] is fed, for one
 transfer, the bytes each socket read or write moved and the seconds it spent blocked waiting
-on the peer (:mod:`.sockets` measures them), and counts the transfer stalled once a whole
+on the peer ([.sockets][imgmirror.transport.sockets] measures them), and counts the transfer stalled
+once a whole
 window of ``window`` such seconds (the first one counted from the start) moved fewer than
 ``min_rate * window`` bytes. Only time spent waiting on the network counts: a consumer that is
 slow (a destination taking the bytes at its own pace, a disk) and the retry policy's backoff
 are not the peer's fault. One watch covers one request with its retries, or one blob with its
-resumes: a reconnect does not start the clock again. :meth:`StallWatch.remaining` tells the
+resumes: a reconnect does not start the clock again. [StallWatch.remaining][] tells the
 socket layer how long the next read or write may block, so a peer that drips a reply head or
 goes silent is cut off on time, not one read timeout later.
 

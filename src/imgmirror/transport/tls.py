@@ -4,7 +4,7 @@ Follows docker's layout for ``certs.d`` directories: ``DIR/<host[:port]>/*.crt``
 trusted for that host only, ``client.cert`` with ``client.key`` (or any ``X.cert``/``X.key``
 pair) is the client certificate for mutual TLS. ``/etc/docker/certs.d`` and
 ``/etc/containers/certs.d`` are read by default, as docker and podman do. TLS failures become
-errors naming the fix for that host (:func:`tls_error`).
+errors naming the fix for that host ([tls_error][]).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
 
 
 def tls_error(exc: BaseException, host: str, options: ClientOptions) -> TLSVerificationError | None:
-    """A :class:`TLSVerificationError` naming the fix, if ``exc`` is a TLS trust failure.
+    """A [TLSVerificationError][] naming the fix, if ``exc`` is a TLS trust failure.
 
     Covers an untrusted server certificate (put ``ca.crt`` in certs.d, trust a CA file or mark
     the host insecure) and a server refusing our client certificate (put
@@ -124,7 +124,7 @@ def trust_for(host: str, options: ClientOptions) -> DeferredTrust:
     """The shared trust setting for ``host``: one context per distinct setting, per process.
 
     Registries with the same trust inputs (insecure or not, ``--ca-file``, their certs.d
-    directory, and the version of each of those files) share one :class:`ssl.SSLContext`:
+    directory, and the version of each of those files) share one `ssl.SSLContext`:
     building one and loading the system CA store costs about 30 ms, and most runs touch several
     registries with the same setting.
     """
@@ -155,7 +155,7 @@ def _stamp(path: Path) -> tuple[str, int, int]:
 
 
 def ssl_context(host: str, options: ClientOptions) -> ssl.SSLContext:
-    """The TLS context for one registry host, its trust store loaded (see :func:`trust_for`).
+    """The TLS context for one registry host, its trust store loaded (see [trust_for][]).
 
     Insecure hosts get a context that does not verify. Otherwise the system store is trusted,
     plus ``--ca-file`` and the host's ``certs.d`` CAs; a client certificate found there is
@@ -174,7 +174,7 @@ class DeferredTrust:
 
     Most runs against loopback registries never use TLS, and reading the system CA store
     costs about 20 ms. The context given to httpx is complete (verification on, hostname
-    checked) but trusts nothing until :meth:`load` has run, so an early TLS connection fails
+    checked) but trusts nothing until `load` has run, so an early TLS connection fails
     closed rather than open. Contexts for insecure hosts verify nothing and need no loading.
     """
 
@@ -222,7 +222,7 @@ class DeferredTrust:
 
 @contextlib.contextmanager
 def _readable(path: str, what: str, fix: str) -> Iterator[None]:
-    """Turn a missing or unparsable trust file into one :class:`TLSConfigError`."""
+    """Turn a missing or unparsable trust file into one [TLSConfigError][]."""
     try:
         yield
     except FileNotFoundError:

@@ -3,12 +3,13 @@
 A blob up to ``ClientOptions.monolithic_bytes`` is read into memory and sent with the closing
 ``PUT ...?digest=`` (one round trip fewer); a registry that refuses that gets the chunked path
 on a fresh session. Larger blobs stream as one ``PATCH`` and a closing ``PUT``, as docker does.
-When the ``PATCH`` breaks off, :class:`ChunkedUpload` asks the registry how much it stored
+When the ``PATCH`` breaks off, [ChunkedUpload][] asks the registry how much it stored
 (``GET`` on the upload URL; ``Range: 0-N`` in the 204) and sends again from there, out of a
-bounded :class:`ReplayBuffer` of what was sent but maybe not stored, then the rest of the
+bounded [ReplayBuffer][] of what was sent but maybe not stored, then the rest of the
 source. If the registry keeps no offset, or it lies before what the buffer holds, the error is
-raised as it was (a transient :class:`~imgmirror.errors.NetworkError`) and the caller starts
-the blob again. As for downloads (:mod:`.download`), the ``PATCH`` requests of one upload share
+raised as it was (a transient [NetworkError][imgmirror.errors.NetworkError]) and the caller starts
+the blob again. As for downloads ([.download][imgmirror.transport.download]), the ``PATCH`` requests
+of one upload share
 one stall window, a stall is never resumed, and a resume that gained less than
 ``ClientOptions.progress_bytes`` counts as a failed attempt.
 """

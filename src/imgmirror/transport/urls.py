@@ -1,6 +1,6 @@
 """Registry URLs on the request path, built and resolved with string operations where exact.
 
-Every request used to parse its URL with :class:`httpx.URL` several times (authorization,
+Every request used to parse its URL with `httpx.URL` several times (authorization,
 ``Location`` resolution, query parameters), and upload locations carry a long ``_state``
 query. These helpers give the same results for the URLs registries send without a full parse;
 anything unusual (a relative path without a leading ``/``, a fragment) goes to httpx.

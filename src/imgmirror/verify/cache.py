@@ -3,7 +3,7 @@
 An accepted decision is stored under the policy's fingerprint and the image digest, so a
 changed policy (a key file replaced, an identity added) finds nothing and verifies again; a
 refusal is never stored. The file is JSON, read once, written atomically (a temporary file
-renamed into place) when the run ends, at most :data:`MAX_ENTRIES` entries, newest kept.
+renamed into place) when the run ends, at most [MAX_ENTRIES][] entries, newest kept.
 """
 
 from __future__ import annotations

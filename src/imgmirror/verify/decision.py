@@ -1,5 +1,5 @@
 """The decision about one image: which signatures and attestations verified, and whether the
-policy is met. :func:`decide` is pure: the gate passes what it verified and why the rest
+policy is met. [decide][] is pure: the gate passes what it verified and why the rest
 failed. No I/O.
 """
 

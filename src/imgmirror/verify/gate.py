@@ -1,14 +1,15 @@
 """The gate: fetch an image's signatures and attestations at the source and decide, before
 anything is written at the destination.
 
-:meth:`Gate.load` reads the policy's keys (PEM files, Kubernetes Secrets) and trusted root
-once. :meth:`Gate.check` finds what refers to the image through
-:func:`imgmirror.referrers.discover.discover` (referrers API, fallback tag, cosign's ``.sig``
+[Gate.load][] reads the policy's keys (PEM files, Kubernetes Secrets) and trusted root
+once. [Gate.check][] finds what refers to the image through
+[imgmirror.referrers.discover.discover][imgmirror.referrers.discover.discover] (referrers API,
+fallback tag, cosign's ``.sig``
 and ``.att`` tags), reads each signature's layers (bounded), verifies them, and applies the
-policy (:func:`~imgmirror.verify.decision.decide`). A refusal raises
-:class:`~imgmirror.errors.PolicyRefused` with the reason in one line; an acceptance returns
+policy ([decide][imgmirror.verify.decision.decide]). A refusal raises
+[PolicyRefused][imgmirror.errors.PolicyRefused] with the reason in one line; an acceptance returns
 the decision and the referrers that verified, for the copy to carry. With a
-:class:`~imgmirror.verify.cache.DecisionCache`, an image the destination already holds is
+[DecisionCache][imgmirror.verify.cache.DecisionCache], an image the destination already holds is
 decided from the cache without a request.
 """
 
@@ -182,7 +183,7 @@ class Gate:
         self, client: RegistryClient, repo: str, digest: Digest, tree: ImageTree | None = None
     ) -> tuple[Decision, Discovered]:
         """The decision about ``digest`` and the referrers that verified; never raises a
-        refusal (:meth:`check` does), nor reads or writes the cache."""
+        refusal (`check` does), nor reads or writes the cache."""
         if tree is None or (tree.source_digest or tree.top.digest) != digest:
             tree = fetch_image(client, repo, str(digest))
         subjects = [digest]
@@ -245,7 +246,7 @@ def gate_for(value: Policy | Gate | None, cache: str | None = None) -> Gate | No
 
 @contextlib.contextmanager
 def opened(value: Policy | Gate | None, cache: str | None = None) -> Iterator[Gate | None]:
-    """:func:`gate_for`, its decision cache saved when the operation ends."""
+    """[gate_for][], its decision cache saved when the operation ends."""
     gate = gate_for(value, cache)
     try:
         yield gate

@@ -5,8 +5,8 @@ Rekor and CT log keys); nothing is fetched, no TUF refresh happens. A bundle's c
 must chain to a Fulcio CA at the time its Rekor entry proves, carry a valid SCT and an
 identity the policy allows; the DSSE envelope or message signature must verify with it.
 ``sigstore`` is imported when a trusted root is loaded, never at start-up. The loaded root
-also carries its :class:`~imgmirror.verify.trust.TrustMaterial`, for what sigstore-python
-does not verify (cosign's tag-based keyless signatures, :mod:`.tagkeyless`).
+also carries its [TrustMaterial][imgmirror.verify.trust.TrustMaterial], for what sigstore-python
+does not verify (cosign's tag-based keyless signatures, [.tagkeyless][imgmirror.verify.tagkeyless]).
 """
 
 from __future__ import annotations

@@ -141,7 +141,7 @@ def load_public_key(pem: bytes, name: str) -> PublicKey:
 
 def public_key(key: object, name: str) -> PublicKey:
     """A key ``cryptography`` loaded (from PEM, a certificate, a trusted root) as a
-    :class:`PublicKey` named ``name``.
+    [PublicKey][] named ``name``.
 
     Raises:
         InvalidPolicy: not a kind of key cosign signs with.

@@ -1,5 +1,6 @@
 """The verification policy as values: which keys and identities may sign, which attestations
-must be there, how old the image may be. Parsed at the edge (:mod:`.policyfile`, the CLI's
+must be there, how old the image may be. Parsed at the edge
+([.policyfile][imgmirror.verify.policyfile], the CLI's
 flags) and passed inward frozen. No I/O: key files are named here, read by the gate.
 """
 

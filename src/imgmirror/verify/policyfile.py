@@ -13,8 +13,9 @@ max-age: 365d
 per-platform: true
 ```
 
-Every error is an :class:`~imgmirror.errors.InvalidPolicy` (inside a sync file, an
-:class:`~imgmirror.errors.InvalidSyncFile`) naming ``file:line``, like the sync file's. No I/O:
+Every error is an [InvalidPolicy][imgmirror.errors.InvalidPolicy] (inside a sync file, an
+[InvalidSyncFile][imgmirror.errors.InvalidSyncFile]) naming ``file:line``, like the sync file's. No
+I/O:
 callers pass text.
 """
 

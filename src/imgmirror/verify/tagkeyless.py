@@ -6,12 +6,13 @@ A ``sha256-<hex>.sig`` layer holds the simple-signing payload; its annotations t
 (``dev.cosignproject.cosign/signature``), the Fulcio certificate
 (``dev.sigstore.cosign/certificate``, PEM), the chain (``dev.sigstore.cosign/chain``, not
 trusted: cosign too takes the chain from the trusted root) and the Rekor bundle
-(``dev.sigstore.cosign/bundle``, :mod:`.rekor`). :func:`verify_tag_signature` checks, as
+(``dev.sigstore.cosign/bundle``, [.rekor][imgmirror.verify.rekor]). [verify_tag_signature][] checks,
+as
 cosign's ``verifyInternal``/``VerifyBundle`` do with a trusted root:
 
 1. the bundle is there (without it only an online Rekor lookup could vouch for the time);
 2. its SET verifies with the Rekor key named by its ``logID``, valid at ``integratedTime``;
-3. the certificate at that time (:func:`~imgmirror.verify.fulcio.verify_certificate`);
+3. the certificate at that time ([verify_certificate][imgmirror.verify.fulcio.verify_certificate]);
 4. its identity is one the policy allows;
 5. the signature verifies over the payload with the certificate's key;
 6. the log entry names that signature, that certificate and the payload's sha256.

@@ -1,7 +1,8 @@
 """What a sigstore trusted root trusts, as values: the Fulcio certificate authorities (each a
 root, its intermediates and the window in which it issued), and the Rekor and CT log keys by
-log ID with their windows. Built by :func:`trust_material` from the root sigstore-python
-parsed (:func:`imgmirror.verify.keyless.load_trusted_root`), so ``trusted_root.json`` has one
+log ID with their windows. Built by [trust_material][] from the root sigstore-python
+parsed ([imgmirror.verify.keyless.load_trusted_root][imgmirror.verify.keyless.load_trusted_root]),
+so ``trusted_root.json`` has one
 parser. No I/O.
 """
 
