@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ __all__ = [
     "DocumentLimit",
     "compose_yaml",
     "load_json",
+    "load_json_object",
     "load_yaml_all",
     "read_capped_text",
 ]
@@ -54,6 +56,24 @@ class DocumentLimit(ValueError):
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(message)
         self.line = line
+
+
+def load_json_object(
+    data: str | bytes | bytearray, what: str, error: Callable[[str], Exception]
+) -> dict[str, Any]:
+    """A JSON document that must be an object (a manifest, a payload, a bundle).
+
+    Raises:
+        Exception: ``error("<what> is not JSON")`` or ``error("<what> is not a JSON object")``
+            (the caller's own class), also for a document nested too deeply.
+    """
+    try:
+        doc = load_json(data)
+    except ValueError:  # a DocumentLimit or a UnicodeDecodeError too
+        raise error(f"{what} is not JSON") from None
+    if not isinstance(doc, dict):
+        raise error(f"{what} is not a JSON object")
+    return doc
 
 
 def load_json(data: str | bytes | bytearray) -> Any:

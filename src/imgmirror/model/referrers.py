@@ -22,7 +22,7 @@ import attrs
 from imgmirror.errors import InvalidDigest, InvalidManifest, ReferrerError
 from imgmirror.model import mediatypes
 from imgmirror.model.digest import Digest
-from imgmirror.model.documents import load_json
+from imgmirror.model.documents import load_json_object
 from imgmirror.model.manifest import Descriptor
 
 __all__ = [
@@ -84,13 +84,7 @@ class Referrer:
 
 
 def _document(raw: bytes, what: str) -> dict[str, Any]:
-    try:
-        doc = load_json(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ReferrerError(f"{what} is not JSON") from None
-    if not isinstance(doc, dict):
-        raise ReferrerError(f"{what} is not a JSON object")
-    return doc
+    return load_json_object(raw, what, ReferrerError)
 
 
 def referrers_from_index(raw: bytes, subject: Digest, what: str) -> tuple[Referrer, ...]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from imgmirror.model.documents import load_json
+from imgmirror.model.documents import load_json_object
 from imgmirror.verify.payloads import Envelope, PayloadError, parse_envelope
 
 if TYPE_CHECKING:
@@ -125,12 +125,7 @@ def parse_bundle(raw: bytes) -> Bundle:
     Raises:
         PayloadError: not a sigstore bundle, or missing what a verifier needs.
     """
-    try:
-        doc = load_json(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise PayloadError("the sigstore bundle is not JSON") from None
-    if not isinstance(doc, dict):
-        raise PayloadError("the sigstore bundle is not a JSON object")
+    doc = load_json_object(raw, "the sigstore bundle", PayloadError)
     version = bundle_version(doc.get("mediaType"))
     if version is None:
         raise PayloadError(f"unknown sigstore bundle media type {doc.get('mediaType')!r}")

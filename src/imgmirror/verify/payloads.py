@@ -18,7 +18,7 @@ import attrs
 
 from imgmirror.errors import InvalidDigest
 from imgmirror.model.digest import Digest
-from imgmirror.model.documents import load_json
+from imgmirror.model.documents import load_json_object
 
 __all__ = [
     "COSIGN_SIGN_PREDICATE",
@@ -77,13 +77,7 @@ def predicate_type(name: str) -> str:
 
 
 def _json(raw: bytes, what: str) -> dict[str, Any]:
-    try:
-        doc = load_json(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise PayloadError(f"{what} is not JSON") from None
-    if not isinstance(doc, dict):
-        raise PayloadError(f"{what} is not a JSON object")
-    return doc
+    return load_json_object(raw, what, PayloadError)
 
 
 def _digest(text: object, what: str) -> Digest:
