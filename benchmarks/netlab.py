@@ -23,14 +23,17 @@ import contextlib
 import ipaddress
 import os
 import queue
+import shutil
+import signal
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-__all__ = ["SUBNET", "DelayProxy", "Lab", "latency_lab"]
+__all__ = ["SUBNET", "DelayProxy", "Lab", "latency_lab", "reclaim_stale_labs"]
 
 SUBNET = ipaddress.ip_network("10.213.47.0/30")
 RECV = 256 * 1024
@@ -168,6 +171,43 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reclaim_stale_labs(names: tuple[str, str]) -> None:
+    """Remove the labs of runs that were killed before their clean-up ran.
+
+    A lab's namespace is ``NAME-PID`` and its outer link ``LINKPID`` (``names``), PID being the
+    process that made it. If that process is gone, the namespace, the link, its
+    ``/etc/netns/NAME-PID`` directory and any process still inside (registries, containerd,
+    relays) are left-overs, and go. A lab whose maker still runs belongs to another run, and
+    stays (the address check then says so).
+    """
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+    for line in listed.stdout.splitlines():
+        namespace = line.split(" ", 1)[0]
+        tag = namespace.removeprefix(f"{names[0]}-")
+        if tag == namespace or not tag.isdigit() or _alive(int(tag)):
+            continue
+        argv = ["ip", "netns", "pids", namespace]
+        pids = subprocess.run(argv, check=False, capture_output=True, text=True)
+        for pid in pids.stdout.split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        with contextlib.suppress(subprocess.CalledProcessError):
+            _ip("link", "del", f"{names[1]}{tag}")
+        with contextlib.suppress(subprocess.CalledProcessError):
+            _ip("netns", "del", namespace)
+        shutil.rmtree(Path("/etc/netns") / namespace, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def latency_lab(
     delay: float = 0.025,
@@ -180,10 +220,11 @@ def latency_lab(
     if os.geteuid() != 0:
         raise PermissionError("the latency lab needs root (ip netns add)")
     host_ip, ns_ip = (str(a) for a in subnet.hosts())
+    reclaim_stale_labs((names[0], names[1]))
     in_use = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True)
     if f" {host_ip}/" in in_use.stdout:
         raise RuntimeError(f"{host_ip} is already in use here (another latency lab running?)")
-    tag = f"{os.getpid() % 100000}"
+    tag = str(os.getpid())
     namespace, outside, inside = f"{names[0]}-{tag}", f"{names[1]}{tag}", f"{names[2]}{tag}"
     _ip("netns", "add", namespace)
     lab = Lab(namespace, host_ip, ns_ip, delay)

@@ -12,17 +12,22 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import shutil
 import socket
 import ssl
+import subprocess
 import tarfile
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import zstandard
+from benchmarks.netlab import reclaim_stale_labs
 
 from tests.support import images
 from tests.support.registry import Registry, RegistryFactory
@@ -30,6 +35,7 @@ from tests.support.seed import RegistryClient, SeedError, parse_challenge, seed
 from tests.support.tokenserver import decode_jwt_claims, decode_jwt_header
 from tests.support.tools import (
     SkopeoError,
+    require_root,
     require_tool,
     skopeo_copy,
     skopeo_digest,
@@ -522,3 +528,51 @@ def test_docker_pulls_from_loopback_registry(docker_engine, anon_registry, pause
 def test_ssl_module_sanity(test_pki):
     ctx = ssl.create_default_context(cafile=str(test_pki.ca_cert))
     assert ctx.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_a_lab_left_by_a_killed_run_is_reclaimed(tmp_path: Any) -> None:
+    """A run killed before its clean-up leaves its namespace, veth, hosts directory and the
+    processes inside; the next run removes them (its maker is gone) instead of refusing to
+    start on the address they hold, and leaves alone a lab whose maker still runs."""
+    require_root("the lab clean-up (ip netns add)")
+    require_tool("ip")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    names = ("imgm-stale", "imsth")
+
+    def make(tag: int) -> subprocess.Popen[bytes]:
+        namespace = f"imgm-stale-{tag}"
+        subprocess.run(["ip", "netns", "add", namespace], check=True)
+        subprocess.run(
+            ["ip", "link", "add", f"imsth{tag}", "type", "veth", "peer", "name", f"imstn{tag}"],
+            check=True,
+        )
+        Path("/etc/netns", namespace).mkdir(parents=True, exist_ok=True)
+        return subprocess.Popen(["ip", "netns", "exec", namespace, "sleep", "600"])
+
+    def namespaces() -> str:
+        return subprocess.run(
+            ["ip", "netns", "list"], check=False, capture_output=True, text=True
+        ).stdout
+
+    left = make(gone.pid)
+    mine = make(os.getpid())
+    try:
+        time.sleep(0.3)
+        reclaim_stale_labs(names)
+        assert left.wait(timeout=5) != 0, "the process inside the stale lab was not stopped"
+        assert f"imgm-stale-{gone.pid}" not in namespaces()
+        assert not Path("/sys/class/net", f"imsth{gone.pid}").exists()
+        assert not Path("/etc/netns", f"imgm-stale-{gone.pid}").exists()
+        assert f"imgm-stale-{os.getpid()}" in namespaces(), "a live run's lab was removed"
+        assert mine.poll() is None
+    finally:
+        for proc in (left, mine):
+            proc.kill()
+            proc.wait()
+        for tag in (gone.pid, os.getpid()):
+            subprocess.run(["ip", "link", "del", f"imsth{tag}"], check=False, capture_output=True)
+            subprocess.run(
+                ["ip", "netns", "del", f"imgm-stale-{tag}"], check=False, capture_output=True
+            )
+            shutil.rmtree(f"/etc/netns/imgm-stale-{tag}", ignore_errors=True)

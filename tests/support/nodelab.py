@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from benchmarks.netlab import reclaim_stale_labs
+
 from .certs import TestPKI, make_pki
 from .cri import CriClient, CriError
 from .registry import Registry, RegistryFactory, tail
@@ -257,10 +259,11 @@ def node_lab() -> Iterator[NodeLab]:
     require_root("the node lab (ip netns add)")
     require_tool("ip")
     host_ip, ns_ip = (str(a) for a in SUBNET.hosts())
+    reclaim_stale_labs(("imgm-h19", "imh19h"))
     in_use = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True)
     if f" {host_ip}/" in in_use.stdout:
         raise RuntimeError(f"{host_ip} is already in use here (another node lab running?)")
-    tag = f"{os.getpid() % 100000}"
+    tag = str(os.getpid())
     namespace, outside, inside = f"imgm-h19-{tag}", f"imh19h{tag}", f"imh19n{tag}"
     # A short directory: containerd's socket path must stay under 108 bytes.
     directory = Path(tempfile.mkdtemp(prefix="imgm-h19-", dir="/tmp"))
