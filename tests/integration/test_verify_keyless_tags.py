@@ -185,3 +185,37 @@ def test_a_keys_only_policy_names_what_a_keyless_signature_needs(ends, lab, tmp_
     policy = Policy(keys=(KeySource(key, "t"),), origin="t")
     line = copy_refused(src, dst, REPO, policy, image)
     assert "signed with a certificate (keyless), not an allowed key; the policy names no " in line
+
+
+SLSA = "https://slsa.dev/provenance/v1"
+
+
+@pytest.mark.parametrize("entry", ["dsse", "intoto"])
+def test_a_cosign_v2_keyless_attestation_meets_the_policy(ends, lab, trusted_root, entry):
+    """``cosign attest`` keyless (v2): a ``.att`` layer whose certificate, log entry and
+    envelope verify offline counts as the attestation the policy requires, and travels."""
+    src, dst = ends
+    image = make_image(fmt="oci", marker=f"keyless-att-{entry}")
+    signed(src, lab.sign(image.digest), image)
+    att = lab.attest(image.digest, SLSA, entry=entry)
+    push(src, REPO, att.image(), sig_tag(image.digest, "att"))
+    policy = keyless(trusted_root, attestations=(SLSA,))
+    result = imgmirror.copy(src.ref(REPO, "1.0"), dst.ref(REPO, "1.0"), verify=policy)
+    assert result.verification is not None
+    [attested] = result.verification.attestations
+    assert (attested.predicate_type, attested.by) == (SLSA, f"identity {SUBJECT} (issuer {ISSUER})")
+    assert attested.signed_at == lab.at
+    carried = skopeo_inspect_raw(dst.ref(REPO, sig_tag(image.digest, "att")), dst)
+    assert carried == att.image().manifest
+
+
+def test_a_keyless_attestation_by_another_identity_is_refused(ends, lab, trusted_root):
+    src, dst = ends
+    image = make_image(fmt="oci", marker="keyless-att-stranger")
+    signed(src, lab.sign(image.digest), image)
+    stranger = "https://github.com/evil/app/.github/workflows/r.yml@refs/tags/v1"
+    att = lab.attest(image.digest, SLSA, subject=stranger)
+    push(src, REPO, att.image(), sig_tag(image.digest, "att"))
+    line = copy_refused(src, dst, REPO, keyless(trusted_root, attestations=(SLSA,)), image)
+    assert f"no attestation {SLSA} by an allowed signer" in line
+    assert f"keyless attestation: certificate identity {stranger}" in line

@@ -13,7 +13,11 @@ sign`` writes one (pkg/oci/static: the simple-signing payload as the layer, anno
 ``dev.sigstore.cosign/chain`` and ``dev.sigstore.cosign/bundle`` holding the ``RekorBundle``
 JSON of pkg/cosign/bundle/rekor.go: the SET over the canonical JSON of body, integratedTime,
 logID and logIndex, the body Rekor's canonical ``hashedrekord`` v0.0.1 entry). Its keyword
-arguments replace honest parts, for the hostile cases.
+arguments replace honest parts, for the hostile cases. :meth:`SigstoreLab.attest` makes a
+``sha256-<hex>.att`` layer as cosign v2's ``cosign attest`` writes one: the DSSE envelope as
+the layer (its JSON as Go marshals it, the bytes Rekor hashed), an empty signature annotation,
+``predicateType``, the certificate, chain and bundle, the body a ``dsse`` (cosign 2.4 and
+later) or ``intoto`` (before) v0.0.1 entry.
 """
 
 from __future__ import annotations
@@ -32,10 +36,25 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .cosign import SIG_ANNOTATION, SIMPLESIGNING, signature_manifest, simple_signing
+from .cosign import (
+    DSSE,
+    SIG_ANNOTATION,
+    SIMPLESIGNING,
+    dsse_envelope,
+    signature_manifest,
+    simple_signing,
+    statement,
+)
 from .images import Blob, Image
 
-__all__ = ["ISSUER", "SUBJECT", "KeylessSignature", "SigstoreLab", "hashedrekord"]
+__all__ = [
+    "ISSUER",
+    "SUBJECT",
+    "KeylessAttestation",
+    "KeylessSignature",
+    "SigstoreLab",
+    "hashedrekord",
+]
 
 ISSUER = "https://token.actions.githubusercontent.com"
 SUBJECT = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.4.0"
@@ -129,6 +148,51 @@ def hashedrekord(signature: bytes, cert_pem: str, sha256_hex: str) -> bytes:
         },
     }
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _canonical(kind: str, spec: dict[str, Any]) -> bytes:
+    doc = {"apiVersion": "0.0.1", "kind": kind, "spec": spec}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def attestation_entry(kind: str, envelope: bytes, signature: bytes, cert_pem: str) -> bytes:
+    """Rekor's canonical body of the ``dsse`` or ``intoto`` v0.0.1 entry for ``envelope``."""
+    doc = json.loads(envelope)
+    payload = base64.b64decode(doc["payload"])
+    hashed = {"algorithm": "sha256", "value": hashlib.sha256(envelope).hexdigest()}
+    payload_hash = {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()}
+    verifier = base64.b64encode(cert_pem.encode()).decode()
+    if kind == "dsse":
+        sigs = [{"signature": base64.b64encode(signature).decode(), "verifier": verifier}]
+        spec = {"envelopeHash": hashed, "payloadHash": payload_hash, "signatures": sigs}
+        return _canonical("dsse", spec)
+    spec = {"content": {"hash": hashed, "payloadHash": payload_hash}, "publicKey": verifier}
+    return _canonical("intoto", spec)
+
+
+@dataclass(frozen=True)
+class KeylessAttestation:
+    """The parts of one keyless ``.att`` layer."""
+
+    envelope: bytes
+    predicate_type: str
+    certificate: str
+    chain: str
+    bundle: str
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return {
+            SIG_ANNOTATION: "",
+            "dev.sigstore.cosign/bundle": self.bundle,
+            "dev.sigstore.cosign/certificate": self.certificate,
+            "dev.sigstore.cosign/chain": self.chain,
+            "predicateType": self.predicate_type,
+        }
+
+    def image(self) -> Image:
+        """The ``sha256-<hex>.att`` manifest holding this one layer."""
+        return signature_manifest(Blob(self.envelope, DSSE, annotations=self.annotations))
 
 
 @dataclass(frozen=True)
@@ -339,3 +403,29 @@ class SigstoreLab:
         )
         rekor = self.rekor_bundle(body, key=set_key) if bundle else None
         return KeylessSignature(data, signature, _pem(cert), self.chain_pem, rekor)
+
+    def attest(
+        self,
+        digest: str,
+        predicate_type: str,
+        *,
+        entry: str = "dsse",
+        subject: str = SUBJECT,
+        envelope_key: ec.EllipticCurvePrivateKey | None = None,
+        logged_envelope: bytes | None = None,
+        logged_certificate: x509.Certificate | None = None,
+    ) -> KeylessAttestation:
+        """What ``cosign attest`` (v2, keyless) attaches for ``digest``: an in-toto statement
+        in a DSSE envelope signed with a fresh certificate's key (or ``envelope_key``), logged
+        as an ``entry`` (``dsse`` or ``intoto``) entry (for ``logged_envelope`` and
+        ``logged_certificate`` instead, when given)."""
+        cert, key = self.leaf(subject)
+        doc = dsse_envelope(statement(digest, predicate_type), envelope_key or key)
+        envelope = json.dumps(doc, separators=(",", ":")).encode()  # as Go marshals it
+        sig = base64.b64decode(doc["signatures"][0]["sig"])
+        body = attestation_entry(
+            entry, logged_envelope or envelope, sig, _pem(logged_certificate or cert)
+        )
+        return KeylessAttestation(
+            envelope, predicate_type, _pem(cert), self.chain_pem, self.rekor_bundle(body)
+        )

@@ -10,6 +10,7 @@ import base64
 import dataclasses
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,11 +22,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from imgmirror.verify.identity import Identity, compile_subject
 from imgmirror.verify.keyless import TrustRoot, load_trusted_root
-from imgmirror.verify.payloads import PayloadError
+from imgmirror.verify.payloads import PayloadError, parse_envelope
 from imgmirror.verify.rekor import RekorBundle, parse_entry, parse_rekor_bundle, verify_set
-from imgmirror.verify.tagkeyless import verify_tag_signature
+from imgmirror.verify.tagkeyless import verify_tag_attestation, verify_tag_signature
 from imgmirror.verify.trust import KeylessError
-from tests.support.sigstore_lab import ISSUER, SUBJECT, KeylessSignature, SigstoreLab
+from tests.support.sigstore_lab import (
+    ISSUER,
+    SUBJECT,
+    KeylessAttestation,
+    KeylessSignature,
+    SigstoreLab,
+)
 
 DATA = Path(__file__).parent.parent / "data" / "verify"
 STAGING_ROOT = DATA / "sigstore-python-staging-trusted_root.json"
@@ -142,9 +149,17 @@ def test_malformed_rekor_bundles(text, message):
         parse_rekor_bundle(text)
 
 
-def test_log_entries_that_are_not_signatures():
+def test_log_entries_that_are_not_what_cosign_logs():
+    for kind, version in (("cose", "0.0.1"), ("intoto", "0.0.2"), ("hashedrekord", "0.0.2")):
+        entry = {"apiVersion": version, "kind": kind, "spec": {}}
+        with pytest.raises(PayloadError, match=r"not one of the 0\.0\.1 kinds cosign logs"):
+            parse_entry(json.dumps(entry).encode())
     entry = {"apiVersion": "0.0.1", "kind": "intoto", "spec": {}}
-    with pytest.raises(PayloadError, match="not a hashedrekord or rekord"):
+    with pytest.raises(PayloadError, match="content is not a JSON object"):
+        parse_entry(json.dumps(entry).encode())
+    two = [{"signature": "AA==", "verifier": "AA=="}] * 2
+    entry = {"apiVersion": "0.0.1", "kind": "dsse", "spec": {"signatures": two}}
+    with pytest.raises(PayloadError, match="not hold exactly one DSSE signature"):
         parse_entry(json.dumps(entry).encode())
     entry = {"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {"signature": {}}}
     with pytest.raises(PayloadError, match="public key is not a JSON object"):
@@ -266,3 +281,114 @@ def test_hostile_keyless_signatures_are_refused(lab, root, case):
 def test_another_identity_is_refused(lab, root, identity):
     with pytest.raises(KeylessError, match=rf"certificate identity {SUBJECT} .* not an allowed"):
         verify(root, lab.sign(DIGEST), identity)
+
+
+# --- attestations (.att layers) -------------------------------------------------------------
+
+CODY = Identity("https://github.com/login/oauth", subject="cody@soyland.com")
+SLSA = "https://slsa.dev/provenance/v1"
+
+
+def _cosign_att_layer(spacing: tuple[str, str] = (",", ":")) -> KeylessAttestation:
+    """cosign's real keyless attestation (a dsse entry in the public-good Rekor, its SET, the
+    Fulcio certificate; tests/data/verify/SOURCES.md) in the form a cosign v2 ``.att`` layer
+    carries it: the envelope JSON as Go marshals it (the bytes Rekor hashed), the bundle."""
+    doc = json.loads((DATA / "cosign-oci-attestation.sigstore.json").read_bytes())
+    material, envelope = doc["verificationMaterial"], doc["dsseEnvelope"]
+    entry = material["tlogEntries"][0]
+    cert = x509.load_der_x509_certificate(base64.b64decode(material["certificate"]["rawBytes"]))
+    sigs = [{"keyid": "", "sig": s["sig"]} for s in envelope["signatures"]]
+    layer = {"payloadType": envelope["payloadType"], "payload": envelope["payload"]}
+    rekor = {
+        "SignedEntryTimestamp": entry["inclusionPromise"]["signedEntryTimestamp"],
+        "Payload": {
+            "body": entry["canonicalizedBody"],
+            "integratedTime": int(entry["integratedTime"]),
+            "logIndex": int(entry["logIndex"]),
+            "logID": base64.b64decode(entry["logId"]["keyId"]).hex(),
+        },
+    }
+    return KeylessAttestation(
+        json.dumps({**layer, "signatures": sigs}, separators=spacing).encode(),
+        "https://cosign.sigstore.dev/attestation/v1",
+        cert.public_bytes(serialization.Encoding.PEM).decode(),
+        "",
+        json.dumps(rekor, separators=(",", ":")),
+    )
+
+
+def verify_att(root: TrustRoot, att: KeylessAttestation, *identities: Identity):
+    return verify_tag_attestation(
+        root.material,
+        identities or (ALLOWED,),
+        att.envelope,
+        parse_envelope(att.envelope),
+        att.annotations,
+    )
+
+
+def test_cosigns_real_keyless_attestation_in_its_tag_format_verifies():
+    pgi = load_trusted_root(str(PGI_ROOT))
+    by, at = verify_att(pgi, _cosign_att_layer(), CODY)
+    assert by == "identity cody@soyland.com (issuer https://github.com/login/oauth)"
+    assert at == dt.datetime.fromtimestamp(1740770291, dt.UTC)
+    # the log hashed these very bytes: the same envelope written otherwise is not what it logged
+    with pytest.raises(KeylessError, match="its log entry is for sha256:c6adaaf149084f19…"):
+        verify_att(pgi, _cosign_att_layer((", ", ": ")), CODY)
+    with pytest.raises(KeylessError, match="is not an allowed identity"):
+        verify_att(pgi, _cosign_att_layer(), ALLOWED)
+
+
+@pytest.mark.parametrize("entry", ["dsse", "intoto"])
+def test_a_cosign_v2_keyless_attestation_verifies(lab, root, entry):
+    by, at = verify_att(root, lab.attest(DIGEST, SLSA, entry=entry))
+    assert by == f"identity {SUBJECT} (issuer {ISSUER})"
+    assert at == lab.at
+
+
+def _att_with_signature_entry(lab: SigstoreLab) -> KeylessAttestation:
+    att = lab.attest(DIGEST, SLSA)
+    return dataclasses.replace(att, bundle=lab.sign(DIGEST).bundle or "")
+
+
+HOSTILE_ATT: dict[str, tuple[Callable[[SigstoreLab], KeylessAttestation], str]] = {
+    "logged-another-envelope": (
+        lambda lab: lab.attest(DIGEST, SLSA, logged_envelope=b'{"payload":"e30="}'),
+        "its log entry is for sha256:",
+    ),
+    "signed-by-another-key": (
+        lambda lab: lab.attest(DIGEST, SLSA, envelope_key=ec.generate_private_key(ec.SECP256R1())),
+        "its envelope's signature does not verify with its certificate",
+    ),
+    "logged-another-certificate": (
+        lambda lab: lab.attest(DIGEST, SLSA, logged_certificate=lab.leaf()[0]),
+        "its log entry names another certificate",
+    ),
+    "intoto-logged-another-certificate": (
+        lambda lab: lab.attest(DIGEST, SLSA, entry="intoto", logged_certificate=lab.leaf()[0]),
+        "its log entry names another certificate",
+    ),
+    "a-signature-entry": (
+        _att_with_signature_entry,
+        "its log entry is a hashedrekord entry, not dsse or intoto",
+    ),
+    "certificate-from-another-ca": (
+        lambda lab: dataclasses.replace(
+            lab.attest(DIGEST, SLSA), certificate=_other_lab().attest(DIGEST, SLSA).certificate
+        ),
+        "its certificate does not chain to a Fulcio CA of the trusted root",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_ATT))
+def test_hostile_keyless_attestations_are_refused(lab, root, case):
+    make, message = HOSTILE_ATT[case]
+    with pytest.raises(KeylessError, match=re.escape(message)):
+        verify_att(root, make(lab))
+
+
+def test_a_keyless_signature_layer_does_not_pass_as_an_attestation(lab, root):
+    sig = lab.sign(DIGEST)
+    with pytest.raises(KeylessError, match="not hashedrekord or rekord"):
+        verify(root, dataclasses.replace(sig, bundle=lab.attest(DIGEST, SLSA).bundle))

@@ -43,13 +43,18 @@ from imgmirror.verify.keyless import KeylessError, TrustRoot, load_trusted_root,
 from imgmirror.verify.keys import PublicKey, key_from_secret, load_public_key
 from imgmirror.verify.payloads import (
     COSIGN_SIGN_PREDICATE,
+    Envelope,
     PayloadError,
     parse_envelope,
     parse_simple_signing,
     parse_statement,
 )
 from imgmirror.verify.policy import KeySource, Policy
-from imgmirror.verify.tagkeyless import CERTIFICATE_ANNOTATION, verify_tag_signature
+from imgmirror.verify.tagkeyless import (
+    CERTIFICATE_ANNOTATION,
+    verify_tag_attestation,
+    verify_tag_signature,
+)
 
 __all__ = ["Gate", "Verdict", "gate_for", "opened"]
 
@@ -345,19 +350,35 @@ class _Checker:
         self.verified.append(Verified(referrer.subject, referrer.digest, by, None, signed_at))
 
     def _envelope(self, referrer: Referrer, layer: Descriptor) -> None:
-        envelope = parse_envelope(self._blob(layer))
+        data = self._blob(layer)
+        envelope = parse_envelope(data)
         signed = envelope.signed_bytes()
-        key = None
-        for _, signature in envelope.signatures:
-            for candidate in self.gate.keys:
-                if candidate.verify(signature, signed):
-                    key = candidate
-                    break
-            if key:
-                break
-        if key is None:
+        sigs = [s for _, s in envelope.signatures]
+        key = next((k for k in self.gate.keys for s in sigs if k.verify(s, signed)), None)
+        if key is not None:
+            by, signed_at = key.describe(), None
+        elif CERTIFICATE_ANNOTATION not in layer.annotations:
             raise _Refused("attestation not signed by an allowed key")
-        self._statement(referrer, envelope.payload_type, envelope.payload, key.describe(), None)
+        else:
+            by, signed_at = self._keyless_attestation(data, envelope, layer)
+        self._statement(referrer, envelope.payload_type, envelope.payload, by, signed_at)
+
+    def _keyless_attestation(
+        self, data: bytes, envelope: Envelope, layer: Descriptor
+    ) -> tuple[str, dt.datetime]:
+        """A tag-based ``.att`` layer signed with a certificate (cosign v2 ``attest``)."""
+        root, identities = self.gate.root, self.gate.policy.identities
+        if root is None or not identities:
+            raise _Refused(
+                "attestation signed with a certificate (keyless), not an allowed key; the "
+                "policy names no identities and trusted root"
+            )
+        try:
+            return verify_tag_attestation(
+                root.material, identities, data, envelope, layer.annotations
+            )
+        except KeylessError as exc:
+            raise _Refused(f"keyless attestation: {exc}") from None
 
     def _statement(
         self,

@@ -12,7 +12,8 @@ whitespace), ``body`` the std-base64 of the entry's canonical body and ``logID``
 hex, as cosign and sigstore-go re-encode them (``tlog.VerifySET``). It verifies with the log
 key of the trusted root whose ID is ``logID``, valid at ``integratedTime``. The body is a
 ``hashedrekord`` or ``rekord`` v0.0.1 entry naming the signature, the signing certificate and
-the artifact's hash.
+the artifact's hash (a ``.sig`` layer), or a ``dsse`` or ``intoto`` v0.0.1 entry naming the
+certificate and the whole envelope's hash (an ``.att`` layer).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ __all__ = ["LogEntry", "RekorBundle", "parse_entry", "parse_rekor_bundle", "veri
 
 #: JSON numbers above this lose precision in cosign's canonicalizer (float64): refused.
 _MAX_INT = 2**53
-_KINDS = ("hashedrekord", "rekord")
+_KINDS = ("hashedrekord", "rekord", "dsse", "intoto")
 
 
 def _b64(value: object, what: str) -> bytes:
@@ -135,21 +136,74 @@ def verify_set(material: TrustMaterial, bundle: RekorBundle) -> None:
 
 @attrs.frozen
 class LogEntry:
-    """A ``hashedrekord``/``rekord`` v0.0.1 entry: the logged signature, public key (the PEM
-    text as logged) and artifact hash."""
+    """A logged entry, as much of it as cosign compares: the signature (``None`` for an
+    ``intoto`` v0.0.1 entry, which logs none), the public key (the PEM text as logged) and
+    the hash of what was logged (the artifact of a signature; the whole envelope of an
+    attestation)."""
 
     kind: str
-    signature: bytes
+    signature: bytes | None
     public_key: bytes
     hash_algorithm: str
     hash_value: str
 
 
+def _hash(value: object, what: str) -> tuple[str, str]:
+    digest = _object(value, what)
+    algorithm, hexdigest = digest.get("algorithm"), digest.get("value")
+    if not isinstance(algorithm, str) or not isinstance(hexdigest, str):
+        raise PayloadError(f"{what} has no algorithm and value")
+    return algorithm, hexdigest.lower()
+
+
+def _signed(kind: str, spec: dict[str, Any]) -> LogEntry:
+    """A ``hashedrekord``/``rekord`` v0.0.1 entry (cosign's signatures)."""
+    signature = _object(spec.get("signature"), "the log entry's signature")
+    key = _object(signature.get("publicKey"), "the log entry's public key")
+    data = _object(spec.get("data"), "the log entry's data")
+    algorithm, value = _hash(data.get("hash"), "the log entry's artifact hash")
+    return LogEntry(
+        kind,
+        _b64(signature.get("content"), "the log entry's signature"),
+        _b64(key.get("content"), "the log entry's public key"),
+        algorithm,
+        value,
+    )
+
+
+def _dsse(spec: dict[str, Any]) -> LogEntry:
+    """A ``dsse`` v0.0.1 entry (cosign's attestations since v2.4): one signature, its
+    verifier, the envelope's hash."""
+    signatures = spec.get("signatures")
+    if not isinstance(signatures, list) or len(signatures) != 1:
+        raise PayloadError("the log entry does not hold exactly one DSSE signature")
+    signature = _object(signatures[0], "the log entry's DSSE signature")
+    algorithm, value = _hash(spec.get("envelopeHash"), "the log entry's envelope hash")
+    return LogEntry(
+        "dsse",
+        _b64(signature.get("signature"), "the log entry's signature"),
+        _b64(signature.get("verifier"), "the log entry's verifier"),
+        algorithm,
+        value,
+    )
+
+
+def _intoto(spec: dict[str, Any]) -> LogEntry:
+    """An ``intoto`` v0.0.1 entry (cosign's attestations before v2.4): the public key and the
+    envelope's hash, no signature."""
+    content = _object(spec.get("content"), "the log entry's content")
+    algorithm, value = _hash(content.get("hash"), "the log entry's envelope hash")
+    return LogEntry(
+        "intoto", None, _b64(spec.get("publicKey"), "the log entry's public key"), algorithm, value
+    )
+
+
 def parse_entry(body: bytes) -> LogEntry:
-    """The entry a bundle's ``body`` holds.
+    """The entry a bundle's ``body`` holds: the v0.0.1 kinds cosign logs (``hashedrekord``
+    and ``rekord`` for signatures, ``dsse`` and ``intoto`` for attestations).
 
     Raises:
-        PayloadError: another kind of entry, or one that does not name what cosign signs.
+        PayloadError: another kind of entry, or one that does not name what cosign logs.
     """
     try:
         doc = _object(load_json(body), "the log entry")
@@ -158,21 +212,12 @@ def parse_entry(body: bytes) -> LogEntry:
     kind = doc.get("kind")
     if kind not in _KINDS or doc.get("apiVersion") != "0.0.1":
         raise PayloadError(
-            f"the log entry is a {kind!r} {doc.get('apiVersion')!r} entry, "
-            "not a hashedrekord or rekord 0.0.1 (a signature)"
+            f"the log entry is a {kind!r} {doc.get('apiVersion')!r} entry, not one of the "
+            f"0.0.1 kinds cosign logs ({', '.join(_KINDS)})"
         )
     spec = _object(doc.get("spec"), "the log entry's spec")
-    signature = _object(spec.get("signature"), "the log entry's signature")
-    key = _object(signature.get("publicKey"), "the log entry's public key")
-    data = _object(spec.get("data"), "the log entry's data")
-    digest = _object(data.get("hash"), "the log entry's artifact hash")
-    algorithm, value = digest.get("algorithm"), digest.get("value")
-    if not isinstance(algorithm, str) or not isinstance(value, str):
-        raise PayloadError("the log entry's artifact hash has no algorithm and value")
-    return LogEntry(
-        str(kind),
-        _b64(signature.get("content"), "the log entry's signature"),
-        _b64(key.get("content"), "the log entry's public key"),
-        algorithm,
-        value.lower(),
-    )
+    if kind == "dsse":
+        return _dsse(spec)
+    if kind == "intoto":
+        return _intoto(spec)
+    return _signed(str(kind), spec)
