@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -61,14 +62,9 @@ def verify(root: TrustRoot, sig: KeylessSignature, *identities: Identity):
 # --- real Sigstore material -----------------------------------------------------------------
 
 
-def _staging_layer() -> KeylessSignature:
-    """sigstore-python's real staging signature of bundle.txt (Fulcio certificate with SCT,
-    hashedrekord entry, SET), in the annotations a cosign v2 ``.sig`` layer carries."""
-    doc = json.loads((DATA / "sigstore-python-bundle.txt.sigstore").read_bytes())
-    material = doc["verificationMaterial"]
-    entry = material["tlogEntries"][0]
-    [leaf] = material["x509CertificateChain"]["certificates"]
-    cert = x509.load_der_x509_certificate(base64.b64decode(leaf["rawBytes"]))
+def _rekor_annotation(entry: dict[str, Any]) -> str:
+    """The ``dev.sigstore.cosign/bundle`` annotation cosign v2 writes for a bundle's log entry
+    (its inclusion promise, the SET)."""
     rekor = {
         "SignedEntryTimestamp": entry["inclusionPromise"]["signedEntryTimestamp"],
         "Payload": {
@@ -78,12 +74,23 @@ def _staging_layer() -> KeylessSignature:
             "logID": base64.b64decode(entry["logId"]["keyId"]).hex(),
         },
     }
+    return json.dumps(rekor, separators=(",", ":"))
+
+
+def _staging_layer() -> KeylessSignature:
+    """sigstore-python's real staging signature of bundle.txt (Fulcio certificate with SCT,
+    hashedrekord entry, SET), in the annotations a cosign v2 ``.sig`` layer carries."""
+    doc = json.loads((DATA / "sigstore-python-bundle.txt.sigstore").read_bytes())
+    material = doc["verificationMaterial"]
+    entry = material["tlogEntries"][0]
+    [leaf] = material["x509CertificateChain"]["certificates"]
+    cert = x509.load_der_x509_certificate(base64.b64decode(leaf["rawBytes"]))
     return KeylessSignature(
         (DATA / "sigstore-python-bundle.txt").read_bytes(),
         base64.b64decode(doc["messageSignature"]["signature"]),
         cert.public_bytes(serialization.Encoding.PEM).decode(),
         "",
-        json.dumps(rekor, separators=(",", ":")),
+        _rekor_annotation(entry),
     )
 
 
@@ -299,21 +306,12 @@ def _cosign_att_layer(spacing: tuple[str, str] = (",", ":")) -> KeylessAttestati
     cert = x509.load_der_x509_certificate(base64.b64decode(material["certificate"]["rawBytes"]))
     sigs = [{"keyid": "", "sig": s["sig"]} for s in envelope["signatures"]]
     layer = {"payloadType": envelope["payloadType"], "payload": envelope["payload"]}
-    rekor = {
-        "SignedEntryTimestamp": entry["inclusionPromise"]["signedEntryTimestamp"],
-        "Payload": {
-            "body": entry["canonicalizedBody"],
-            "integratedTime": int(entry["integratedTime"]),
-            "logIndex": int(entry["logIndex"]),
-            "logID": base64.b64decode(entry["logId"]["keyId"]).hex(),
-        },
-    }
     return KeylessAttestation(
         json.dumps({**layer, "signatures": sigs}, separators=spacing).encode(),
         "https://cosign.sigstore.dev/attestation/v1",
         cert.public_bytes(serialization.Encoding.PEM).decode(),
         "",
-        json.dumps(rekor, separators=(",", ":")),
+        _rekor_annotation(entry),
     )
 
 

@@ -39,6 +39,7 @@ from imgmirror.verify.age import age_problem, parse_time
 from imgmirror.verify.bundle import BUNDLE_MEDIA_PREFIX, Bundle, parse_bundle
 from imgmirror.verify.cache import DecisionCache
 from imgmirror.verify.decision import Decision, Verified, decide
+from imgmirror.verify.identity import Identity
 from imgmirror.verify.keyless import KeylessError, TrustRoot, load_trusted_root, verify_bundle
 from imgmirror.verify.keys import PublicKey, key_from_secret, load_public_key
 from imgmirror.verify.payloads import (
@@ -55,6 +56,7 @@ from imgmirror.verify.tagkeyless import (
     verify_tag_attestation,
     verify_tag_signature,
 )
+from imgmirror.verify.trust import TrustMaterial
 
 __all__ = ["Gate", "Verdict", "gate_for", "opened"]
 
@@ -327,18 +329,22 @@ class _Checker:
                 return key.describe(), None
         if CERTIFICATE_ANNOTATION not in layer.annotations:
             raise _Refused("not signed by an allowed key")
+        material, identities = self._keyless_trust("signed")
+        try:
+            return verify_tag_signature(material, identities, payload, signature, layer.annotations)
+        except KeylessError as exc:
+            raise _Refused(f"keyless signature: {exc}") from None
+
+    def _keyless_trust(self, what: str) -> tuple[TrustMaterial, Sequence[Identity]]:
+        """The trusted root and identities a tag-based keyless layer needs, or the refusal
+        that says the policy has none (``what``: the layer's kind of signing)."""
         root, identities = self.gate.root, self.gate.policy.identities
         if root is None or not identities:
             raise _Refused(
-                "signed with a certificate (keyless), not an allowed key; the policy names no "
+                f"{what} with a certificate (keyless), not an allowed key; the policy names no "
                 "identities and trusted root"
             )
-        try:
-            return verify_tag_signature(
-                root.material, identities, payload, signature, layer.annotations
-            )
-        except KeylessError as exc:
-            raise _Refused(f"keyless signature: {exc}") from None
+        return root.material, identities
 
     def _simple(self, referrer: Referrer, layer: Descriptor) -> None:
         signature = self._signature(layer)
@@ -367,16 +373,9 @@ class _Checker:
         self, data: bytes, envelope: Envelope, layer: Descriptor
     ) -> tuple[str, dt.datetime]:
         """A tag-based ``.att`` layer signed with a certificate (cosign v2 ``attest``)."""
-        root, identities = self.gate.root, self.gate.policy.identities
-        if root is None or not identities:
-            raise _Refused(
-                "attestation signed with a certificate (keyless), not an allowed key; the "
-                "policy names no identities and trusted root"
-            )
+        material, identities = self._keyless_trust("attestation signed")
         try:
-            return verify_tag_attestation(
-                root.material, identities, data, envelope, layer.annotations
-            )
+            return verify_tag_attestation(material, identities, data, envelope, layer.annotations)
         except KeylessError as exc:
             raise _Refused(f"keyless attestation: {exc}") from None
 
