@@ -140,7 +140,9 @@ def _terminate_after(proc: subprocess.Popen[bytes], delay: float) -> float | Non
     return time.monotonic() - sent
 
 
-PROGRESS_LINE = re.compile(r"imgmirror: (copying|saving|pushing): ")
+PROGRESS_LINE = re.compile(
+    r"imgmirror: (copying|saving|pushing): |imgmirror: warning: \S+ is rate limiting: pausing "
+)
 TERMINATED = 128 + signal.SIGTERM
 
 
@@ -150,7 +152,8 @@ def check_outcome(outcome: Outcome, what: str) -> None:
     ``imgmirror: terminated`` within :data:`TERM_LIMIT`; no traceback; RSS bounded.
 
     The periodic progress lines of a piped run (``imgmirror: copying: ...``, every few
-    seconds) come before the error and are not part of it.
+    seconds) and the notices that a registry is rate limiting (the injected 429s: the run
+    slows down and says so) come before the error and are not part of it.
     """
     lines = [
         line
