@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import time
 
 from rich.console import Console
 
@@ -124,7 +125,7 @@ def test_log_lines_show_life():
     progress.blob_advanced(a.digest, 1 * MIB)
     deadline = 200
     while "imgmirror: pushing:" not in stream.getvalue() and deadline:
-        progress._stop.wait(0.01)
+        time.sleep(0.01)
         deadline -= 1
     progress.close(interrupted=True)
 
@@ -141,7 +142,7 @@ def test_log_lines_start_without_a_plan_too():
     progress.blob_advanced(a.digest, 1 * MIB)
     deadline = 200
     while "imgmirror: copying:" not in stream.getvalue() and deadline:
-        progress._stop.wait(0.01)
+        time.sleep(0.01)
         deadline -= 1
     progress.close()
 

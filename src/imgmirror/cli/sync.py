@@ -39,7 +39,7 @@ from imgmirror.cli.common import (
     reported_errors,
 )
 from imgmirror.cli.referrer_options import ReferrersOpt, ReferrersOptionalOpt, referrers_wanted
-from imgmirror.cli.terminal import human_bytes, log_interval
+from imgmirror.cli.terminal import Ticker, human_bytes
 from imgmirror.cli.verify_options import PolicyOpt, VerifyCacheOpt, VerifyKeyOpt, policy_of
 from imgmirror.model.digest import Digest
 from imgmirror.progress import ProgressListener
@@ -111,13 +111,9 @@ class SyncLines(SyncObserver, ProgressListener):
         self._drawn = 0
         self._last = 0.0
         self._start = time.monotonic()
-        self._stop = threading.Event()
-        self._ticker: threading.Thread | None = None
+        self._ticker: Ticker | None = None
         if heartbeat is not None:
-            self._ticker = threading.Thread(
-                target=self._beat, args=(heartbeat, log_interval(interval)), daemon=True,
-                name="heartbeat",
-            )  # fmt: skip
+            self._ticker = Ticker(heartbeat, self.heartbeat_line, interval)
             self._ticker.start()
 
     def expanded(self, images: int) -> None:
@@ -149,9 +145,8 @@ class SyncLines(SyncObserver, ProgressListener):
 
     def close(self) -> None:
         """Remove the live block; stop the heartbeat."""
-        self._stop.set()
         if self._ticker is not None:
-            self._ticker.join()
+            self._ticker.stop()
         with self._lock:
             self._clear()
 
@@ -166,11 +161,6 @@ class SyncLines(SyncObserver, ProgressListener):
             line += f" (longest {oldest[0][0]} {now - oldest[0][1]:.0f} s)"
         rate = sent / max(now - self._start, 1e-6)
         return f"{line}, {human_bytes(sent)} at {human_bytes(rate)}/s"
-
-    def _beat(self, stream: TextIO, interval: float) -> None:
-        while not self._stop.wait(interval):
-            stream.write(self.heartbeat_line() + "\n")
-            stream.flush()
 
     def _clear(self) -> None:
         if self.live is not None and self._drawn:

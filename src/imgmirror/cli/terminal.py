@@ -15,7 +15,7 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from imgmirror.errors import printable
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LogProgress",
     "TerminalProgress",
+    "Ticker",
     "human_bytes",
     "human_seconds",
     "log_interval",
@@ -198,6 +199,42 @@ class TerminalProgress(ProgressTally):
         return grid
 
 
+class Ticker:
+    """A line on ``stream`` every ``interval`` seconds (``$IMGMIRROR_PROGRESS_INTERVAL`` or
+    5 s by default) from a daemon thread, ``line()`` asked each time, until [stop][Ticker.stop].
+    What a piped command shows so that CI logs see life (copy's progress, sync's heartbeat).
+    """
+
+    def __init__(
+        self, stream: TextIO, line: Callable[[], str], interval: float | None = None
+    ) -> None:
+        self.stream = stream
+        self.line = line
+        self.interval = log_interval(interval)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the lines (again: nothing more)."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._tick, name="progress", daemon=True)
+                self._thread.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                self.stream.write(self.line() + "\n")
+                self.stream.flush()
+
+    def stop(self) -> None:
+        """No more lines; returns once the thread has ended."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
 class LogProgress(ProgressTally):
     """A plain line every ``interval`` seconds on a stream (an error stays the one line the
     CLI prints after it). ``interval`` defaults to ``$IMGMIRROR_PROGRESS_INTERVAL`` or 5 s.
@@ -206,46 +243,31 @@ class LogProgress(ProgressTally):
     def __init__(self, stream: TextIO | None = None, interval: float | None = None) -> None:
         super().__init__()
         self.stream = stream or sys.stderr
-        self.interval = log_interval(interval)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._write_lock = threading.Lock()
+        self._ticker = Ticker(self.stream, lambda: self.line(self.snapshot()), interval)
+
+    @property
+    def interval(self) -> float:
+        """Seconds between lines."""
+        return self._ticker.interval
 
     def planned(self, blobs: Sequence[Descriptor], verb: Verb) -> None:
         """Start the periodic lines."""
         super().planned(blobs, verb)
-        self._start()
+        self._ticker.start()
 
     def blob_started(self, digest: Digest, size: int) -> None:
         """Start the periodic lines, if the operation announced no plan."""
         super().blob_started(digest, size)
-        self._start()
-
-    def _start(self) -> None:
-        with self._write_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._tick, name="progress", daemon=True)
-                self._thread.start()
-
-    def _tick(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._write(self.line(self.snapshot()))
+        self._ticker.start()
 
     @staticmethod
     def line(snap: ProgressSnapshot) -> str:
         """``imgmirror: copying: 42% 21.0 MiB/50.0 MiB 3.5 MiB/s ETA 0:08 2/7 blobs``."""
         return f"imgmirror: {_ING.get(snap.verb, snap.verb)}: {' '.join(_stats(snap))}"
 
-    def _write(self, text: str) -> None:
-        with self._write_lock:
-            self.stream.write(text + "\n")
-            self.stream.flush()
-
     def close(self, *, interrupted: bool = False) -> None:
         """Stop the periodic lines (blobs still in flight count as interrupted)."""
         if interrupted:
             for blob in self.snapshot().in_flight:
                 self.blob_finished(blob.digest, "interrupted")
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._ticker.stop()
