@@ -46,6 +46,7 @@ from imgmirror.progress import NullProgress, ProgressListener
 from imgmirror.referrers.archive import plan_restore
 from imgmirror.referrers.carry import ReferrersResult
 from imgmirror.registry.blobs import BlobEngine, BlobJob, BlobTally, Opener, once
+from imgmirror.registry.freshness import head_or_none
 from imgmirror.registry.manifests import ManifestLedger, PushTarget, store_manifests
 from imgmirror.registry.parallel import run_parallel
 from imgmirror.registry.pool import ClientPool
@@ -224,16 +225,12 @@ def _execute(
 def _present(
     targets: list[PushTarget], clients: dict[Reference, RegistryClient], jobs: int
 ) -> dict[Reference, Digest | None]:
-    """What each target's name holds at the destination now (one manifest ``HEAD`` each;
-    None when absent or unreadable: the push then finds out)."""
+    """What each target's name holds at the destination now (one manifest ``HEAD`` each, as
+    copy's freshness check asks; None when absent or unreadable: the push then finds out)."""
 
     def head(target: PushTarget) -> Digest | None:
         ref = target.ref
-        try:
-            found = clients[ref].head_manifest(ref.repository, ref.tag or str(target.top.digest))
-        except ImgmirrorError as exc:
-            log.debug("HEAD of %s: %s", ref, exc)
-            return None
+        found, _ = head_or_none(clients[ref], ref.repository, ref.tag or str(target.top.digest))
         return found.digest if found is not None else None
 
     return dict(zip((t.ref for t in targets), run_parallel(head, targets, jobs), strict=True))

@@ -26,7 +26,7 @@ from imgmirror.model.platform import Platform
 from imgmirror.model.reference import Reference
 from imgmirror.transport.client import RegistryClient
 
-__all__ = ["Freshness", "check_freshness"]
+__all__ = ["Freshness", "check_freshness", "head_or_none"]
 
 log = logging.getLogger("imgmirror")
 
@@ -70,7 +70,7 @@ def check_freshness(
     known = destination.tag or (str(destination.digest) if destination.digest else None)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="destination") as side:
         there = (
-            side.submit(copy_context().run, _head_or_none, dst, destination.repository, known)
+            side.submit(copy_context().run, head_or_none, dst, destination.repository, known)
             if known
             else None
         )
@@ -78,7 +78,7 @@ def check_freshness(
         if there is not None:
             present = there.result()[0]
         elif wanted is not None:
-            present = _head_or_none(dst, destination.repository, str(wanted))[0]
+            present = head_or_none(dst, destination.repository, str(wanted))[0]
         else:
             present = None
     return Freshness(wanted, present, top, error)
@@ -90,7 +90,7 @@ def _wanted(
     """The digest a copy of ``source`` stores at the top, and the index read to know it."""
     if source.digest is not None and platforms is None:
         return source.digest, None, None
-    found, error = _head_or_none(src, source.repository, source.identifier)
+    found, error = head_or_none(src, source.repository, source.identifier)
     if found is None:
         return None, None, error
     if platforms is None or not mediatypes.is_index(found.media_type):
@@ -106,12 +106,12 @@ def _wanted(
     return subset_index(index, chosen).digest, index, None
 
 
-def _head_or_none(
+def head_or_none(
     client: RegistryClient, repo: str, ref: str
 ) -> tuple[Descriptor | None, ImgmirrorError | None]:
     """The manifest descriptor ``ref`` resolves to (None when absent), and the error when the
     ``HEAD`` failed (the following ``GET`` or push reports it again); a stall ends the copy
-    here, its timeout spent."""
+    (or push) here, its timeout spent."""
     try:
         return client.head_manifest(repo, ref), None
     except TransferStalled:
